@@ -1,0 +1,103 @@
+"""Instructions per request from two callgrind runs of a wsgi-fpm worker.
+
+    callgrind_summary.py DIR REQUESTS
+
+DIR holds callgrind.base.PID (a worker that served only the readiness probe)
+and callgrind.load.PID (the same plus REQUESTS requests). Prints one JSON
+object: the Ir per request, and where it goes, by function and by library,
+each as (load - base) / REQUESTS.
+"""
+
+import collections
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+LINE = re.compile(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)\s*$")
+OBJECT = re.compile(r"^(.*) \[(.*)\]$")
+
+
+def total_ir(path):
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    return 0
+
+
+def self_cost(path):
+    """Exclusive Ir per 'file:function [object]' as callgrind_annotate reports it."""
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", "--auto=no", path],
+                         capture_output=True, text=True, check=True).stdout
+    costs = {}
+    started = False
+    for line in out.splitlines():
+        if "file:function" in line:
+            started = True
+            continue
+        if not started or line.startswith("---"):
+            continue
+        if not line.strip():
+            if costs:
+                break
+            continue
+        m = LINE.match(line)
+        if m:
+            costs[m.group(2)] = costs.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+
+def run_files(directory, run):
+    files = sorted(glob.glob(os.path.join(directory, "callgrind.%s.*" % run)))
+    if not files:
+        raise SystemExit("no callgrind.%s.* in %s" % (run, directory))
+    return files
+
+
+def merged(files, fn):
+    total = collections.Counter()
+    for f in files:
+        total.update(fn(f))
+    return total
+
+
+def library(key):
+    m = OBJECT.match(key)
+    obj = m.group(2) if m else "?"
+    return os.path.basename(obj)
+
+
+def function(key):
+    m = OBJECT.match(key)
+    name = m.group(1) if m else key
+    return name.split(":", 1)[1] if ":" in name else name
+
+
+def main():
+    directory, requests = sys.argv[1], int(sys.argv[2])
+    base_files, load_files = run_files(directory, "base"), run_files(directory, "load")
+    base = sum(total_ir(f) for f in base_files)
+    load = sum(total_ir(f) for f in load_files)
+    base_fn = merged(base_files, self_cost)
+    load_fn = merged(load_files, self_cost)
+    per_fn = {k: (load_fn.get(k, 0) - base_fn.get(k, 0)) / requests for k in set(base_fn) | set(load_fn)}
+    by_lib = collections.Counter()
+    for k, v in per_fn.items():
+        by_lib[library(k)] += v
+    top = sorted(per_fn.items(), key=lambda kv: -kv[1])[:25]
+    json.dump({
+        "requests": requests,
+        "ir_base": base,
+        "ir_load": load,
+        "ir_per_request": (load - base) / requests,
+        "top_functions": [{"function": function(k), "library": library(k), "ir": round(v)} for k, v in top],
+        "by_library": [{"library": k, "ir": round(v)} for k, v in by_lib.most_common(12) if v > 0],
+    }, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""Writes docs/benchmarks.md from the results scripts/bench collected.
+
+Each line of the results file is one measurement: a round, a workload, a
+server, the load generator's (or wrk's) JSON, the server's memory and CPU.
+Ratios are taken within a round (wsgi-fpm and its peer measured minutes apart
+on the same machine), then summarized as median (min-max) over the rounds.
+"""
+
+import argparse
+import collections
+import json
+import os
+import platform
+import statistics
+import subprocess
+
+DIRECT_PEERS = [("uwsgi", "uWSGI"), ("php-fpm", "PHP-FPM"), ("libfcgi", "libfcgi C responder")]
+HTTP_PEERS = [("nginx+uwsgi", "nginx → uWSGI"), ("apache+mod_wsgi", "Apache mod_wsgi")]
+WORKLOAD_TEXT = {
+    "hello": "hello world, 14 B",
+    "hello-ka": "hello world, FastCGI keep-alive",
+    "64k": "64 KiB response",
+    "echo-1m": "1 MiB POST echoed",
+    "sleep-10ms": "app sleeps 10 ms",
+    "flask": "Flask hello world",
+}
+SERVER_TEXT = {
+    "wsgi-fpm": "wsgi-fpm", "uwsgi": "uWSGI", "php-fpm": "PHP-FPM (hello.php)",
+    "libfcgi": "libfcgi C responder", "nginx+wsgi-fpm": "nginx → wsgi-fpm",
+    "nginx+uwsgi": "nginx → uWSGI", "apache+mod_wsgi": "Apache mod_wsgi daemon",
+}
+
+
+def load(path):
+    runs = collections.defaultdict(dict)  # (workload, server) -> round -> record
+    order = []
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            key = (r["workload"], r["server"])
+            if key not in runs:
+                order.append(key)
+            runs[key][r["round"]] = r
+    return runs, order
+
+
+def spread(values, fmt="{:.2f}"):
+    if not values:
+        return "—"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt.format(med)
+    return (fmt + " ({}–{})").format(med, fmt.format(min(values)), fmt.format(max(values)))
+
+
+def rps(r):
+    return r["result"]["requests_per_second"]
+
+
+def ratios(runs, workload, ours, peer, metric):
+    a, b = runs.get((workload, ours), {}), runs.get((workload, peer), {})
+    out = []
+    for rnd in sorted(set(a) & set(b)):
+        x, y = metric(a[rnd]), metric(b[rnd])
+        if x and y:
+            out.append(x / y)
+    return out
+
+
+def workloads_in(order):
+    seen = []
+    for w, _ in order:
+        if w not in seen:
+            seen.append(w)
+    return seen
+
+
+def ratio_table(runs, order, metric, note):
+    cols = [("wsgi-fpm", p, "direct: " + t) for p, t in DIRECT_PEERS] + \
+           [("nginx+wsgi-fpm", p, "HTTP: " + t) for p, t in HTTP_PEERS]
+    lines = ["| workload | " + " | ".join(c[2] for c in cols) + " |",
+             "|---" * (len(cols) + 1) + "|"]
+    for w in workloads_in(order):
+        cells = [spread(ratios(runs, w, ours, peer, metric)) for ours, peer, _ in cols]
+        lines.append("| %s | %s |" % (WORKLOAD_TEXT.get(w, w), " | ".join(cells)))
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def per_request_us(r):
+    n = r["result"]["requests"]
+    return r["server_cpu_seconds"] * 1e6 / n if n else 0
+
+
+def absolute_table(runs, order):
+    lines = ["| workload | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU µs/request | client CPU |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for w, s in order:
+        rs = [runs[(w, s)][k] for k in sorted(runs[(w, s)])]
+        lat = lambda q: [r["result"]["latency_us"][q] / 1e3 for r in rs]
+        errors = sum(r["result"]["errors"]["total"] for r in rs)
+        client = "wrk"
+        if rs[0]["kind"] == "direct":
+            cpu = [100 * (r["result"]["loadgen_cpu_seconds"]["user"] + r["result"]["loadgen_cpu_seconds"]["system"])
+                   / r["result"]["duration"] for r in rs]
+            client = "%.0f%%" % statistics.median(cpu)
+        lines.append("| %s | %s | %s | %s | %s | %s | %d | %s | %s |" % (
+            WORKLOAD_TEXT.get(w, w), SERVER_TEXT.get(s, s), spread([rps(r) for r in rs], "{:.0f}"),
+            spread(lat("p50"), "{:.3f}"), spread(lat("p99"), "{:.3f}"), spread(lat("p99_9"), "{:.3f}"),
+            errors, spread([per_request_us(r) for r in rs], "{:.0f}"), client))
+    return "\n".join(lines) + "\n"
+
+
+def memory_table(runs, order):
+    lines = ["| workload | server | workers | RSS per worker MiB | workers total MiB | master MiB |",
+             "|---|---|---|---|---|---|"]
+    for w, s in order:
+        if w not in ("hello", "flask"):
+            continue
+        rs = [runs[(w, s)][k] for k in sorted(runs[(w, s)])]
+        workers = [m for r in rs for m in r["memory"]["workers"]]
+        if s == "libfcgi":
+            per = [r["memory"]["master"] / 1024 for r in rs]
+            lines.append("| %s | %s | 1 | %s | %s | — |" % (WORKLOAD_TEXT[w], SERVER_TEXT[s], spread(per, "{:.1f}"),
+                                                           spread(per, "{:.1f}")))
+            continue
+        if not workers:
+            continue
+        totals = [sum(r["memory"]["workers"]) / 1024 for r in rs]
+        masters = [r["memory"]["master"] / 1024 for r in rs]
+        lines.append("| %s | %s | %d | %s | %s | %s |" % (
+            WORKLOAD_TEXT[w], SERVER_TEXT.get(s, s), len(rs[0]["memory"]["workers"]),
+            spread([k / 1024 for k in workers], "{:.1f}"), spread(totals, "{:.1f}"), spread(masters, "{:.1f}")))
+    return "\n".join(lines) + "\n"
+
+
+def saturation(runs):
+    """The generator against the cheapest responder: who runs out of CPU first."""
+    parts = []
+    for workload in ("hello-ka", "hello"):
+        rs = list(runs.get((workload, "libfcgi"), {}).values())
+        if not rs:
+            continue
+        res = [r["result"] for r in rs]
+        rate = statistics.median(x["requests_per_second"] for x in res)
+        gen = statistics.median(100 * (x["loadgen_cpu_seconds"]["user"] + x["loadgen_cpu_seconds"]["system"])
+                                / x["duration"] for x in res)
+        user_us = statistics.median(1e6 * x["loadgen_cpu_seconds"]["user"] / max(1, x["requests"]) for x in res)
+        srv = statistics.median(100 * r["server_cpu_seconds"] / r["result"]["duration"] for r in rs)
+        parts.append("- %s, %d connections: %.0f requests/s; the generator used %.0f%% of one core "
+                     "(%.1f µs of user time per request, the rest in the kernel), the responder %.0f%%."
+                     % ("keep-alive" if res[0]["keep_alive"] else "a connection per request",
+                        res[0]["connections"], rate, gen, user_us, srv))
+    if not parts:
+        return "(no libfcgi responder run)\n"
+    return ("The libfcgi C responder (bench/fcgi_responder.c) is the cheapest FastCGI server there is; "
+            "the generator drives it as follows:\n\n" + "\n".join(parts) + "\n\n"
+            "Both sides share two cores, so together they fill the machine; the generator stays below "
+            "one core, and every Python server below serves far fewer requests/s than the responder, so the "
+            "generator is not what limits them.\n")
+
+
+def callgrind_section(cg):
+    if not cg:
+        return "Not measured in this run (wsgi-fpm missing, valgrind missing, or --no-callgrind).\n"
+    lines = ["%d hello requests to one worker (1 process, 1 thread, a connection per request): "
+             "**%.0f instructions per request** in the worker's user space "
+             "(%d Ir with the requests, %d Ir for start-up and stop alone, difference ÷ %d). "
+             "The kernel's share (socket calls, scheduling) is not counted by callgrind.\n"
+             % (cg["requests"], cg["ir_per_request"], cg["ir_load"], cg["ir_base"], cg["requests"]),
+             "By library (self cost per request):\n",
+             "| library | Ir per request | share |", "|---|---|---|"]
+    total = cg["ir_per_request"] or 1
+    for e in cg["by_library"]:
+        lines.append("| %s | %d | %.0f%% |" % (e["library"], e["ir"], 100 * e["ir"] / total))
+    lines += ["", "Top functions (self cost per request):\n", "| function | library | Ir per request |", "|---|---|---|"]
+    for e in cg["top_functions"][:20]:
+        lines.append("| `%s` | %s | %d |" % (e["function"].replace("|", "\\|"), e["library"], e["ir"]))
+    return "\n".join(lines) + "\n"
+
+
+def versions():
+    def run(cmd):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    def pkg(name):
+        return run(["dpkg-query", "-W", "-f=${Version}", name])
+
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return [
+        "CPU: %s, %d cores visible; kernel %s" % (cpu, os.cpu_count(), platform.release()),
+        "Debian packages: uwsgi %s, php8.2-fpm %s, libapache2-mod-wsgi-py3 %s, apache2 %s, nginx-light %s, "
+        "python3.11 %s, libfcgi %s, wrk %s" % (pkg("uwsgi"), pkg("php8.2-fpm"), pkg("libapache2-mod-wsgi-py3"),
+                                               pkg("apache2"), pkg("nginx-light"), pkg("python3.11"),
+                                               pkg("libfcgi0ldbl"), pkg("wrk")),
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for name in ("results", "output", "command", "started", "finished", "callgrind"):
+        ap.add_argument("--" + name, required=True)
+    for name in ("rounds", "duration", "warmup", "processes", "threads", "connections",
+                 "sleep-threads", "sleep-connections"):
+        ap.add_argument("--" + name, required=True)
+    a = ap.parse_args()
+    runs, order = load(a.results)
+    cg = json.loads(a.callgrind) if a.callgrind not in ("", "null") else None
+
+    doc = []
+    doc.append("# Benchmarks\n")
+    doc.append("Generated by `scripts/bench`; rerun it to refresh this page. Benchmarks are measurements, "
+               "not tests: nothing asserts a number, and numbers from another machine will differ.\n")
+    doc.append("- Command: `%s`\n- Date: %s to %s\n- %s\n- %s\n" % (
+        a.command.strip(), a.started, a.finished, *versions()))
+    doc.append("**Caveat: 2 cores.** The load generator (or wrk, and nginx or Apache in the HTTP runs) and "
+               "the server under test share the same two cores, so every absolute number here is lower than "
+               "either side would reach alone, and a server that needs less CPU per request leaves more to "
+               "the client. Ratios between servers measured the same way are the meaningful output.\n")
+    doc.append("## Setup\n")
+    doc.append(
+        "- %s rounds; in each, every server is started fresh from its own temporary config, warmed up for "
+        "%s s, measured for %s s, and stopped by pid. Servers are interleaved (the order rotates each round).\n"
+        "- Every Python server runs %s processes × %s threads (the sleep workload: %s threads, %s "
+        "connections); PHP-FPM runs `pm = static` with processes × threads children; the libfcgi responder "
+        "one process with processes × threads threads. Other workloads use %s concurrent connections.\n"
+        "- **direct**: `wsgi-fpm-loadgen` (bench/loadgen.cc, C++ on libuv) speaks FastCGI to each server's "
+        "UNIX socket, a new connection per request as nginx does by default (uWSGI closes the connection "
+        "after each response even when FCGI_KEEP_CONN is set, so it has no keep-alive row).\n"
+        "- **HTTP**: `wrk -t1` to nginx (`fastcgi_pass` to wsgi-fpm or uWSGI over a UNIX socket, one "
+        "nginx worker) or to Apache (mpm_event, mod_wsgi daemon mode `WSGIDaemonProcess processes=%s "
+        "threads=%s`), on 127.0.0.1.\n"
+        "- Apps: `bench/apps/`. wsgi-fpm and mod_wsgi run them in their default application group "
+        "(a sub-interpreter); uWSGI in its main interpreter.\n"
+        "- Server CPU is user + system time of the server's processes (master and workers, not nginx or "
+        "Apache's own children unless they are the server) over the measured seconds, from /proc/PID/stat.\n"
+        "- Memory is VmRSS from /proc/PID/status after the measurement: the workers (for Apache, the "
+        "mod_wsgi daemon processes) and, separately, the master/supervisor.\n"
+        % (a.rounds, a.warmup, a.duration, a.processes, a.threads, a.sleep_threads, a.sleep_connections,
+           a.connections, a.processes, a.threads))
+    doc.append("## Throughput: wsgi-fpm ÷ peer\n")
+    doc.append("Requests per second of wsgi-fpm divided by the peer's, per round; median (min–max) over the "
+               "rounds. Above 1: wsgi-fpm served more.\n")
+    doc.append(ratio_table(runs, order, rps, "PHP-FPM and libfcgi serve a PHP script and C code, not the WSGI "
+                           "app: they show what the protocol and process model cost without Python."))
+    doc.append("## p99 latency: wsgi-fpm ÷ peer\n")
+    doc.append("Below 1: wsgi-fpm's 99th percentile was lower.\n")
+    doc.append(ratio_table(runs, order, lambda r: r["result"]["latency_us"]["p99"], ""))
+    doc.append("## Memory after warm-up\n")
+    doc.append(memory_table(runs, order))
+    doc.append("## All measurements\n")
+    doc.append("Median (min–max) over the rounds. Client CPU is the load generator's, as a share of one core.\n")
+    doc.append(absolute_table(runs, order))
+    doc.append("## Is the load generator the bottleneck?\n")
+    doc.append(saturation(runs))
+    doc.append("## Instructions per request (callgrind)\n")
+    doc.append(callgrind_section(cg))
+    doc.append("## Reproducing\n")
+    doc.append("```\nscripts/bench            # 3 rounds, 5 s runs, about 15 minutes\nscripts/bench --quick    "
+               "# 1 round, 1 s runs\nbuild/bench/wsgi-fpm-loadgen --help\n```\n"
+               "Raw results of the last run: `build/bench-results.jsonl` (one JSON object per measurement).\n")
+    with open(a.output, "w") as f:
+        f.write("\n".join(doc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+#include "config/address.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <charconv>
+#include <cstring>
+
+#include <fmt/core.h>
+
+namespace wsgi_fpm::config {
+namespace {
+
+// sun_path holds the path and its terminating NUL; longer paths would be
+// silently truncated by bind(), so refuse them here.
+constexpr std::size_t kMaxUnixPath = sizeof(sockaddr_un::sun_path) - 1;
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      value == 0 || value > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+// Canonical numeric text, so "::0001" and "::1" compare equal.
+std::optional<std::string> canonical_host(const std::string& host, int family) {
+  unsigned char buf[sizeof(in6_addr)];
+  if (inet_pton(family, host.c_str(), buf) != 1) return std::nullopt;
+  char text[INET6_ADDRSTRLEN];
+  if (!inet_ntop(family, buf, text, sizeof text)) return std::nullopt;
+  return std::string(text);
+}
+
+std::optional<Address> parse_unix(std::string_view path, std::string& why) {
+  if (path.empty() || path.front() != '/') {
+    why = "a UNIX socket path must be absolute";
+    return std::nullopt;
+  }
+  if (path.size() > kMaxUnixPath) {
+    why = fmt::format("a UNIX socket path may have at most {} bytes", kMaxUnixPath);
+    return std::nullopt;
+  }
+  Address a;
+  a.kind = Address::Kind::Unix;
+  a.path = std::string(path);
+  return a;
+}
+
+bool is_wildcard(const Address& a) { return a.host == "0.0.0.0" || a.host == "::"; }
+
+}  // namespace
+
+std::string Address::str() const {
+  if (is_unix()) return path;
+  return ipv6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+}
+
+bool Address::conflicts_with(const Address& other) const {
+  if (kind != other.kind) return false;
+  if (is_unix()) return path == other.path;
+  if (port != other.port) return false;
+  return host == other.host || is_wildcard(*this) || is_wildcard(other);
+}
+
+std::optional<Address> parse_address(std::string_view text, std::string& why) {
+  constexpr const char* kForms = "expected /path, unix:/path, IPV4:PORT or [IPV6]:PORT";
+  if (text.starts_with("unix:")) return parse_unix(text.substr(5), why);
+  if (text.starts_with("/")) return parse_unix(text, why);
+
+  std::string host;
+  std::string_view port_text;
+  bool ipv6 = false;
+  if (text.starts_with("[")) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      why = kForms;
+      return std::nullopt;
+    }
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+    ipv6 = true;
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      why = kForms;
+      return std::nullopt;
+    }
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      why = "an IPv6 address must be written in brackets, as [::1]:9001";
+      return std::nullopt;
+    }
+  }
+  auto canonical = canonical_host(host, ipv6 ? AF_INET6 : AF_INET);
+  if (!canonical) {
+    why = ipv6 ? fmt::format("'{}' is not a numeric IPv6 address", host)
+               : fmt::format("'{}' is not a numeric IPv4 address ({})", host, kForms);
+    return std::nullopt;
+  }
+  auto port = parse_port(port_text);
+  if (!port) {
+    why = fmt::format("port '{}' is not a number from 1 to 65535", port_text);
+    return std::nullopt;
+  }
+  Address a;
+  a.kind = Address::Kind::Tcp;
+  a.host = *canonical;
+  a.port = *port;
+  a.ipv6 = ipv6;
+  return a;
+}
+
+std::string Network::str() const {
+  char text[INET6_ADDRSTRLEN];
+  inet_ntop(family, bytes.data(), text, sizeof text);
+  return fmt::format("{}/{}", text, prefix_length);
+}
+
+bool Network::contains(const struct sockaddr* peer) const {
+  const std::uint8_t* addr = nullptr;
+  if (peer->sa_family == AF_INET && family == AF_INET) {
+    addr = reinterpret_cast<const std::uint8_t*>(
+        &reinterpret_cast<const sockaddr_in*>(peer)->sin_addr);
+  } else if (peer->sa_family == AF_INET6) {
+    const auto* in6 = &reinterpret_cast<const sockaddr_in6*>(peer)->sin6_addr;
+    if (family == AF_INET6) {
+      addr = in6->s6_addr;
+    } else if (IN6_IS_ADDR_V4MAPPED(in6)) {
+      addr = in6->s6_addr + 12;  // the embedded IPv4 address
+    }
+  }
+  if (!addr) return false;
+  int full = prefix_length / 8;
+  if (std::memcmp(addr, bytes.data(), full) != 0) return false;
+  int rest = prefix_length % 8;
+  if (rest == 0) return true;
+  auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+  return (addr[full] & mask) == (bytes[full] & mask);
+}
+
+std::optional<Network> parse_network(std::string_view text, std::string& why) {
+  auto slash = text.find('/');
+  std::string host(text.substr(0, slash));
+  Network n;
+  n.family = host.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  if (inet_pton(n.family, host.c_str(), n.bytes.data()) != 1) {
+    why = "expected an IP address or a network such as 10.0.0.0/8 or fd00::/8";
+    return std::nullopt;
+  }
+  int max_prefix = n.family == AF_INET ? 32 : 128;
+  n.prefix_length = max_prefix;
+  if (slash != std::string_view::npos) {
+    auto bits = text.substr(slash + 1);
+    int value = -1;
+    auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), value);
+    if (bits.empty() || ec != std::errc() || end != bits.data() + bits.size() || value < 0 ||
+        value > max_prefix) {
+      why = fmt::format("prefix length must be a number from 0 to {}", max_prefix);
+      return std::nullopt;
+    }
+    n.prefix_length = value;
+  }
+  // Clear host bits so that str() and == see 10.1.2.3/8 as 10.0.0.0/8.
+  for (int bit = n.prefix_length; bit < max_prefix; ++bit) {
+    n.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80 >> (bit % 8)));
+  }
+  return n;
+}
+
+}  // namespace wsgi_fpm::config

@@ -1,0 +1,306 @@
+#include "config/pool_reader.h"
+
+#include <array>
+#include <cctype>
+
+#include <fmt/core.h>
+
+#include "config/app_reader.h"
+#include "config/identity.h"
+
+namespace wsgi_fpm::config {
+namespace {
+
+constexpr std::int64_t kMaxSeconds = 365 * 24 * 3600;  // a year: anything more is a typo
+constexpr std::int64_t kMaxProcesses = 4096;
+constexpr std::int64_t kMaxThreads = 1024;
+constexpr std::uint64_t kMaxBytes = std::numeric_limits<std::int64_t>::max();
+
+constexpr std::array<std::string_view, 2> kProtocols = {"fastcgi", "scgi"};
+constexpr std::array<std::string_view, 3> kProcessManagers = {"static", "ondemand", "dynamic"};
+
+// mod_wsgi options that have no meaning here, with the reason, so that a
+// line moved over from Apache gets an explanation instead of "unknown key".
+const std::map<std::string_view, std::string_view> kUnsupported = {
+    {"python-eggs", "is obsolete (Python eggs) and not supported"},
+    {"connect-timeout", "does not apply: the frontend's own connect timeout does"},
+    {"response-buffer-size", "is not supported: responses stream to the frontend"},
+    {"response-socket-timeout", "is not supported: use 'socket-timeout'"},
+    {"send-buffer-size", "is not supported: sockets use the system's buffer sizes"},
+    {"receive-buffer-size", "is not supported: sockets use the system's buffer sizes"},
+    {"application-group", "is set per app, under 'apps'"},
+};
+
+// Pool names become socket file names and process titles.
+bool is_valid_pool_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name.front() == '.' || name.front() == '-') return false;
+  for (unsigned char c : name) {
+    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+bool is_valid_env_name(std::string_view name) {
+  return !name.empty() && name.find('=') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos;
+}
+
+std::optional<NameRef> name_ref(Reader& r, const Entry& e) {
+  auto s = r.string(e);
+  if (!s) return std::nullopt;
+  if (s->empty()) {
+    r.error(e.value_where, fmt::format("'{}' must not be empty", e.key));
+    return std::nullopt;
+  }
+  return NameRef{*s, e.value_where};
+}
+
+// Checks between keys, once the whole pool is read.
+void check_pool(Reader& r, Pool& pool, const std::string& runtime_dir) {
+  const auto& has = [&](std::string_view key) { return pool.locations.has(key); };
+
+  if (!has("listen")) {
+    std::string why;
+    auto address = parse_address(fmt::format("{}/{}.sock", runtime_dir, pool.name), why);
+    if (address) {
+      pool.listen = *address;
+    } else {
+      r.error(pool.where, fmt::format("pool '{}' needs 'listen': the default address "
+                                      "'{}/{}.sock' is invalid: {}",
+                                      pool.name, runtime_dir, pool.name, why));
+    }
+  }
+  if (pool.listen.is_tcp()) {
+    for (std::string_view key : {"socket-user", "socket-group", "socket-mode"}) {
+      if (has(key)) r.error(pool.location_of(key), fmt::format("'{}' applies only to UNIX sockets", key));
+    }
+    // TCP is reachable by anyone on the network: loopback only unless told.
+    if (!has("allowed-clients")) {
+      std::string why;
+      pool.allowed_clients = {*parse_network("127.0.0.0/8", why), *parse_network("::1", why)};
+    }
+  } else if (has("allowed-clients")) {
+    r.error(pool.location_of("allowed-clients"),
+            "'allowed-clients' applies only to TCP listeners; UNIX sockets are guarded by 'socket-mode'");
+  }
+
+  if (pool.process_manager != ProcessManager::Dynamic) {
+    for (std::string_view key : {"min-spare", "max-spare"}) {
+      if (has(key)) r.error(pool.location_of(key), fmt::format("'{}' applies only to process-manager: dynamic", key));
+    }
+  } else {
+    if (!has("max-spare")) pool.max_spare = pool.processes;
+    if (pool.max_spare > pool.processes) {
+      r.error(pool.location_of("max-spare"), fmt::format("'max-spare' ({}) must not exceed 'processes' ({})",
+                                                         pool.max_spare, pool.processes));
+    } else if (pool.min_spare > pool.max_spare) {
+      r.error(pool.location_of("min-spare"), fmt::format("'min-spare' ({}) must not exceed 'max-spare' ({})",
+                                                         pool.min_spare, pool.max_spare));
+    }
+  }
+  if (pool.process_manager != ProcessManager::Ondemand && has("process-idle-timeout")) {
+    r.error(pool.location_of("process-idle-timeout"),
+            "'process-idle-timeout' applies only to process-manager: ondemand");
+  }
+
+  if (!has("apps")) {
+    r.error(pool.where, fmt::format("pool '{}' is missing required key 'apps'", pool.name));
+  }
+  for (auto& app : pool.apps) {
+    if (!app.locations.has("preload")) app.preload = pool.preload;
+  }
+}
+
+}  // namespace
+
+Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, const UserDb& users) {
+  Pool pool;
+  pool.name = entry.key;
+  pool.where = entry.key_where;
+  if (!is_valid_pool_name(pool.name)) {
+    r.error(pool.where, fmt::format("invalid pool name '{}': use up to 64 letters, digits, '.', '-' and '_'",
+                                    pool.name));
+  }
+  IdentityNames names;
+  auto entries = r.entries(entry.value, entry.value_where, fmt::format("pool '{}'", pool.name));
+
+  // Handler factories for the many keys that only store a checked value.
+  auto seconds = [&](int& field, std::int64_t min = 0) -> Reader::Handler {
+    return [&r, &field, min](const Entry& e) {
+      if (auto v = r.integer(e, min, kMaxSeconds)) field = static_cast<int>(*v);
+    };
+  };
+  auto integer = [&](int& field, std::int64_t min, std::int64_t max) -> Reader::Handler {
+    return [&r, &field, min, max](const Entry& e) {
+      if (auto v = r.integer(e, min, max)) field = static_cast<int>(*v);
+    };
+  };
+  auto bytes = [&](std::uint64_t& field, std::uint64_t min, std::uint64_t max) -> Reader::Handler {
+    return [&r, &field, min, max](const Entry& e) {
+      if (auto v = r.size(e, min, max)) field = *v;
+    };
+  };
+  auto boolean = [&](bool& field) -> Reader::Handler {
+    return [&r, &field](const Entry& e) {
+      if (auto v = r.boolean(e)) field = *v;
+    };
+  };
+  auto text = [&](std::string& field) -> Reader::Handler {
+    return [&r, &field](const Entry& e) {
+      auto s = r.string(e);
+      if (s && s->empty()) {
+        r.error(e.value_where, fmt::format("'{}' must not be empty", e.key));
+      } else if (s) {
+        field = *s;
+      }
+    };
+  };
+  auto path = [&](std::optional<std::string>& field) -> Reader::Handler {
+    return [&r, &field](const Entry& e) {
+      if (auto s = r.absolute_path(e)) field = *s;
+    };
+  };
+  auto name = [&](std::optional<NameRef>& field) -> Reader::Handler {
+    return [&r, &field](const Entry& e) { field = name_ref(r, e); };
+  };
+
+  const std::map<std::string_view, Reader::Handler> handlers = {
+      // Identity
+      {"user", name(names.user)},
+      {"group", name(names.group)},
+      {"supplementary-groups", [&](const Entry& e) {
+         auto items = r.string_list(e, ',');
+         if (!items) return;
+         names.supplementary_groups.emplace();
+         for (auto& item : *items) names.supplementary_groups->push_back({item.text, item.where});
+       }},
+      {"allow-root", boolean(pool.allow_root)},
+      {"umask", [&](const Entry& e) {
+         if (auto m = r.mode(e, 0777)) pool.umask = static_cast<mode_t>(*m);
+       }},
+      {"home", [&](const Entry& e) {
+         if (auto s = r.absolute_path(e)) pool.home = *s;
+         names.home_given = true;
+       }},
+      {"script-user", name(names.script_user)},
+      {"script-group", name(names.script_group)},
+      // Processes and threads
+      {"processes", [&](const Entry& e) {
+         pool.processes_given = true;
+         if (auto v = r.integer(e, 1, kMaxProcesses)) pool.processes = static_cast<int>(*v);
+       }},
+      {"threads", integer(pool.threads, 1, kMaxThreads)},
+      {"process-manager", [&](const Entry& e) {
+         auto s = r.choice(e, kProcessManagers);
+         if (s == "ondemand") pool.process_manager = ProcessManager::Ondemand;
+         if (s == "dynamic") pool.process_manager = ProcessManager::Dynamic;
+       }},
+      {"process-idle-timeout", seconds(pool.process_idle_timeout, 1)},
+      {"min-spare", integer(pool.min_spare, 0, kMaxProcesses)},
+      {"max-spare", integer(pool.max_spare, 1, kMaxProcesses)},
+      {"display-name", text(pool.display_name)},
+      {"switch-interval", [&](const Entry& e) {
+         if (auto v = r.number(e, 0, 60)) pool.switch_interval = *v;
+       }},
+      {"cpu-priority", integer(pool.cpu_priority, -20, 19)},
+      {"stack-size", [&](const Entry& e) {
+         auto v = r.size(e, 0, 1ull << 30);
+         // Below PTHREAD_STACK_MIN pthread_attr_setstacksize fails.
+         if (v && *v != 0 && *v < 16384) {
+           r.error(e.value_where, fmt::format("'stack-size' must be 0 (the system default) or at least "
+                                              "16384, not {}", e.value.Scalar()));
+         } else if (v) {
+           pool.stack_size = *v;
+         }
+       }},
+      // The socket
+      {"listen", [&](const Entry& e) {
+         auto s = r.string(e);
+         if (!s) return;
+         std::string why;
+         if (auto a = parse_address(*s, why)) {
+           pool.listen = *a;
+         } else {
+           r.error(e.value_where, fmt::format("invalid listen address '{}': {}", *s, why));
+         }
+       }},
+      {"protocol", [&](const Entry& e) {
+         if (r.choice(e, kProtocols) == "scgi") pool.protocol = Protocol::Scgi;
+       }},
+      {"socket-user", name(names.socket_user)},
+      {"socket-group", name(names.socket_group)},
+      {"socket-mode", [&](const Entry& e) {
+         if (auto m = r.mode(e, 0777)) pool.socket_mode = static_cast<mode_t>(*m);
+       }},
+      {"listen-backlog", integer(pool.listen_backlog, 1, 65535)},
+      {"allowed-clients", [&](const Entry& e) {
+         auto items = r.string_list(e, 0);
+         if (!items) return;
+         for (const auto& item : *items) {
+           std::string why;
+           if (auto n = parse_network(item.text, why)) {
+             pool.allowed_clients.push_back(*n);
+           } else {
+             r.error(item.where, fmt::format("invalid client network '{}': {}", item.text, why));
+           }
+         }
+       }},
+      // Python
+      {"python-home", path(pool.python_home)},
+      {"python-path", [&](const Entry& e) {
+         if (auto items = r.string_list(e, ':')) {
+           for (auto& item : *items) pool.python_path.push_back(item.text);
+         }
+       }},
+      {"lang", text(pool.lang)},
+      {"locale", text(pool.locale)},
+      {"environment", [&](const Entry& e) {
+         for (const auto& var : r.entries(e.value, e.value_where, "'environment'")) {
+           if (!is_valid_env_name(var.key)) {
+             r.error(var.key_where, fmt::format("invalid environment variable name '{}'", var.key));
+           } else if (!var.value.IsScalar()) {
+             r.error(var.value_where, fmt::format("environment variable '{}' must be a string, not {}",
+                                                  var.key, describe(var.value)));
+           } else {
+             pool.environment[var.key] = var.value.Scalar();
+           }
+         }
+       }},
+      {"script-reloading", boolean(pool.script_reloading)},
+      {"preload", boolean(pool.preload)},
+      {"apps", [&](const Entry& e) { pool.apps = read_apps(r, e); }},
+      // Recycling and timeouts
+      {"maximum-requests", integer(pool.maximum_requests, 0, std::numeric_limits<int>::max())},
+      {"restart-interval", seconds(pool.restart_interval)},
+      {"inactivity-timeout", seconds(pool.inactivity_timeout)},
+      {"request-timeout", seconds(pool.request_timeout)},
+      {"graceful-timeout", seconds(pool.graceful_timeout)},
+      {"eviction-timeout", seconds(pool.eviction_timeout)},
+      {"shutdown-timeout", seconds(pool.shutdown_timeout)},
+      {"startup-timeout", seconds(pool.startup_timeout)},
+      {"deadlock-timeout", seconds(pool.deadlock_timeout)},
+      {"queue-timeout", seconds(pool.queue_timeout)},
+      {"socket-timeout", seconds(pool.socket_timeout, 1)},
+      {"interrupt-timeout", seconds(pool.interrupt_timeout)},
+      // Limits
+      {"header-buffer-size", bytes(pool.header_buffer_size, 4096, 64ull << 20)},
+      {"request-header-limit", bytes(pool.request_header_limit, 4096, 64ull << 20)},
+      {"limit-request-body", bytes(pool.limit_request_body, 0, kMaxBytes)},
+      {"memory-limit", bytes(pool.memory_limit, 0, kMaxBytes)},
+      {"virtual-memory-limit", bytes(pool.virtual_memory_limit, 0, kMaxBytes)},
+      {"cpu-time-limit", seconds(pool.cpu_time_limit)},
+      {"error-log", path(pool.error_log)},
+  };
+
+  for (const auto& e : entries) {
+    if (handlers.count(e.key)) pool.locations.set(e.key, e.value_where);
+  }
+  r.dispatch(entries, handlers, kUnsupported);
+  if (!entry.value.IsMap()) return pool;  // already reported; nothing more to check
+
+  resolve_identity(pool, names, users, r);
+  check_pool(r, pool, runtime_dir);
+  return pool;
+}
+
+}  // namespace wsgi_fpm::config

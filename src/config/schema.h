@@ -1,0 +1,151 @@
+// The loaded configuration: plain values, already validated and resolved
+// (users and groups to ids, addresses parsed, defaults filled in), so the
+// supervisor and the worker never re-interpret YAML. Key names in comments are
+// the YAML spellings, which are mod_wsgi's WSGIDaemonProcess option names
+// wherever mod_wsgi has the option; man/wsgi-fpm.yaml.5 documents each one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/address.h"
+#include "config/source_location.h"
+
+namespace wsgi_fpm::config {
+
+enum class Protocol { FastCgi, Scgi };
+enum class ProcessManager { Static, Ondemand, Dynamic };
+
+const char* to_string(Protocol p);        // "fastcgi" | "scgi"
+const char* to_string(ProcessManager pm);  // "static" | "ondemand" | "dynamic"
+
+// A user or group: the name as written (or as found in the password database
+// when defaulted) and the numeric id the worker switches to.
+struct UserRef {
+  std::string name;
+  uid_t uid = 0;
+  friend bool operator==(const UserRef&, const UserRef&) = default;
+};
+struct GroupRef {
+  std::string name;
+  gid_t gid = 0;
+  friend bool operator==(const GroupRef&, const GroupRef&) = default;
+};
+
+// One WSGI application of a pool (WSGIScriptAlias + WSGICallableObject +
+// WSGIApplicationGroup).
+struct App {
+  std::string mount = "/";                         // mount: URL prefix, no trailing '/'
+  std::string script;                              // script: absolute path (required)
+  std::string callable = "application";            // callable
+  std::string application_group = "%{RESOURCE}";   // application-group
+  bool preload = false;  // preload: the pool's `preload` unless the app sets its own
+
+  SourceLocation where;  // the list item
+  KeyLocations locations;
+  const SourceLocation& location_of(std::string_view key) const { return locations.at(key, where); }
+};
+
+// One process group (WSGIDaemonProcess NAME ...). Durations are seconds, sizes
+// bytes; 0 means "off" where the comment says so.
+struct Pool {
+  std::string name;
+
+  // Identity. Running as root every pool names its user; as anyone else the
+  // pool runs as that user. group defaults to the user's primary group.
+  UserRef user;                                // user
+  GroupRef group;                              // group
+  std::vector<GroupRef> supplementary_groups;  // supplementary-groups
+  bool allow_root = false;                     // allow-root
+  std::optional<mode_t> umask;                 // umask: absent = inherit the supervisor's
+  std::string home;                            // home: working directory; default the user's home
+  std::optional<UserRef> script_user;          // script-user: scripts must be owned by it
+  std::optional<GroupRef> script_group;        // script-group
+
+  // Processes and threads.
+  int processes = 1;             // processes
+  bool processes_given = false;  // wsgi.multiprocess is True iff the key was given
+  int threads = 15;              // threads
+  ProcessManager process_manager = ProcessManager::Static;  // process-manager
+  int process_idle_timeout = 10;  // process-idle-timeout (ondemand)
+  int min_spare = 1;              // min-spare (dynamic)
+  int max_spare = 1;              // max-spare (dynamic); default: processes
+  std::string display_name = "%{GROUP}";  // display-name
+  std::optional<double> switch_interval;  // switch-interval: Python's, in seconds
+  int cpu_priority = 0;                   // cpu-priority: nice value
+  std::uint64_t stack_size = 0;           // stack-size: thread stack; 0 = system default
+
+  // The socket.
+  Address listen;                 // listen: default <runtime-dir>/<name>.sock
+  Protocol protocol = Protocol::FastCgi;  // protocol
+  UserRef socket_user;            // socket-user: default the pool's user
+  GroupRef socket_group;          // socket-group: default the pool's group
+  mode_t socket_mode = 0660;      // socket-mode
+  int listen_backlog = 100;       // listen-backlog
+  std::vector<Network> allowed_clients;  // allowed-clients (TCP): default loopback
+
+  // Python.
+  std::optional<std::string> python_home;  // python-home
+  std::vector<std::string> python_path;    // python-path
+  std::string lang = "C.UTF-8";            // lang: LANG in the environment
+  std::string locale = "C.UTF-8";          // locale: setlocale(LC_ALL)
+  std::map<std::string, std::string> environment;  // environment
+  bool script_reloading = true;            // script-reloading
+  bool preload = false;                    // preload: import every app at process start
+  std::vector<App> apps;                   // apps
+
+  // Recycling and timeouts (seconds; 0 = off unless noted).
+  int maximum_requests = 0;    // maximum-requests
+  int restart_interval = 0;    // restart-interval
+  int inactivity_timeout = 0;  // inactivity-timeout
+  int request_timeout = 60;    // request-timeout
+  int graceful_timeout = 15;   // graceful-timeout
+  int eviction_timeout = 0;    // eviction-timeout: 0 = use graceful-timeout
+  int shutdown_timeout = 5;    // shutdown-timeout
+  int startup_timeout = 15;    // startup-timeout
+  int deadlock_timeout = 60;   // deadlock-timeout
+  int queue_timeout = 45;      // queue-timeout
+  int socket_timeout = 60;     // socket-timeout (never 0)
+  int interrupt_timeout = 0;   // interrupt-timeout: 0 = replace the process instead
+
+  // Limits.
+  std::uint64_t header_buffer_size = 32768;    // header-buffer-size: response headers
+  std::uint64_t request_header_limit = 65536;  // request-header-limit: request parameters
+  std::uint64_t limit_request_body = 0;        // limit-request-body: 0 = unlimited
+  std::uint64_t memory_limit = 0;              // memory-limit: RLIMIT_DATA, 0 = none
+  std::uint64_t virtual_memory_limit = 0;      // virtual-memory-limit: RLIMIT_AS, 0 = none
+  int cpu_time_limit = 0;                      // cpu-time-limit: RLIMIT_CPU, 0 = none
+
+  std::optional<std::string> error_log;  // error-log: absent = the supervisor's log
+
+  SourceLocation where;  // the pool's name in its mapping
+  KeyLocations locations;
+  const SourceLocation& location_of(std::string_view key) const { return locations.at(key, where); }
+};
+
+struct Config {
+  std::string source_file;  // the file given to load_file()
+  std::string runtime_dir = "/run/wsgi-fpm";  // runtime-dir
+  std::string log = "stderr";                 // log: "stderr" or an absolute path
+  std::vector<std::string> include;           // include: glob patterns as written
+  std::vector<std::string> included_files;    // the files they matched, in load order
+  std::vector<Pool> pools;                    // main file's pools first, then each include's
+
+  SourceLocation where;  // start of the main file
+  KeyLocations locations;
+  const SourceLocation& location_of(std::string_view key) const { return locations.at(key, where); }
+
+  const Pool* find_pool(std::string_view name) const {
+    for (const auto& p : pools) {
+      if (p.name == name) return &p;
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace wsgi_fpm::config

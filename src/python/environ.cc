@@ -1,0 +1,86 @@
+#include "python/environ.h"
+
+#include <sys/time.h>
+
+#include "python/types.h"
+
+namespace wsgi_fpm::python {
+namespace {
+
+bool set_item(PyObject* dict, const char* key, PyObject* value) {
+  if (!value) return false;
+  int rc = PyDict_SetItemString(dict, key, value);
+  Py_DECREF(value);
+  return rc == 0;
+}
+
+PyObject* latin1(std::string_view s) {
+  return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
+}
+
+// Parameters the environ computes itself, and the duplicates PEP 3333 forbids.
+bool skipped(std::string_view name) {
+  return name == "SCRIPT_NAME" || name == "PATH_INFO" || name == "SCRIPT_FILENAME" ||
+         name == "HTTP_CONTENT_LENGTH" || name == "HTTP_CONTENT_TYPE" || name.empty();
+}
+
+}  // namespace
+
+PyRef make_environ_template(const EnvironDefaults& d) {
+  PyRef env = PyRef::steal(PyDict_New());
+  if (!env) return {};
+  PyObject* e = env.get();
+  bool ok = set_item(e, "wsgi.version", Py_BuildValue("(ii)", 1, 0)) &&
+            set_item(e, "wsgi.multithread", PyBool_FromLong(d.multithread)) &&
+            set_item(e, "wsgi.multiprocess", PyBool_FromLong(d.multiprocess)) &&
+            set_item(e, "wsgi.run_once", PyBool_FromLong(0)) &&
+            set_item(e, "wsgi.input_terminated", PyBool_FromLong(1)) &&
+            set_item(e, "wsgi.url_scheme", PyUnicode_FromString("http")) &&
+            set_item(e, "mod_wsgi.process_group", latin1(d.process_group)) &&
+            set_item(e, "mod_wsgi.application_group", latin1(d.application_group)) &&
+            set_item(e, "mod_wsgi.version", Py_BuildValue("(iii)", 4, 9, 4)) &&
+            set_item(e, "SCRIPT_FILENAME", PyUnicode_DecodeFSDefault(d.script_filename.c_str())) &&
+            PyDict_SetItemString(e, "wsgi.file_wrapper",
+                                 reinterpret_cast<PyObject*>(file_wrapper_type())) == 0;
+  if (!ok) return {};
+  return env;
+}
+
+PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
+                    const protocol::PathSplit& split, PyObject* input, PyObject* errors) {
+  PyRef env = PyRef::steal(PyDict_Copy(environ_template));
+  if (!env) return {};
+  PyObject* e = env.get();
+  for (const auto& p : params.items()) {
+    if (skipped(p.name)) continue;
+    PyRef key = PyRef::steal(latin1(p.name));
+    PyRef value = PyRef::steal(latin1(p.value));
+    if (!key || !value || PyDict_SetItem(e, key.get(), value.get()) < 0) return {};
+  }
+  auto https = params.get_or("HTTPS", "");
+  bool secure = https == "on" || https == "ON" || https == "1" || params.get_or("REQUEST_SCHEME", "") == "https";
+  timeval now;
+  gettimeofday(&now, nullptr);
+  long long start_us = static_cast<long long>(now.tv_sec) * 1000000 + now.tv_usec;
+  bool ok = set_item(e, "SCRIPT_NAME", latin1(split.script_name)) &&
+            set_item(e, "PATH_INFO", latin1(split.path_info)) &&
+            (!secure || set_item(e, "wsgi.url_scheme", PyUnicode_FromString("https"))) &&
+            PyDict_SetItemString(e, "wsgi.input", input) == 0 &&
+            PyDict_SetItemString(e, "wsgi.errors", errors) == 0 &&
+            set_item(e, "mod_wsgi.request_start", PyUnicode_FromFormat("%lld", start_us));
+  // Defaults for what a bare client (wsgi-fpm request) may leave out; every
+  // frontend sends these.
+  static const std::pair<const char*, const char*> kDefaults[] = {
+      {"REQUEST_METHOD", "GET"}, {"SERVER_NAME", "localhost"},
+      {"SERVER_PORT", "80"},     {"SERVER_PROTOCOL", "HTTP/1.0"},
+  };
+  for (const auto& [key, value] : kDefaults) {
+    if (!ok) break;
+    if (!params.get(key)) ok = set_item(e, key, PyUnicode_FromString(value));
+  }
+  if (ok && !params.get("QUERY_STRING")) ok = set_item(e, "QUERY_STRING", latin1(split.query_string));
+  if (!ok) return {};
+  return env;
+}
+
+}  // namespace wsgi_fpm::python

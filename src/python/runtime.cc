@@ -1,0 +1,120 @@
+#include "python/runtime.h"
+
+#include "build_config.h"
+#include "python/gil.h"
+#include "python/ref.h"
+#include "python/types.h"
+
+namespace wsgi_fpm::python {
+namespace {
+
+PyInterpreterState* g_main_interpreter = nullptr;
+
+bool check_status(PyStatus status, std::string& error) {
+  if (PyStatus_Exception(status)) {
+    error = status.err_msg ? status.err_msg : "Python initialization failed";
+    if (status.func) error = std::string(status.func) + ": " + error;
+    return false;
+  }
+  return true;
+}
+
+// mod_wsgi adds python-path entries with site.addsitedir so .pth files work.
+bool add_site_dirs(const std::vector<std::string>& dirs, std::string& error) {
+  if (dirs.empty()) return true;
+  PyRef site = PyRef::steal(PyImport_ImportModule("site"));
+  if (!site) {
+    error = "import site: " + format_current_exception();
+    return false;
+  }
+  for (const auto& dir : dirs) {
+    PyRef r = PyRef::steal(PyObject_CallMethod(site.get(), "addsitedir", "s", dir.c_str()));
+    if (!r) {
+      error = "site.addsitedir(" + dir + "): " + format_current_exception();
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+PyThreadState* start_runtime(const RuntimeOptions& options, std::string& error) {
+  PyConfig config;
+  // Isolated: no PYTHON* environment variables, no user site, no signal handlers.
+  PyConfig_InitIsolatedConfig(&config);
+  config.install_signal_handlers = 0;
+  config.site_import = 1;
+  config.write_bytecode = 0;  // tenants' code trees may be read-only to them
+  // A virtualenv is found the way the venv's own interpreter finds it: through
+  // pyvenv.cfg beside its bin/python.
+  std::string program = options.program_name;
+  if (program.empty()) {
+    program = options.python_home.empty() ? std::string(WSGI_FPM_PYTHON_EXECUTABLE)
+                                          : options.python_home + "/bin/python";
+  }
+  PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, program.c_str());
+  if (!check_status(status, error)) {
+    PyConfig_Clear(&config);
+    return nullptr;
+  }
+  status = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (!check_status(status, error)) return nullptr;
+
+  if (!ready_types(error) || !add_site_dirs(options.python_path, error)) {
+    Py_FinalizeEx();
+    return nullptr;
+  }
+  g_main_interpreter = PyInterpreterState_Main();
+  return PyEval_SaveThread();
+}
+
+void finalize_runtime(PyThreadState* main_state) {
+  PyEval_RestoreThread(main_state);
+  Py_FinalizeEx();
+}
+
+std::string format_current_exception() {
+  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+  PyErr_Fetch(&type, &value, &tb);
+  if (!type) return "(no exception)";
+  PyErr_NormalizeException(&type, &value, &tb);
+  PyRef t = PyRef::steal(type), v = PyRef::steal(value), b = PyRef::steal(tb);
+  if (b) PyException_SetTraceback(v.get(), b.get());
+  std::string text;
+  PyRef mod = PyRef::steal(PyImport_ImportModule("traceback"));
+  PyRef lines;
+  if (mod) {
+    lines = PyRef::steal(PyObject_CallMethod(mod.get(), "format_exception", "OOO", t.get(),
+                                             v ? v.get() : Py_None, b ? b.get() : Py_None));
+  }
+  if (lines) {
+    PyRef empty = PyRef::steal(PyUnicode_FromString(""));
+    PyRef joined = PyRef::steal(PyUnicode_Join(empty.get(), lines.get()));
+    if (joined) {
+      Py_ssize_t n = 0;
+      const char* s = PyUnicode_AsUTF8AndSize(joined.get(), &n);
+      if (s) text.assign(s, static_cast<size_t>(n));
+    }
+  }
+  if (text.empty()) {
+    PyErr_Clear();
+    PyRef repr = PyRef::steal(PyObject_Repr(v ? v.get() : t.get()));
+    const char* s = repr ? PyUnicode_AsUTF8(repr.get()) : nullptr;
+    text = s ? s : "(unprintable exception)";
+  }
+  PyErr_Clear();
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+ThreadState::ThreadState() : state_(PyThreadState_New(g_main_interpreter)) {}
+
+ThreadState::~ThreadState() {
+  PyEval_RestoreThread(state_);
+  PyThreadState_Clear(state_);
+  PyThreadState_DeleteCurrent();
+}
+
+}  // namespace wsgi_fpm::python

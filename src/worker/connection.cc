@@ -1,0 +1,67 @@
+#include "worker/connection.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace wsgi_fpm::worker {
+
+char* InputBuffer::prepare(std::size_t at_least, std::size_t& room) {
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (capacity_ - end_ < at_least) {
+    std::size_t unread = end_ - begin_;
+    if (capacity_ - unread < at_least) {
+      std::size_t grown = std::max(capacity_ * 2, unread + at_least);
+      std::unique_ptr<char[]> bigger(new char[grown]);
+      std::memcpy(bigger.get(), data_.get() + begin_, unread);
+      data_ = std::move(bigger);
+      capacity_ = grown;
+    } else {
+      std::memmove(data_.get(), data_.get() + begin_, unread);
+    }
+    begin_ = 0;
+    end_ = unread;
+  }
+  room = capacity_ - end_;
+  return data_.get() + end_;
+}
+
+ssize_t Connection::receive(char* buf, std::size_t n) {
+  while (true) {
+    ssize_t got = ::recv(fd_.get(), buf, n, 0);
+    if (got >= 0) return got;
+    if (errno == EINTR) continue;
+    return -1;
+  }
+}
+
+bool Connection::send_all(iovec* iov, int count) {
+  constexpr int kMaxIov = 1024;  // IOV_MAX on Linux
+  while (count > 0) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(std::min(count, kMaxIov));
+    // sendmsg rather than writev: MSG_NOSIGNAL turns a closed frontend into
+    // EPIPE here instead of a SIGPIPE for the whole process.
+    ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    auto left = static_cast<size_t>(n);
+    while (count > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --count;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
+  return true;
+}
+
+}  // namespace wsgi_fpm::worker

@@ -1,0 +1,45 @@
+// A FastCGI connection: records in through fastcgi::ServerSession, responses
+// out as STDOUT records with END_REQUEST in the same write.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "protocol/fastcgi.h"
+#include "worker/connection.h"
+
+namespace wsgi_fpm::worker {
+
+class FastCgiConnection final : public Connection {
+ public:
+  FastCgiConnection(UniqueFd fd, const ConnectionLimits& limits);
+
+  HeadResult read_head() override;
+  bool finish_request() override;
+  bool has_buffered_input() const override { return !input_.empty(); }
+  bool drain_body() override;
+
+  const protocol::Params& params() const override { return session_.params(); }
+  ssize_t read_body(char* buf, size_t n) override;
+  bool write(std::span<const std::string_view> pieces, bool last) override;
+  void abort() override;
+
+ private:
+  // Parses the next record into `event`; reads more bytes when needed.
+  // False on EOF, error or protocol error (`eof_between_requests_` tells which).
+  bool next_event(fastcgi::ServerSession::Event& event);
+  bool flush_reply();
+
+  fastcgi::ServerSession session_;
+  InputBuffer input_;
+  std::string reply_;             // management replies owed to the frontend
+  std::size_t chunk_offset_ = 0;  // unread STDIN bytes of the current record, in input_
+  std::size_t chunk_length_ = 0;
+  bool stdin_done_ = false;
+  bool broken_ = false;
+  bool clean_eof_ = false;
+  std::vector<std::array<char, 8>> headers_;
+  std::vector<iovec> iov_;
+};
+
+}  // namespace wsgi_fpm::worker

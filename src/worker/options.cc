@@ -1,0 +1,142 @@
+#include "worker/options.h"
+
+#include <charconv>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace wsgi_fpm::worker {
+namespace {
+
+template <typename T>
+bool parse_number(const std::string& text, T& out, int base = 10) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, sep)) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+}  // namespace
+
+bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& error) {
+  auto app = [&]() -> AppOptions& {
+    if (o.apps.empty()) o.apps.emplace_back();
+    return o.apps.back();
+  };
+  using Setter = std::function<bool(const std::string&)>;
+  auto number = [](auto& field) {
+    return Setter([&field](const std::string& v) { return parse_number(v, field); });
+  };
+  auto text = [](std::string& field) {
+    return Setter([&field](const std::string& v) { field = v; return true; });
+  };
+  std::map<std::string, Setter> setters = {
+      {"--listen-fd", number(o.listen_fd)},
+      {"--protocol", Setter([&](const std::string& v) { o.protocol = v; return v == "fastcgi" || v == "scgi"; })},
+      {"--pool", text(o.pool)},
+      {"--threads", Setter([&](const std::string& v) { return parse_number(v, o.threads) && o.threads > 0; })},
+      {"--multiprocess", Setter([&](const std::string& v) { o.multiprocess = v == "1"; return v == "0" || v == "1"; })},
+      {"--uid", Setter([&](const std::string& v) { uid_t x; if (!parse_number(v, x)) return false; o.uid = x; return true; })},
+      {"--gid", Setter([&](const std::string& v) { gid_t x; if (!parse_number(v, x)) return false; o.gid = x; return true; })},
+      {"--groups", Setter([&](const std::string& v) {
+         for (const auto& g : split(v, ',')) {
+           gid_t x;
+           if (!parse_number(g, x)) return false;
+           o.groups.push_back(x);
+         }
+         return true;
+       })},
+      {"--umask", Setter([&](const std::string& v) { mode_t x; if (!parse_number(v, x, 8)) return false; o.umask = x; return true; })},
+      {"--home", text(o.home)},
+      {"--python-home", text(o.python_home)},
+      {"--python-path", Setter([&](const std::string& v) { o.python_path = split(v, ':'); return true; })},
+      {"--app-mount", Setter([&](const std::string& v) { o.apps.emplace_back().mount = v; return !v.empty() && v[0] == '/'; })},
+      {"--app-script", Setter([&](const std::string& v) { app().script = v; return true; })},
+      {"--app-callable", Setter([&](const std::string& v) { app().callable = v; return true; })},
+      {"--app-group", Setter([&](const std::string& v) { app().application_group = v; return true; })},
+      {"--limit-request-body", number(o.limit_request_body)},
+      {"--request-header-limit", number(o.request_header_limit)},
+      {"--header-buffer-size", number(o.header_buffer_size)},
+      {"--socket-timeout", number(o.socket_timeout)},
+      {"--graceful-timeout", number(o.graceful_timeout)},
+      {"--shutdown-timeout", number(o.shutdown_timeout)},
+      {"--supervisor-pid", number(o.supervisor_pid)},
+  };
+  for (int i = 1; i < argc; i += 2) {
+    std::string key = argv[i];
+    auto it = setters.find(key);
+    if (it == setters.end()) {
+      error = "unknown option " + key;
+      return false;
+    }
+    if (i + 1 >= argc) {
+      error = key + " needs a value";
+      return false;
+    }
+    if (!it->second(argv[i + 1])) {
+      error = "bad value for " + key + ": '" + argv[i + 1] + "'";
+      return false;
+    }
+  }
+  if (o.apps.empty() || o.apps.front().script.empty()) {
+    error = "no application: give --app-mount and --app-script";
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> worker_arguments(const WorkerOptions& o) {
+  std::vector<std::string> a;
+  auto add = [&](const char* key, const std::string& value) {
+    a.push_back(key);
+    a.push_back(value);
+  };
+  add("--listen-fd", std::to_string(o.listen_fd));
+  add("--protocol", o.protocol);
+  add("--pool", o.pool);
+  add("--threads", std::to_string(o.threads));
+  add("--multiprocess", o.multiprocess ? "1" : "0");
+  if (o.uid) add("--uid", std::to_string(*o.uid));
+  if (o.gid) add("--gid", std::to_string(*o.gid));
+  if (!o.groups.empty()) {
+    std::string g;
+    for (auto x : o.groups) g += (g.empty() ? "" : ",") + std::to_string(x);
+    add("--groups", g);
+  }
+  if (o.umask) {
+    std::ostringstream m;
+    m << std::oct << *o.umask;
+    add("--umask", m.str());
+  }
+  if (!o.home.empty()) add("--home", o.home);
+  if (!o.python_home.empty()) add("--python-home", o.python_home);
+  if (!o.python_path.empty()) {
+    std::string p;
+    for (const auto& x : o.python_path) p += (p.empty() ? "" : ":") + x;
+    add("--python-path", p);
+  }
+  for (const auto& app : o.apps) {
+    add("--app-mount", app.mount);
+    add("--app-script", app.script);
+    add("--app-callable", app.callable);
+    add("--app-group", app.application_group);
+  }
+  add("--limit-request-body", std::to_string(o.limit_request_body));
+  add("--request-header-limit", std::to_string(o.request_header_limit));
+  add("--header-buffer-size", std::to_string(o.header_buffer_size));
+  add("--socket-timeout", std::to_string(o.socket_timeout));
+  add("--graceful-timeout", std::to_string(o.graceful_timeout));
+  add("--shutdown-timeout", std::to_string(o.shutdown_timeout));
+  if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
+  return a;
+}
+
+}  // namespace wsgi_fpm::worker

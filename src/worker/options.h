@@ -1,0 +1,51 @@
+// What the supervisor tells a worker on its command line. Names and numbers
+// only: the supervisor resolved users and groups, so a worker never needs to
+// read /etc/passwd after dropping privileges.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wsgi_fpm::worker {
+
+struct AppOptions {
+  std::string mount = "/";
+  std::string script;
+  std::string callable = "application";
+  std::string application_group;  // "" is the main interpreter (%{GLOBAL})
+};
+
+struct WorkerOptions {
+  int listen_fd = 3;
+  std::string protocol = "fastcgi";
+  std::string pool = "wsgi";
+  int threads = 15;
+  bool multiprocess = false;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::vector<gid_t> groups;
+  std::optional<mode_t> umask;
+  std::string home;
+  std::string python_home;
+  std::vector<std::string> python_path;
+  std::vector<AppOptions> apps;
+  std::uint64_t limit_request_body = 0;  // 0: no limit
+  std::size_t request_header_limit = 64 * 1024;
+  std::size_t header_buffer_size = 32 * 1024;
+  int socket_timeout = 60;
+  int graceful_timeout = 15;
+  int shutdown_timeout = 5;
+  pid_t supervisor_pid = 0;
+};
+
+// Parses `--key value` pairs. False with `error` naming the bad argument.
+bool parse_worker_options(int argc, char** argv, WorkerOptions& out, std::string& error);
+
+// The command line that parse_worker_options reads back (for the supervisor).
+std::vector<std::string> worker_arguments(const WorkerOptions& options);
+
+}  // namespace wsgi_fpm::worker

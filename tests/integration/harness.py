@@ -1,0 +1,580 @@
+"""Shared pieces for the integration scenarios: scratch directories, users,
+processes that are always cleaned up, a real nginx, HTTP requests and a tiny
+runner.
+
+Run by Debian's /usr/bin/python3.11, stdlib only, as root. Everything listens
+on 127.0.0.1 or on UNIX sockets inside a scratch directory; every wait is
+bounded in time and every loop in count.
+
+Environment (meson sets the first three; the defaults suit a manual run from
+the source tree after `meson setup build && ninja -C build`):
+  WSGI_FPM         the wsgi-fpm executable
+  WSGI_FPM_WORKER  the worker executable
+  WSGI_FPM_SOURCE  the source root (for tests/apps and etc/)
+  WFPM_KEEP=1      keep scratch directories for a post-mortem
+"""
+import atexit
+import http.client as httpclient
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+SOURCE = os.environ.get("WSGI_FPM_SOURCE") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WSGI_FPM = os.environ.get("WSGI_FPM") or os.path.join(SOURCE, "build", "src", "wsgi-fpm")
+WORKER = os.environ.get("WSGI_FPM_WORKER") or os.path.join(SOURCE, "build", "src", "wsgi-fpm-worker")
+NGINX = "/usr/sbin/nginx"
+APPS = os.path.join(SOURCE, "tests", "apps")
+ETC = os.path.join(SOURCE, "etc")
+
+TEST_USER = "wfpm-test"      # the pool's user: owns the apps, runs the workers
+FRONTEND_USER = "www-data"   # nginx's workers run as this user
+
+# --------------------------------------------------------------------------
+# Cleanup: every process and scratch directory registers here, so a failure,
+# an exception or meson's SIGTERM on timeout never leaves anything behind.
+
+_procs = []
+_dirs = []
+
+
+def _cleanup():
+    for p in reversed(_procs):
+        try:
+            p.kill()
+        except Exception:  # cleanup must go on with the others
+            traceback.print_exc(file=sys.stderr)
+    _procs.clear()
+    for d in reversed(_dirs):
+        d.remove()
+    _dirs.clear()
+
+
+def _on_signal(signum, _frame):
+    # Raising unwinds every `finally` of the running test, then atexit runs.
+    raise SystemExit(128 + signum)
+
+
+atexit.register(_cleanup)
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+
+
+def wait_for(predicate, timeout, interval=0.05, what="condition"):
+    """Polls predicate() until it returns a true value; bounded in time and count."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 2):
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --------------------------------------------------------------------------
+# Users and files
+
+
+def ensure_user(name=TEST_USER):
+    """Creates a system user once; a second run (or a concurrent one) is fine."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    r = subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode not in (0, 9):  # 9: exists (a concurrent run made it)
+        raise RuntimeError(f"useradd {name}: {r.stderr.strip()}")
+    return pwd.getpwnam(name)
+
+
+def chown_tree(path, user):
+    pw = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
+
+
+class Scratch:
+    """A temporary directory, world-traversable so nginx (www-data) and the
+    pool user can reach sockets and apps inside it; removed at exit."""
+
+    def __init__(self, prefix="wfpm-it-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.path, 0o755)
+        _dirs.append(self)
+
+    def sub(self, *parts, mode=0o755, owner=None):
+        p = os.path.join(self.path, *parts)
+        os.makedirs(p, exist_ok=True)
+        os.chmod(p, mode)
+        if owner:
+            pw = pwd.getpwnam(owner)
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+        return p
+
+    def file(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def remove(self):
+        if os.environ.get("WFPM_KEEP"):
+            print(f"# kept {self.path}", file=sys.stderr)
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def install_apps(scratch, owner=TEST_USER, extra=()):
+    """Copies tests/apps (and any extra files) into SCRATCH/apps owned by the
+    pool user, with a markers/ directory the app may write to. Returns the dir."""
+    ensure_user(owner)
+    d = scratch.sub("apps")
+    for name in os.listdir(APPS):
+        src = os.path.join(APPS, name)
+        if os.path.isfile(src):
+            shutil.copy(src, os.path.join(d, name))
+    for src in extra:
+        shutil.copy(src, os.path.join(d, os.path.basename(src)))
+    os.makedirs(os.path.join(d, "markers"), exist_ok=True)
+    chown_tree(d, owner)
+    return d
+
+
+def free_port():
+    """A loopback TCP port free right now (the usual small race is accepted)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+def _proc_table():
+    """{pid: ppid} for every process now."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        table[int(entry)] = int(fields[1])
+    return table
+
+
+def descendants(pid):
+    """Every live descendant of pid (children first, breadth first)."""
+    table = _proc_table()
+    children = {}
+    for child, parent in table.items():
+        children.setdefault(parent, []).append(child)
+    out, queue = [], [pid]
+    for _ in range(len(table) + 1):
+        if not queue:
+            break
+        for c in children.get(queue.pop(0), []):
+            out.append(c)
+            queue.append(c)
+    return out
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process (all its threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rfind(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def exe_name(pid):
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return ""
+
+
+def proc_ids(pid):
+    """(real, effective, saved, fs uids), same for gids, and supplementary groups."""
+    uids = gids = groups = None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key == "Uid":
+                uids = tuple(int(x) for x in value.split())
+            elif key == "Gid":
+                gids = tuple(int(x) for x in value.split())
+            elif key == "Groups":
+                groups = tuple(int(x) for x in value.split())
+    return uids, gids, groups
+
+
+class Proc:
+    """A child in its own session, output to files; killed (with its whole
+    tree) at exit if the test did not stop it."""
+
+    def __init__(self, argv, name, scratch, env=None):
+        self.argv = argv
+        self.name = name
+        self.stdout_path = scratch.file(f"{name}.stdout")
+        self.stderr_path = scratch.file(f"{name}.stderr")
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                          env=env, start_new_session=True)
+        self.pid = self.popen.pid
+        _procs.append(self)
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stderr_tail(self, lines=25):
+        return "\n".join(self.stderr().splitlines()[-lines:])
+
+    def send(self, sig):
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout):
+        """The exit status, or None if still running after timeout."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Asks politely; returns the exit status (killing the tree if it hangs)."""
+        self.send(sig)
+        rc = self.wait(timeout)
+        self.kill()
+        if rc is None:
+            raise AssertionError(f"{self.name} did not exit within {timeout}s of signal {sig}")
+        return rc
+
+    def kill(self):
+        """SIGKILL to the process group and every descendant, by pid; idempotent."""
+        pids = descendants(self.pid) if self.alive() else []
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.wait(10)
+        if self in _procs:
+            _procs.remove(self)
+
+
+def serve_env():
+    """What a systemd unit would give: little, plus where the worker lives."""
+    return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8", "WSGI_FPM_WORKER": WORKER}
+
+
+def wait_unix_socket(path, proc, timeout=20):
+    """Until something accepts connections on path; fails early if proc dies."""
+    def ready():
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode} before "
+                                 f"listening on {path}:\n{proc.stderr_tail()}")
+        if not os.path.exists(path):
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            try:
+                s.connect(path)
+                return True
+            except OSError:
+                return False
+    wait_for(ready, timeout, what=f"{proc.name} listening on {path}")
+
+
+def wait_tcp_port(port, proc, timeout=20, host="127.0.0.1"):
+    def ready():
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode} before "
+                                 f"listening on {host}:{port}:\n{proc.stderr_tail()}")
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return True
+        except OSError:
+            return False
+    wait_for(ready, timeout, what=f"{proc.name} listening on {host}:{port}")
+
+
+class Serve(Proc):
+    """`wsgi-fpm serve SCRIPT --listen unix:SOCK ...` running in the foreground."""
+
+    def __init__(self, scratch, script, name="serve", protocol="fastcgi", listen=None,
+                 args=(), wait=True):
+        self.socket_path = None
+        if listen is None:
+            self.socket_path = os.path.join(scratch.sub("run"), f"{name}.sock")
+            listen = f"unix:{self.socket_path}"
+        elif listen.startswith("unix:"):
+            self.socket_path = listen[len("unix:"):]
+        elif listen.startswith("/"):
+            self.socket_path = listen
+        self.listen = listen
+        self.protocol = protocol
+        argv = [WSGI_FPM, "serve", script, "--listen", listen, "--protocol", protocol, *args]
+        super().__init__(argv, name, scratch, env=serve_env())
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=20):
+        if self.socket_path:
+            wait_unix_socket(self.socket_path, self, timeout)
+        else:
+            host, _, port = self.listen.rpartition(":")
+            wait_tcp_port(int(port), self, timeout, host.strip("[]"))
+
+    def workers(self):
+        """Pids of the worker processes under this serve."""
+        return [p for p in descendants(self.pid) if exe_name(p).startswith("wsgi-fpm-worker")]
+
+    def wait_stderr(self, needle, timeout=5):
+        """Logs pass through the supervisor, so give them a moment to land."""
+        return wait_for(lambda: needle in self.stderr(), timeout,
+                        what=f"{needle!r} in {self.name}'s stderr")
+
+
+def wsgi_fpm(*args, timeout=30, input=None):
+    """Runs a wsgi-fpm subcommand to completion: CompletedProcess with bytes."""
+    return subprocess.run([WSGI_FPM, *args], capture_output=True, timeout=timeout,
+                          input=input, env=serve_env())
+
+
+# --------------------------------------------------------------------------
+# nginx
+
+NGINX_MAIN = """\
+# Written by tests/integration/harness.py; everything lives under {prefix}.
+user {user};
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{ worker_connections 2048; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/tmp/client_body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    default_type application/octet-stream;
+    include {prefix}/site.conf;
+}}
+"""
+
+
+def site_from_example(example, port, socket_path):
+    """An etc/nginx example, as shipped, with only its address and socket
+    replaced: `listen 80;` by the test's loopback port, the example's
+    /run/wsgi-fpm/*.sock by the test's socket."""
+    with open(os.path.join(ETC, "nginx", example)) as f:
+        text = f.read()
+    out = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("listen ") and stripped.endswith(";"):
+            if "[::]" in stripped:
+                continue  # loopback IPv4 only
+            indent = line[:len(line) - len(line.lstrip())]
+            line = f"{indent}listen 127.0.0.1:{port};"
+        out.append(line)
+    text = "\n".join(out) + "\n"
+    if "/run/wsgi-fpm/hello.sock" not in text:
+        raise AssertionError(f"{example} has no /run/wsgi-fpm/hello.sock to substitute")
+    return text.replace("/run/wsgi-fpm/hello.sock", socket_path)
+
+
+class Nginx(Proc):
+    """A real nginx (master + one www-data worker) on 127.0.0.1:port with its
+    own config, logs, pid and temp files under SCRATCH/nginx."""
+
+    def __init__(self, scratch, site, name="nginx", port=None):
+        self.port = port or free_port()
+        self.prefix = scratch.sub(name)
+        os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
+        for params in ("fastcgi_params", "scgi_params", "mime.types"):
+            shutil.copy(os.path.join("/etc/nginx", params), self.prefix)
+        if "{port}" in site:
+            site = site.replace("{port}", str(self.port))
+        with open(os.path.join(self.prefix, "site.conf"), "w") as f:
+            f.write(site)
+        with open(os.path.join(self.prefix, "nginx.conf"), "w") as f:
+            f.write(NGINX_MAIN.format(prefix=self.prefix, user=FRONTEND_USER))
+        conf = os.path.join(self.prefix, "nginx.conf")
+        test = subprocess.run([NGINX, "-t", "-p", self.prefix + "/", "-c", conf,
+                               "-e", os.path.join(self.prefix, "error.log")],
+                              capture_output=True, text=True, timeout=30)
+        if test.returncode != 0:
+            raise AssertionError(f"nginx -t refused the config:\n{test.stderr}\n--- site.conf:\n{site}")
+        super().__init__([NGINX, "-p", self.prefix + "/", "-c", conf,
+                          "-e", os.path.join(self.prefix, "error.log"), "-g", "daemon off;"],
+                         name, scratch)
+        wait_tcp_port(self.port, self)
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.prefix, "error.log"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def error_tail(self, lines=15):
+        return "\n".join(l for l in self.error_log().splitlines()[-lines:])
+
+    def stop(self, sig=signal.SIGQUIT, timeout=15):
+        return super().stop(sig, timeout)
+
+
+# --------------------------------------------------------------------------
+# HTTP
+
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # [(name, value)] as received
+        self.body = body
+
+    def header(self, name, default=None):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def __repr__(self):
+        return f"<{self.status} {self.reason} {self.headers!r} {self.body[:200]!r}>"
+
+
+def fetch(port, method, path, body=None, headers=None, timeout=30):
+    """One request on a fresh connection to 127.0.0.1:port; the body read to the end."""
+    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = {"Connection": "close"}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, resp.reason, resp.getheaders(), data)
+    finally:
+        conn.close()
+
+
+def get(port, path, **kw):
+    return fetch(port, "GET", path, **kw)
+
+
+# --------------------------------------------------------------------------
+# Runner
+
+
+class Runner:
+    """Runs test functions in order: `ok NAME` or `FAIL NAME: reason` each,
+    then exactly `P passed, F failed` as the last line of stdout."""
+
+    def __init__(self, budget=540):
+        self.tests = []
+        self.deadline = time.monotonic() + budget
+
+    def add(self, name, fn, *args):
+        self.tests.append((name, fn, args))
+
+    def test(self, fn):
+        """Decorator: registers fn under its own name."""
+        self.add(fn.__name__, fn)
+        return fn
+
+    def run_one(self, name, fn, args):
+        if time.monotonic() > self.deadline:
+            return False, "not run: the file's time budget is spent"
+        try:
+            fn(*args)
+            return True, ""
+        except SystemExit:
+            raise
+        except BaseException as e:  # a test's failure must not stop the others
+            traceback.print_exc(file=sys.stderr)
+            reason = (str(e).strip() or type(e).__name__).splitlines()[0]
+            if len(reason) > 400:  # the whole story is on stderr
+                reason = reason[:400] + "..."
+            return False, reason
+
+    def main(self):
+        passed = failed = 0
+        try:
+            for name, fn, args in self.tests:
+                print(f"# {name}", file=sys.stderr, flush=True)
+                ok, reason = self.run_one(name, fn, args)
+                if ok:
+                    passed += 1
+                    print(f"ok {name}", flush=True)
+                else:
+                    failed += 1
+                    print(f"FAIL {name}: {reason}", flush=True)
+        finally:
+            _cleanup()
+            ran = passed + failed
+            failed += len(self.tests) - ran  # interrupted: the rest count as failed
+            print(f"{passed} passed, {failed} failed", flush=True)
+        sys.exit(1 if failed or not passed else 0)
+
+
+class Group:
+    """Tests that share an expensive fixture (a serve + an nginx). The fixture
+    starts on the first test that needs it; if it cannot start, each of its
+    tests fails with that reason instead of crashing the file."""
+
+    def __init__(self, setup):
+        self._setup = setup
+        self._value = None
+        self._error = None
+        self._teardowns = []
+
+    def get(self):
+        if self._error:
+            raise AssertionError(f"setup failed: {self._error}")
+        if self._value is None:
+            try:
+                self._value = self._setup(self._teardowns.append)
+            except Exception as e:
+                self._error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                traceback.print_exc(file=sys.stderr)
+                self.close()
+                raise AssertionError(f"setup failed: {self._error}") from e
+        return self._value
+
+    def close(self):
+        while self._teardowns:
+            try:
+                self._teardowns.pop()()
+            except Exception:
+                traceback.print_exc(file=sys.stderr)

@@ -1,0 +1,184 @@
+"""The life of `wsgi-fpm serve` as an operator sees it: who the workers run as,
+what the socket looks like, that idle workers cost nothing, that SIGTERM lets a
+request in flight finish, and that a root-owned script is not run as root by
+accident.
+"""
+import sys
+
+sys.dont_write_bytecode = True
+
+import json  # noqa: E402
+import os  # noqa: E402
+import pwd  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import stat  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from urllib.parse import quote  # noqa: E402
+
+import harness as h  # noqa: E402
+from test_request import request  # noqa: E402
+
+
+def two_process_pool(on_close):
+    """dispatch.wsgi owned by wfpm-test, no --user: the owner runs it."""
+    scratch = h.Scratch(prefix="wfpm-serve-pool-")
+    apps = h.install_apps(scratch)
+    serve = h.Serve(scratch, os.path.join(apps, "dispatch.wsgi"), name="pool",
+                    args=["--processes", "2", "--threads", "15",
+                          "--socket-user", h.FRONTEND_USER])
+    on_close(serve.kill)
+    return serve
+
+
+def workers_of(serve, count):
+    """The worker pids, once `count` of them are up (bounded wait)."""
+    return h.wait_for(lambda: len(serve.workers()) == count and serve.workers(), 15,
+                      what=f"{count} worker processes (have {serve.workers()})")
+
+
+def environ_says_two_processes(group):
+    serve = group.get()
+    status, _, body = request(f"unix:{serve.socket_path}", "/echo")
+    env = json.loads(body) if status == 200 else {}
+    want = {"mod_wsgi.process_group": "dispatch", "wsgi.multiprocess": True,
+            "wsgi.multithread": True}
+    got = {k: env.get(k) for k in want}
+    if got != want:
+        raise AssertionError(f"expected {want}, got {got} (status {status})")
+
+
+def workers_run_as_script_owner(group):
+    """Without --user, root's serve runs the workers as the script's owner,
+    with that user's group and no other, and no way back to root."""
+    serve = group.get()
+    pw = pwd.getpwnam(h.TEST_USER)
+    pids = workers_of(serve, 2)
+    for pid in pids:
+        uids, gids, groups = h.proc_ids(pid)
+        if set(uids) != {pw.pw_uid} or set(gids) != {pw.pw_gid} or set(groups) - {pw.pw_gid}:
+            raise AssertionError(f"worker {pid}: uids {uids}, gids {gids}, groups {groups}; "
+                                 f"expected all {pw.pw_uid}/{pw.pw_gid}")
+
+
+def socket_owner_and_mode(group):
+    """--socket-user www-data: owned by www-data, the pool's group, mode 0660."""
+    serve = group.get()
+    st = os.stat(serve.socket_path)
+    want = (pwd.getpwnam(h.FRONTEND_USER).pw_uid, pwd.getpwnam(h.TEST_USER).pw_gid, 0o660)
+    got = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    if not stat.S_ISSOCK(st.st_mode) or got != want:
+        raise AssertionError(f"socket uid/gid/mode {got[0]}/{got[1]}/{oct(got[2])}, "
+                             f"expected {want[0]}/{want[1]}/{oct(want[2])}")
+
+
+def idle_workers_use_no_cpu(group):
+    """After a request or two, idle workers (and the supervisor) stay off the CPU:
+    utime + stime over 2 s grows by at most one tick each."""
+    serve = group.get()
+    pids = workers_of(serve, 2)
+    for _ in range(4):  # warm every worker up that takes one
+        request(f"unix:{serve.socket_path}", "/hello")
+    time.sleep(1.0)
+    watched = {pid: f"worker {pid}" for pid in pids}
+    watched[serve.pid] = f"supervisor {serve.pid}"
+    before = {pid: h.cpu_ticks(pid) for pid in watched}
+    time.sleep(2.0)
+    after = {pid: h.cpu_ticks(pid) for pid in watched}
+    busy = [f"{watched[p]}: {after[p] - before[p]} ticks" for p in watched if after[p] - before[p] > 1]
+    if busy:
+        raise AssertionError("busy while idle: " + ", ".join(busy))
+
+
+def pool_graceful_stop(group):
+    try:
+        serve = group.get()
+        pids = serve.workers()
+        rc = serve.stop()
+        if rc != 0:
+            raise AssertionError(f"serve exited with {rc} on SIGTERM:\n{serve.stderr_tail()}")
+        if os.path.exists(serve.socket_path):
+            raise AssertionError(f"{serve.socket_path} left behind")
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}")
+                 and h.exe_name(p).startswith("wsgi-fpm-worker")]
+        if alive:
+            raise AssertionError(f"workers {alive} outlived serve")
+    finally:
+        group.close()
+
+
+def sigterm_finishes_request_in_flight():
+    """A request sleeping 1 s is in flight behind nginx when serve gets SIGTERM:
+    it still gets its 200, then serve exits 0 and removes its socket."""
+    scratch = h.Scratch(prefix="wfpm-serve-sigterm-")
+    apps = h.install_apps(scratch)
+    serve = h.Serve(scratch, os.path.join(apps, "dispatch.wsgi"), name="serve",
+                    args=["--threads", "2", "--user", h.TEST_USER,
+                          "--socket-user", h.FRONTEND_USER])
+    nginx = h.Nginx(scratch, h.site_from_example("wsgi-fpm-fastcgi.conf", "{port}",
+                                                 serve.socket_path))
+    marker = os.path.join(apps, "markers", f"started-{uuid.uuid4().hex}")
+    result = {}
+
+    def slow():
+        try:
+            result["resp"] = h.get(nginx.port, "/slow?ms=1000&id=inflight&started="
+                                   + quote(marker, safe=""), timeout=30)
+        except Exception as e:  # reported below
+            result["error"] = e
+
+    t = threading.Thread(target=slow, daemon=True)
+    t.start()
+    h.wait_for(lambda: os.path.exists(marker), 10, what="the slow request to start")
+    sent = time.monotonic()
+    serve.send(signal.SIGTERM)
+    rc = serve.wait(15)
+    t.join(20)
+    resp = result.get("resp")
+    if resp is None or resp.status != 200 or json.loads(resp.body or b"{}").get("id") != "inflight":
+        raise AssertionError(f"the request in flight got {resp or result.get('error')!r}\n"
+                             f"--- serve:\n{serve.stderr_tail()}\n--- nginx:\n{nginx.error_tail()}")
+    if rc is None:
+        raise AssertionError(f"serve still running {time.monotonic() - sent:.1f}s after SIGTERM")
+    if rc != 0:
+        raise AssertionError(f"serve exited with {rc}:\n{serve.stderr_tail()}")
+    if os.path.exists(serve.socket_path):
+        raise AssertionError(f"{serve.socket_path} left behind")
+    nginx.stop()
+
+
+def root_owned_script_refused():
+    """As root, a root-owned script with neither --user nor --allow-root is refused."""
+    scratch = h.Scratch(prefix="wfpm-serve-root-")
+    script = os.path.join(scratch.sub("apps"), "hello.wsgi")
+    shutil.copy(os.path.join(h.ETC, "examples", "hello.wsgi"), script)
+    os.chown(script, 0, 0)
+    serve = h.Serve(scratch, script, name="serve", wait=False)
+    rc = serve.wait(15)
+    if rc is None:
+        raise AssertionError("serve runs a root-owned script as root without --allow-root")
+    if rc == 0:
+        raise AssertionError("serve exited 0 instead of refusing")
+    if not serve.stderr().strip():
+        raise AssertionError("refused without saying why on stderr")
+    if os.path.exists(serve.socket_path):
+        raise AssertionError(f"{serve.socket_path} left behind by a refused start")
+
+
+def main():
+    runner = h.Runner(budget=500)
+    group = h.Group(two_process_pool)
+    runner.add("serve/environ_multiprocess", lambda: environ_says_two_processes(group))
+    runner.add("serve/workers_run_as_script_owner", lambda: workers_run_as_script_owner(group))
+    runner.add("serve/socket_owner_and_mode", lambda: socket_owner_and_mode(group))
+    runner.add("serve/idle_workers_use_no_cpu", lambda: idle_workers_use_no_cpu(group))
+    runner.add("serve/graceful_stop_leaves_nothing", lambda: pool_graceful_stop(group))
+    runner.add("serve/sigterm_finishes_request_in_flight", sigterm_finishes_request_in_flight)
+    runner.add("serve/root_owned_script_refused", root_owned_script_refused)
+    runner.main()
+
+
+if __name__ == "__main__":
+    main()
