@@ -161,6 +161,18 @@ def saturation(runs):
             "generator is not what limits them.\n")
 
 
+def background_note(runs):
+    busy = [r.get("background_busy_percent", 0) for per in runs.values() for r in per.values()]
+    if not busy:
+        return ""
+    text = ("Other work on the machine, sampled for 0.5 s before each measurement while the server was idle: "
+            "median %.0f%%, max %.0f%% of the CPU busy." % (statistics.median(busy), max(busy)))
+    if max(busy) > 10:
+        text += (" **Some runs shared the machine with other work**; the rounds and the min–max spread are "
+                 "there to show how much that moved the numbers.")
+    return text + "\n"
+
+
 def callgrind_section(cg):
     if not cg:
         return "Not measured in this run (wsgi-fpm missing, valgrind missing, or --no-callgrind).\n"
@@ -227,6 +239,7 @@ def main():
                "the server under test share the same two cores, so every absolute number here is lower than "
                "either side would reach alone, and a server that needs less CPU per request leaves more to "
                "the client. Ratios between servers measured the same way are the meaningful output.\n")
+    doc.append(background_note(runs))
     doc.append("## Setup\n")
     doc.append(
         "- %s rounds; in each, every server is started fresh from its own temporary config, warmed up for "
@@ -242,8 +255,9 @@ def main():
         "threads=%s`), on 127.0.0.1.\n"
         "- Apps: `bench/apps/`. wsgi-fpm and mod_wsgi run them in their default application group "
         "(a sub-interpreter); uWSGI in its main interpreter.\n"
-        "- Server CPU is user + system time of the server's processes (master and workers, not nginx or "
-        "Apache's own children unless they are the server) over the measured seconds, from /proc/PID/stat.\n"
+        "- Server CPU is user + system time over the measured seconds (from /proc/PID/stat) of the server's "
+        "processes, master and workers; in the HTTP runs it includes nginx, or all of Apache, so that it "
+        "is the whole stack's cost per request.\n"
         "- Memory is VmRSS from /proc/PID/status after the measurement: the workers (for Apache, the "
         "mod_wsgi daemon processes) and, separately, the master/supervisor.\n"
         % (a.rounds, a.warmup, a.duration, a.processes, a.threads, a.sleep_threads, a.sleep_connections,

@@ -14,9 +14,15 @@
 #   /badheader                   a header value with CR/LF in it
 #   /errors [msg]                writes msg to wsgi.errors
 #   /slow [ms, id, started]      writes the file `started` (if given), sleeps ms, echoes id
+#   /write                       a body in three parts: two through write(), one returned
+#   /filewrapper [size]          size bytes of PATTERN through wsgi.file_wrapper
+#   /excinfo                     start_response twice: 200, then 500 with exc_info
+#   /lines                       reads the body by readline(), readline(size) and iteration
 #   anything else                404 with the /echo JSON
 import hashlib
+import io
 import json
+import sys
 import time
 from urllib.parse import parse_qs
 from wsgiref.validate import validator
@@ -45,6 +51,7 @@ def _json(start_response, value, status="200 OK"):
 def _echo(environ, start_response, status="200 OK"):
     out = {k: environ[k] for k in ECHO_KEYS if k in environ}
     out["wsgi.version"] = list(environ.get("wsgi.version", ()))
+    out["input_type"] = type(environ["wsgi.input"]).__name__  # InputWrapper under the validator
     return _json(start_response, out, status)
 
 
@@ -124,9 +131,48 @@ def _slow(environ, start_response):
     return _json(start_response, {"id": q.get("id", ""), "slept_ms": int(q.get("ms", 1000))})
 
 
+def _write(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"part 1 by write()\n")
+    write(b"part 2 by write()\n")
+    return [b"part 3 returned\n"]
+
+
+PATTERN = bytes(range(256))
+
+
+def _filewrapper(environ, start_response):
+    size = int(_query(environ).get("size", 5 * 1024 * 1024))
+    data = (PATTERN * (size // len(PATTERN) + 1))[:size]
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(size))])
+    return environ["wsgi.file_wrapper"](io.BytesIO(data), 65536)
+
+
+def _excinfo(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    try:
+        raise ValueError("changed my mind")
+    except ValueError:
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")],
+                       sys.exc_info())
+    return [b"replaced by exc_info\n"]
+
+
+def _lines(environ, start_response):
+    stream = environ["wsgi.input"]
+    first = stream.readline()
+    second = stream.readline(4)
+    rest = [line for line in stream]
+    return _json(start_response, {"first": first.decode("latin-1"),
+                                  "second": second.decode("latin-1"),
+                                  "rest": [line.decode("latin-1") for line in rest]})
+
+
 ROUTES = {"/hello": lambda e, s: _reply(s, GREETING), "/md5": _md5, "/stream": _stream,
           "/close": _close, "/raise": _raise, "/badheader": _badheader, "/errors": _errors,
-          "/slow": _slow}
+          "/slow": _slow, "/write": _write, "/filewrapper": _filewrapper,
+          "/excinfo": _excinfo, "/lines": _lines}
 
 
 def application(environ, start_response):

@@ -115,13 +115,10 @@ class Scratch:
         os.chmod(self.path, 0o755)
         _dirs.append(self)
 
-    def sub(self, *parts, mode=0o755, owner=None):
+    def sub(self, *parts):
         p = os.path.join(self.path, *parts)
         os.makedirs(p, exist_ok=True)
-        os.chmod(p, mode)
-        if owner:
-            pw = pwd.getpwnam(owner)
-            os.chown(p, pw.pw_uid, pw.pw_gid)
+        os.chmod(p, 0o755)
         return p
 
     def file(self, *parts):
@@ -243,10 +240,6 @@ class Proc:
 
     def stderr(self):
         with open(self.stderr_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def stdout(self):
-        with open(self.stdout_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
     def stderr_tail(self, lines=25):
@@ -507,11 +500,6 @@ class Runner:
 
     def add(self, name, fn, *args):
         self.tests.append((name, fn, args))
-
-    def test(self, fn):
-        """Decorator: registers fn under its own name."""
-        self.add(fn.__name__, fn)
-        return fn
 
     def run_one(self, name, fn, args):
         if time.monotonic() > self.deadline:

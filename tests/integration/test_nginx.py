@@ -215,8 +215,54 @@ def concurrent_200(stack, prefix=""):
         for r in results:
             key = r.status if isinstance(r, h.Response) else type(r).__name__
             statuses[key] = statuses.get(key, 0) + 1
+        errors = [line.split("] ", 1)[-1] for line in stack.nginx.error_log().splitlines()
+                  if "[error]" in line or "[crit]" in line]
+        first = errors[0][:160] if errors else bad[0][:160]
         raise AssertionError(stack.explain(f"{len(bad)} of {CONCURRENT} bad "
-                                           f"(outcomes {statuses}); first: {bad[:3]}"))
+                                           f"(outcomes {statuses}); first: {first}"))
+
+
+def write_callable(stack):
+    """start_response's write() and the returned iterable make one body, in order."""
+    resp = stack.get("/write")
+    expect_status(stack, resp, 200, "GET /write")
+    want = b"part 1 by write()\npart 2 by write()\npart 3 returned\n"
+    if resp.body != want:
+        raise AssertionError(f"expected {want!r}, got {resp.body!r}")
+
+
+def file_wrapper_5mb(stack):
+    """5 MiB through wsgi.file_wrapper arrive whole, with the app's Content-Length."""
+    size = 5 * 1024 * 1024
+    resp = stack.get(f"/filewrapper?size={size}", timeout=60)
+    expect_status(stack, resp, 200, "GET /filewrapper")
+    pattern = bytes(range(256))
+    want = (pattern * (size // 256 + 1))[:size]
+    if resp.body != want:
+        raise AssertionError(f"got {len(resp.body)} bytes, md5 {hashlib.md5(resp.body).hexdigest()}; "
+                             f"expected {size}, md5 {hashlib.md5(want).hexdigest()}")
+
+
+def exc_info_replaces_status(stack):
+    """start_response again with exc_info before any output: the second status wins."""
+    resp = stack.get("/excinfo")
+    expect_status(stack, resp, 500, "GET /excinfo")
+    if resp.body != b"replaced by exc_info\n":
+        raise AssertionError(f"expected the app's own 500 body, got {resp.body!r}")
+
+
+def input_readline_and_iteration(stack):
+    """wsgi.input: readline(), readline(size), then iteration to the end of the body."""
+    body = b"first line\nsecond line\n" + b"".join(b"line %d\n" % i for i in range(1000)) + b"tail"
+    got = expect_json(stack, stack.fetch("POST", "/lines", body=body), "POST /lines")
+    rest = [b"nd line\n"] + [b"line %d\n" % i for i in range(1000)] + [b"tail"]
+    want = {"first": "first line\n", "second": "seco",
+            "rest": [r.decode() for r in rest]}
+    if got != want:
+        raise AssertionError(f"first {got.get('first')!r}, second {got.get('second')!r}, "
+                             f"{len(got.get('rest', []))} more lines ending "
+                             f"{got.get('rest', [''])[-2:]!r}; expected {len(want['rest'])} ending "
+                             f"{want['rest'][-2:]!r}")
 
 
 def connected_to(path):
@@ -252,6 +298,10 @@ PLAIN_SCENARIOS = [
     ("exception_500_traceback", exception_is_500_with_traceback),
     ("crlf_header_500", crlf_header_is_500),
     ("wsgi_errors_to_stderr", wsgi_errors_reach_stderr),
+    ("write_callable", write_callable),
+    ("file_wrapper_5mb", file_wrapper_5mb),
+    ("exc_info_replaces_status", exc_info_replaces_status),
+    ("input_readline_iteration", input_readline_and_iteration),
     ("concurrent_200", concurrent_200),
 ]
 
@@ -265,6 +315,10 @@ VALIDATOR_COMPLAINTS = ("AssertionError", "WSGIWarning", "garbage collected with
 def all_pass_the_validator(stack):
     """wsgiref.validate around the app: every scenario passes, and the
     validator never complains in the log."""
+    env = expect_json(stack, stack.get("/echo"), "GET /echo")
+    if env.get("input_type") != "InputWrapper":
+        raise AssertionError(f"the app does not run inside the validator (wsgi.input is a "
+                             f"{env.get('input_type')}): was --callable ignored?")
     failures = []
     for name, fn in VALIDATED_SCENARIOS:
         try:
