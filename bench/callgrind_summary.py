@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 LINE = re.compile(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)\s*$")
-OBJECT = re.compile(r"^(.*) \[(.*)\]$")
+OBJECT = re.compile(r"^(.*?) \[(/[^\]]*)\]$")
 
 
 def total_ir(path):
@@ -29,11 +29,14 @@ def total_ir(path):
 
 
 def self_cost(path):
-    """Exclusive Ir per 'file:function [object]' as callgrind_annotate reports it."""
+    """Exclusive Ir per function, summed over the source files callgrind_annotate
+    splits it into (inlined headers); the object file comes from whichever of
+    its lines names one."""
     out = subprocess.run(["callgrind_annotate", "--threshold=100", "--auto=no", path],
                          capture_output=True, text=True, check=True).stdout
     costs = {}
     started = False
+    objects = OBJECTS
     for line in out.splitlines():
         if "file:function" in line:
             started = True
@@ -45,9 +48,46 @@ def self_cost(path):
                 break
             continue
         m = LINE.match(line)
-        if m:
-            costs[m.group(2)] = costs.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
+        if not m:
+            continue
+        ir, rest = int(m.group(1).replace(",", "")), m.group(2)
+        obj = OBJECT.match(rest)
+        name = obj.group(1) if obj else rest
+        name = name.split(":", 1)[1] if ":" in name and not name.startswith(":") else name
+        costs[name] = costs.get(name, 0) + ir
+        if obj:
+            objects[name] = os.path.basename(obj.group(2))
     return costs
+
+
+OBJECTS = {}  # function -> library, filled by self_cost
+
+
+def short(name):
+    """Drops parameter lists and template arguments: enough to recognize a function."""
+    out, depth_paren, depth_angle = [], 0, 0
+    for ch in name:
+        if ch == "(":
+            depth_paren += 1
+            if depth_paren == 1:
+                out.append("()")
+            continue
+        if ch == ")":
+            depth_paren -= 1
+            continue
+        if depth_paren:
+            continue
+        if ch == "<":
+            depth_angle += 1
+            if depth_angle == 1:
+                out.append("<…>")
+            continue
+        if ch == ">" and depth_angle:
+            depth_angle -= 1
+            continue
+        if not depth_angle:
+            out.append(ch)
+    return re.sub(r"'\d+$", "", "".join(out))  # callgrind's recursion-depth suffix
 
 
 def run_files(directory, run):
@@ -64,16 +104,8 @@ def merged(files, fn):
     return total
 
 
-def library(key):
-    m = OBJECT.match(key)
-    obj = m.group(2) if m else "?"
-    return os.path.basename(obj)
-
-
-def function(key):
-    m = OBJECT.match(key)
-    name = m.group(1) if m else key
-    return name.split(":", 1)[1] if ":" in name else name
+def library(name):
+    return OBJECTS.get(name, "?")
 
 
 def main():
@@ -93,7 +125,7 @@ def main():
         "ir_base": base,
         "ir_load": load,
         "ir_per_request": (load - base) / requests,
-        "top_functions": [{"function": function(k), "library": library(k), "ir": round(v)} for k, v in top],
+        "top_functions": [{"function": short(k), "library": library(k), "ir": round(v)} for k, v in top],
         "by_library": [{"library": k, "ir": round(v)} for k, v in by_lib.most_common(12) if v > 0],
     }, sys.stdout)
     print()

@@ -17,6 +17,8 @@ constexpr std::size_t kReadBuffer = 64 * 1024;
 // After a failed connect (refused, or EAGAIN from a full UNIX backlog), wait a
 // little rather than spin the loop re-connecting.
 constexpr std::uint64_t kReconnectDelayMs = 1;
+// How long requests in flight at the end may take to finish before they are cut off.
+constexpr std::uint64_t kDrainMs = 2000;
 
 class Generator;
 
@@ -91,27 +93,45 @@ class Generator {
 
   static void on_phase_timer(uv_timer_t* t) {
     auto* g = static_cast<Generator*>(t->data);
-    if (!g->measuring_) g->start_measurement();
+    if (g->stopping_) g->abort_all();
+    else if (!g->measuring_) g->start_measurement();
     else g->finish();
   }
 
+  // Ends the measurement. Requests in flight may finish (uncounted) for up to
+  // kDrainMs: cutting them off would measure the server's abort path instead,
+  // and fill its log with resets.
   void finish() {
     if (stopping_) return;
     stopping_ = true;
+    measuring_ = false;
     stats_.elapsed = static_cast<double>(uv_hrtime() - measure_start_ns_) / 1e9;
     rusage end{};
     getrusage(RUSAGE_SELF, &end);
     stats_.cpu_user = seconds(end.ru_utime) - seconds(usage_start_.ru_utime);
     stats_.cpu_system = seconds(end.ru_stime) - seconds(usage_start_.ru_stime);
-    uv_close(reinterpret_cast<uv_handle_t*>(&phase_timer_), nullptr);
     for (auto& c : conns_) {
-      if (c.open && c.started_ns != 0) ++stats_.in_flight_at_end;
       uv_close(reinterpret_cast<uv_handle_t*>(&c.retry_timer), nullptr);
-      if (c.open && !c.closing) {
-        c.closing = true;
-        uv_close(&c.h.handle, nullptr);
-      }
+      if (c.open && c.started_ns != 0) ++stats_.in_flight_at_end;
+      else close(c, false);
     }
+    uv_timer_start(&phase_timer_, on_phase_timer, kDrainMs, 0);
+    close_timer_when_done();
+  }
+
+  void abort_all() {
+    for (auto& c : conns_) close(c, false);
+    close_timer_when_done();
+  }
+
+  // The loop ends once no handle is left: the phase timer goes last.
+  void close_timer_when_done() {
+    if (!stopping_ || phase_timer_closed_) return;
+    for (auto& c : conns_) {
+      if (c.open) return;
+    }
+    phase_timer_closed_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&phase_timer_), nullptr);
   }
 
   // Starts the next request on `c`: connects first unless the connection is kept.
@@ -240,7 +260,7 @@ class Generator {
       }
     }
     c.started_ns = 0;
-    if (reuse_) begin(c);
+    if (reuse_ && !stopping_) begin(c);
     else close(c, false);
   }
 
@@ -291,7 +311,10 @@ class Generator {
     auto* g = c.gen;
     c.open = false;
     c.closing = false;
-    if (g->stopping_) return;
+    if (g->stopping_) {
+      g->close_timer_when_done();
+      return;
+    }
     if (c.retry_after_close) uv_timer_start(&c.retry_timer, on_retry, kReconnectDelayMs, 0);
     else g->begin(c);
   }
@@ -310,7 +333,8 @@ class Generator {
   unsigned nbufs_ = 1;
   bool reuse_ = false;
   bool measuring_ = false;
-  bool stopping_ = false;
+  bool stopping_ = false;  // measurement over: no new requests, draining
+  bool phase_timer_closed_ = false;
   std::uint64_t measure_start_ns_ = 0;
   rusage usage_start_{};
   std::vector<Connection> conns_;

@@ -5,6 +5,7 @@
 
 #include "build_config.h"
 #include "client/request_command.h"
+#include "config/check_command.h"
 #include "supervisor/serve_command.h"
 
 namespace {
@@ -16,6 +17,7 @@ daemon mode behind any web server.
 
 commands:
   serve SCRIPT     serve one WSGI script in the foreground (zero-config mode)
+  check [-c FILE]  validate a configuration file
   request ADDR     send one FastCGI or SCGI request and print the response
   version          print the version
 
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   if (command == "serve") return wsgi_fpm::supervisor::serve_command(argc - 1, argv + 1);
+  if (command == "check") return wsgi_fpm::config::check_command(argc - 1, argv + 1);
   if (command == "request") return wsgi_fpm::client::request_command(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {
     std::cout << "wsgi-fpm " << WSGI_FPM_VERSION << "\n";

@@ -37,6 +37,7 @@ Sends one request to a FastCGI or SCGI socket and prints the response
   --param NAME=VALUE   a raw CGI parameter (repeatable; overrides the defaults)
   --as-user USER       connect with USER's uid and gids, as a frontend running
                        as USER would (root only)
+  --timeout SECONDS    give up on a silent backend after this long (default 60)
 )";
 
 bool read_all(int fd, std::string& out) {
@@ -84,6 +85,7 @@ int request_command(int argc, char** argv) {
   std::vector<std::string> positional;
   std::string protocol = "fastcgi", method, data, as_user;
   bool have_data = false;
+  int timeout_seconds = 60;
   protocol::Params extra, headers;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -135,6 +137,12 @@ int request_command(int argc, char** argv) {
         return 2;
       }
       extra.set(p.substr(0, eq), p.substr(eq + 1));
+    } else if (a == "--timeout") {
+      timeout_seconds = std::atoi(value().c_str());
+      if (timeout_seconds <= 0) {
+        std::cerr << "wsgi-fpm request: --timeout must be a positive number of seconds\n";
+        return 2;
+      }
     } else if (a == "--as-user") {
       as_user = value();
     } else if (a.starts_with("--")) {
@@ -191,6 +199,9 @@ int request_command(int argc, char** argv) {
     std::cerr << "wsgi-fpm request: " << error << "\n";
     return 1;
   }
+  timeval tv{timeout_seconds, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   std::string request = protocol == "scgi"
                             ? scgi::encode_request_head(params, data.size()) + data
                             : fastcgi::encode_request(1, params, data, false);
@@ -200,7 +211,8 @@ int request_command(int argc, char** argv) {
   }
   std::string raw;
   if (!read_all(fd.get(), raw)) {
-    std::cerr << "wsgi-fpm request: reading the response failed: " << std::strerror(errno) << "\n";
+    std::cerr << "wsgi-fpm request: reading the response failed: "
+              << (errno == EAGAIN ? "no answer within --timeout" : std::strerror(errno)) << "\n";
     return 1;
   }
   if (protocol == "scgi") {

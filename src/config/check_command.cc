@@ -34,7 +34,11 @@ int check_command(int argc, char** argv) {
       fmt::print(kUsage, kDefaultConfigPath);
       return 0;
     }
-    if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
+    if (arg == "-c" || arg == "--config") {
+      if (i + 1 == argc) {
+        fmt::print(stderr, "wsgi-fpm check: {} needs a FILE\n", arg);
+        return 2;
+      }
       path = argv[++i];
     } else if (arg.starts_with("--config=")) {
       path = std::string(arg.substr(9));

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -108,7 +110,11 @@ class Loader {
     std::optional<Entry> pools, include;
     r.dispatch(entries, {
         {"runtime-dir", [&](const Entry& e) {
-           if (auto s = r.absolute_path(e)) config_.runtime_dir = *s;
+           auto s = r.absolute_path(e);
+           if (!s) return;
+           // "/run/wsgi-fpm/" would make "/run/wsgi-fpm//a.sock" of a default address.
+           while (s->size() > 1 && s->back() == '/') s->pop_back();
+           config_.runtime_dir = *s;
          }},
         {"log", [&](const Entry& e) {
            auto s = r.string(e);
@@ -121,7 +127,11 @@ class Loader {
         {"include", [&](const Entry& e) { include = e; }},
         {"pools", [&](const Entry& e) { pools = e; }},
     });
-    for (const auto& e : entries) config_.locations.set(e.key, e.value_where);
+    for (const auto& e : entries) {
+      if (e.key == "runtime-dir" || e.key == "log" || e.key == "include" || e.key == "pools") {
+        config_.locations.set(e.key, e.value_where);
+      }
+    }
 
     if (pools) read_pools(r, *pools);
     if (include) read_includes(r, *include);
@@ -192,8 +202,9 @@ class Loader {
     const auto& pools = config_.pools;
     for (std::size_t i = 0; i < pools.size(); ++i) {
       for (std::size_t j = 0; j < i; ++j) {
-        // Within one file YAML's duplicate-key check already caught it.
-        if (pools[i].name == pools[j].name && pools[i].where.file != pools[j].where.file) {
+        // Only across files: within one, the duplicate-key check caught it
+        // and kept the first.
+        if (pools[i].name == pools[j].name) {
           errors_.push_back({pools[i].where, fmt::format("duplicate pool '{}' (first defined at {})",
                                                          pools[i].name, pools[j].where.str())});
           break;
@@ -219,14 +230,15 @@ class Loader {
 
   LoadResult finish() {
     // Report in reading order: file by file as loaded, then line and column.
-    auto rank = [&](const Diagnostic& d) {
-      auto it = std::find(files_.begin(), files_.end(), canonical(d.where.file));
-      return std::tuple(it - files_.begin(), d.where.line, d.where.column);
-    };
-    std::stable_sort(errors_.begin(), errors_.end(),
-                     [&](const Diagnostic& a, const Diagnostic& b) { return rank(a) < rank(b); });
+    std::vector<std::pair<std::tuple<std::ptrdiff_t, int, int>, Diagnostic>> ranked;
+    for (auto& d : errors_) {
+      auto file = std::find(files_.begin(), files_.end(), canonical(d.where.file)) - files_.begin();
+      ranked.emplace_back(std::tuple(file, d.where.line, d.where.column), std::move(d));
+    }
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
     LoadResult result;
-    result.errors = std::move(errors_);
+    for (auto& [rank, d] : ranked) result.errors.push_back(std::move(d));
     if (result.errors.empty()) result.config = std::move(config_);
     return result;
   }

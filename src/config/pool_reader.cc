@@ -57,7 +57,7 @@ std::optional<NameRef> name_ref(Reader& r, const Entry& e) {
 
 // Checks between keys, once the whole pool is read.
 void check_pool(Reader& r, Pool& pool, const std::string& runtime_dir) {
-  const auto& has = [&](std::string_view key) { return pool.locations.has(key); };
+  auto has = [&](std::string_view key) { return pool.locations.has(key); };
 
   if (!has("listen")) {
     std::string why;

@@ -86,7 +86,7 @@ struct Pool {
   UserRef socket_user;            // socket-user: default the pool's user
   GroupRef socket_group;          // socket-group: default the pool's group
   mode_t socket_mode = 0660;      // socket-mode
-  int listen_backlog = 100;       // listen-backlog
+  int listen_backlog = 1024;      // listen-backlog: mod_wsgi says 100, see the man page
   std::vector<Network> allowed_clients;  // allowed-clients (TCP): default loopback
 
   // Python.

@@ -65,7 +65,9 @@ std::string remove_dot_segments(std::string_view path) {
 std::string decoded_path(std::string_view request_uri) {
   auto q = request_uri.find('?');
   auto raw = request_uri.substr(0, q);
-  return percent_decode(remove_dot_segments(raw));
+  // Decode first, then resolve dot segments, as nginx and Apache do: an
+  // encoded "%2e%2e" must not climb out of a mount unnoticed.
+  return remove_dot_segments(percent_decode(raw));
 }
 
 std::optional<PathSplit> split_at_mount(std::string_view decoded, std::string_view mount) {

@@ -24,7 +24,8 @@ std::string percent_decode(std::string_view in);
 // Removes "." and ".." segments (RFC 3986 §5.2.4) from a raw path.
 std::string remove_dot_segments(std::string_view path);
 
-// The decoded request path of `request_uri` ("/app/x%20y?q=1" -> "/app/x y").
+// The decoded request path of `request_uri` ("/app/x%20y?q=1" -> "/app/x y"),
+// with dot segments resolved after decoding.
 std::string decoded_path(std::string_view request_uri);
 
 // Splits `decoded` at `mount` ("/" or "/app"), on a segment boundary. nullopt

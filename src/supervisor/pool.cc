@@ -1,189 +1,363 @@
 #include "supervisor/pool.h"
 
-#include <cstring>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
-#include "util/log.h"
+#include "fmt/format.h"
 
 namespace wsgi_fpm::supervisor {
-
-// One slot of the pool: the process in it now, and how often it failed.
-struct Pool::Process {
-  Pool* pool = nullptr;
-  std::size_t slot = 0;
-  uv_process_t* handle = nullptr;  // freed in its close callback
-  uv_timer_t* respawn_timer = nullptr;
-  int quick_failures = 0;
-  std::chrono::steady_clock::time_point started;
-  bool alive = false;
-};
-
 namespace {
-
-template <typename Handle>
-void close_and_free(Handle* h) {
-  uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* raw) { delete reinterpret_cast<Handle*>(raw); });
-}
 
 std::string exit_reason(int64_t status, int term_signal) {
   if (term_signal) return fmt::format("killed by signal {} ({})", term_signal, strsignal(term_signal));
   return fmt::format("exited with status {}", status);
 }
 
-}  // namespace
-
-Pool::Pool(uv_loop_t* loop, PoolSpec spec) : loop_(loop), spec_(std::move(spec)) {}
-
-Pool::~Pool() { release_socket(); }
-
-void Pool::release_socket() {
-  if (!listen_fd_) return;
-  listen_fd_.reset();
-  if (spec_.listen.kind == Address::Kind::Unix) unlink(spec_.listen.path.c_str());
+std::int64_t mtime_of(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-bool Pool::start(std::string& error) {
-  listen_fd_ = listen_on(spec_.listen, spec_.socket_owner, spec_.listen_backlog, error);
-  if (!listen_fd_) return false;
-  spec_.worker.listen_fd = 3;
-  spec_.worker.supervisor_pid = getpid();
-  for (int i = 0; i < spec_.processes; ++i) {
-    auto p = std::make_unique<Process>();
-    p->pool = this;
-    p->slot = static_cast<std::size_t>(i);
-    processes_.push_back(std::move(p));
-    spawn(static_cast<std::size_t>(i));
+}  // namespace
+
+std::vector<std::string> PoolSpec::fingerprint() const {
+  worker::WorkerOptions w = worker;
+  w.supervisor_pid = 0;
+  auto f = worker::worker_arguments(w);
+  f.insert(f.end(), environment.begin(), environment.end());
+  f.push_back(worker_executable);
+  f.push_back(std::to_string(processes));
+  f.push_back(std::to_string(restart_interval));
+  return f;
+}
+
+Pool::Pool(uv_loop_t* loop, PoolSpec spec, std::shared_ptr<LogSink> log)
+    : loop_(loop), spec_(std::move(spec)), log_(std::move(log)) {}
+
+Pool::~Pool() {
+  if (listen_fd_ && owns_socket_path_ && spec_.listen.kind == Address::Kind::Unix)
+    unlink(spec_.listen.path.c_str());
+}
+
+bool Pool::start(std::string& error, UniqueFd socket) {
+  if (socket) {
+    listen_fd_ = std::move(socket);
+  } else {
+    listen_fd_ = listen_on(spec_.listen, spec_.socket_owner, spec_.listen_backlog, error);
+    if (!listen_fd_) return false;
   }
-  log::info("pool {} listening on {} with {} process{}", spec_.name, spec_.listen.str(),
-            spec_.processes, spec_.processes == 1 ? "" : "es");
+  spec_.worker.listen_fd = kListenFd;
+  spec_.worker.supervisor_pid = getpid();
+  spec_.worker.log_bare = true;
+  slots_.resize(static_cast<std::size_t>(spec_.processes));
+  for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i].current = spawn(i);
+  for (const auto& s : spec_.scripts) script_mtimes_[s] = mtime_of(s);
+  if (spec_.script_reloading && !spec_.scripts.empty()) {
+    watch_timer_ = new uv_timer_t;
+    uv_timer_init(loop_, watch_timer_);
+    watch_timer_->data = this;
+    open_timers_++;
+    uv_timer_start(watch_timer_, [](uv_timer_t* t) { static_cast<Pool*>(t->data)->check_scripts(); }, 1000, 1000);
+  }
+  log_->write_line("info", "wsgi-fpm", getpid(),
+                   fmt::format("pool {} listening on {} ({}) with {} process{} of {} thread{}", spec_.name,
+                               spec_.listen.str(), spec_.worker.protocol, spec_.processes,
+                               spec_.processes == 1 ? "" : "es", spec_.worker.threads,
+                               spec_.worker.threads == 1 ? "" : "s"));
   return true;
 }
 
-void Pool::spawn(std::size_t slot) {
-  Process& p = *processes_[slot];
-  std::vector<std::string> args = worker::worker_arguments(spec_.worker);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(spec_.worker_executable.c_str()));
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<char*> env;
-  for (auto& e : spec_.environment) env.push_back(e.data());
-  env.push_back(nullptr);
-
-  uv_stdio_container_t stdio[4];
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = UV_INHERIT_FD;
-  stdio[1].data.fd = 1;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = 2;
-  stdio[3].flags = UV_INHERIT_FD;  // the listening socket, as fd 3 in the worker
-  stdio[3].data.fd = listen_fd_.get();
-
-  uv_process_options_t options{};
-  options.file = spec_.worker_executable.c_str();
-  options.args = argv.data();
-  options.env = env.data();
-  options.stdio = stdio;
-  options.stdio_count = 4;
-  options.exit_cb = [](uv_process_t* h, int64_t status, int sig) {
-    auto* process = static_cast<Process*>(h->data);
-    process->pool->on_exit(process, status, sig);
-  };
-  p.handle = new uv_process_t;
-  p.handle->data = &p;
-  int rc = uv_spawn(loop_, p.handle, &options);
-  if (rc != 0) {
-    log::error("pool {}: cannot start {}: {}", spec_.name, spec_.worker_executable, uv_strerror(rc));
-    close_and_free(p.handle);
-    p.handle = nullptr;
-    on_exit(&p, 127, 0);
-    return;
-  }
-  p.alive = true;
-  p.started = std::chrono::steady_clock::now();
+UniqueFd Pool::take_socket() {
+  owns_socket_path_ = false;
+  return UniqueFd(dup(listen_fd_.get()));
 }
 
-void Pool::on_exit(Process* p, int64_t status, int term_signal) {
-  if (p->handle) {
-    close_and_free(p->handle);
-    p->handle = nullptr;
+WorkerProcess* Pool::spawn(std::size_t slot) {
+  WorkerProcess::Events events;
+  events.ready = [this](WorkerProcess& w) { on_ready(w); };
+  events.retire = [this](WorkerProcess& w, const std::string& reason) {
+    if (slots_[w.slot()].current == &w) replace(w.slot(), reason);
+  };
+  events.exited = [this](WorkerProcess& w, int64_t status, int sig) { on_exit(w, status, sig); };
+  events.closed = [this](WorkerProcess& w) {
+    workers_.remove_if([&](const auto& p) { return p.get() == &w; });
+    maybe_finish_stop();
+  };
+  auto w = std::make_unique<WorkerProcess>(loop_, slot, std::move(events));
+  WorkerProcess::SpawnOptions o;
+  o.executable = spec_.worker_executable;
+  o.arguments = worker::worker_arguments(spec_.worker);
+  o.environment = spec_.environment;
+  o.listen_fd = listen_fd_.get();
+  o.pool_name = spec_.name;
+  o.log = log_;
+  std::string error;
+  WorkerProcess* raw = w.get();
+  workers_.push_back(std::move(w));
+  if (!raw->spawn(o, error)) {
+    log_->write_line("error", spec_.name, 0, error);
+    last_exit_ = error;
+    schedule_respawn(slot);
+    return nullptr;
   }
-  bool was_alive = p->alive;
-  p->alive = false;
-  if (stopping_) {
+  // A worker that never says "ready" within startup-timeout is killed and
+  // counts as a failed start.
+  if (spec_.startup_timeout > 0) {
+    long pid = raw->pid();
+    after(static_cast<std::uint64_t>(spec_.startup_timeout) * 1000, [this, pid] {
+      for (auto& w : workers_) {
+        if (w->pid() == pid && w->state() == WorkerProcess::State::Starting) {
+          log_->write_line("error", spec_.name, pid,
+                           fmt::format("not ready after startup-timeout ({} s); killing it", spec_.startup_timeout));
+          w->signal(SIGKILL);
+        }
+      }
+    });
+  }
+  return raw;
+}
+
+void Pool::replace(std::size_t slot, const std::string& reason) {
+  if (stopping_) return;
+  Slot& s = slots_[slot];
+  if (s.successor) return;  // one already on its way
+  if (!s.current) {         // nothing running: the respawn covers it
+    return;
+  }
+  log_->write_line("info", spec_.name, s.current->pid(), "replacing this process: " + reason);
+  s.successor = spawn(slot);
+}
+
+void Pool::replace_all(const std::string& reason) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) replace(i, reason);
+}
+
+void Pool::update(PoolSpec spec) {
+  spec.worker.listen_fd = kListenFd;
+  spec.worker.supervisor_pid = getpid();
+  spec.worker.log_bare = true;
+  int old_processes = spec_.processes;
+  spec_ = std::move(spec);
+  script_mtimes_.clear();
+  for (const auto& s : spec_.scripts) script_mtimes_[s] = mtime_of(s);
+  if (spec_.processes > old_processes) {
+    slots_.resize(static_cast<std::size_t>(spec_.processes));
+    for (std::size_t i = static_cast<std::size_t>(old_processes); i < slots_.size(); ++i)
+      slots_[i].current = spawn(i);
+  } else if (spec_.processes < old_processes) {
+    for (std::size_t i = static_cast<std::size_t>(spec_.processes); i < slots_.size(); ++i) {
+      if (slots_[i].respawn_timer) uv_timer_stop(slots_[i].respawn_timer);
+      if (slots_[i].current) slots_[i].current->stop(std::chrono::seconds(spec_.graceful_timeout + spec_.shutdown_timeout));
+      if (slots_[i].successor) slots_[i].successor->stop(std::chrono::seconds(spec_.shutdown_timeout));
+      slots_[i].current = slots_[i].successor = nullptr;
+    }
+    // Timers of dropped slots stay until the pool stops (they are stopped).
+  }
+  for (std::size_t i = 0; i < std::min<std::size_t>(slots_.size(), static_cast<std::size_t>(old_processes)); ++i)
+    replace(i, "configuration changed");
+}
+
+void Pool::on_ready(WorkerProcess& w) {
+  Slot& s = slots_[w.slot()];
+  if (s.successor == &w) {
+    WorkerProcess* old = s.current;
+    s.current = &w;
+    s.successor = nullptr;
+    if (old) old->stop(std::chrono::seconds(spec_.graceful_timeout + spec_.shutdown_timeout));
+  }
+  if (stopping_) w.stop(std::chrono::seconds(spec_.shutdown_timeout));
+  if (spec_.restart_interval > 0) {
+    long pid = w.pid();
+    after(static_cast<std::uint64_t>(spec_.restart_interval) * 1000, [this, pid] {
+      for (auto& slot : slots_) {
+        if (slot.current && slot.current->pid() == pid) replace(slot.current->slot(), "restart-interval reached");
+      }
+    });
+  }
+}
+
+namespace {
+struct OneShot {
+  Pool* pool;
+  std::function<void()> fn;
+};
+}  // namespace
+
+void Pool::after(std::uint64_t ms, std::function<void()> fn) {
+  if (stopping_) return;
+  auto* timer = new uv_timer_t;
+  uv_timer_init(loop_, timer);
+  timer->data = new OneShot{this, std::move(fn)};
+  open_timers_++;
+  one_shots_.push_back(timer);
+  uv_timer_start(timer, [](uv_timer_t* t) {
+    auto* shot = static_cast<OneShot*>(t->data);
+    Pool* pool = shot->pool;
+    shot->fn();
+    delete shot;
+    pool->one_shots_.remove(t);
+    t->data = pool;
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
+      auto* p = static_cast<Pool*>(h->data);
+      delete reinterpret_cast<uv_timer_t*>(h);
+      p->open_timers_--;
+      p->maybe_finish_stop();
+    });
+  }, ms, 0);
+}
+
+void Pool::on_exit(WorkerProcess& w, int64_t status, int sig) {
+  retired_requests_ += w.requests_served();
+  Slot& s = slots_[w.slot()];
+  std::string reason = exit_reason(status, sig);
+  bool expected = stopping_ || (s.current != &w && s.successor != &w);
+  if (expected) {
+    if (!stopping_) last_exit_ = reason + " after being replaced";
+    log_->write_line("info", spec_.name, w.pid(), "stopped (" + reason + ")");
     maybe_finish_stop();
     return;
   }
+  last_exit_ = reason;
+  auto lived = std::chrono::steady_clock::now() - w.started();
+  if (lived < std::chrono::seconds(10) || w.state() == WorkerProcess::State::Starting)
+    s.quick_failures++;
+  else
+    s.quick_failures = 0;
+  if (s.successor == &w) {
+    // The replacement failed to start; the current process keeps serving.
+    s.successor = nullptr;
+    log_->write_line("error", spec_.name, w.pid(), "replacement process " + reason + " before it was ready");
+    return;
+  }
+  // The current process of the slot died: a crash.
+  s.current = nullptr;
+  if (s.successor) {
+    s.current = s.successor;  // already starting: let it take over
+    s.successor = nullptr;
+    log_->write_line("warning", spec_.name, w.pid(), reason + "; its replacement takes over");
+    return;
+  }
+  schedule_respawn(w.slot());
+}
+
+void Pool::schedule_respawn(std::size_t slot) {
+  if (stopping_) return;
+  Slot& s = slots_[slot];
   // Exponential backoff for a process that keeps dying young, so a broken
   // application never becomes a fork loop.
-  auto lived = std::chrono::steady_clock::now() - p->started;
-  if (!was_alive || lived < std::chrono::seconds(10)) {
-    p->quick_failures++;
-  } else {
-    p->quick_failures = 0;
+  int delay_ms = s.quick_failures == 0 ? 0 : std::min(100 << std::min(s.quick_failures - 1, 9), 30000);
+  log_->write_line("warning", spec_.name, getpid(),
+                   fmt::format("worker slot {}: {}; starting a new one{}", slot, last_exit_,
+                               delay_ms ? fmt::format(" in {} ms", delay_ms) : std::string()));
+  if (!s.respawn_timer) {
+    s.respawn_timer = new uv_timer_t;
+    uv_timer_init(loop_, s.respawn_timer);
+    s.respawn_timer->data = nullptr;
+    open_timers_++;
   }
-  int delay_ms = p->quick_failures == 0 ? 0 : std::min(100 << std::min(p->quick_failures - 1, 8), 30000);
-  log::warning("pool {}: worker {} {}; starting a new one{}", spec_.name, p->slot,
-               exit_reason(status, term_signal),
-               delay_ms ? fmt::format(" in {} ms", delay_ms) : std::string());
-  if (!p->respawn_timer) {
-    p->respawn_timer = new uv_timer_t;
-    uv_timer_init(loop_, p->respawn_timer);
-    p->respawn_timer->data = p;
-  }
-  uv_timer_start(p->respawn_timer, [](uv_timer_t* t) {
-    auto* process = static_cast<Process*>(t->data);
-    if (!process->pool->stopping_) process->pool->spawn(process->slot);
+  struct Ctx { Pool* pool; std::size_t slot; };
+  delete static_cast<Ctx*>(s.respawn_timer->data);
+  s.respawn_timer->data = new Ctx{this, slot};
+  uv_timer_start(s.respawn_timer, [](uv_timer_t* t) {
+    auto* c = static_cast<Ctx*>(t->data);
+    Pool* pool = c->pool;
+    if (pool->stopping_ || c->slot >= pool->slots_.size()) return;
+    Slot& slot = pool->slots_[c->slot];
+    if (!slot.current) {
+      pool->restarts_++;
+      slot.current = pool->spawn(c->slot);
+    }
   }, static_cast<uint64_t>(delay_ms), 0);
+}
+
+void Pool::check_scripts() {
+  bool touched = false;
+  for (auto& [path, mtime] : script_mtimes_) {
+    auto now = mtime_of(path);
+    if (now != mtime) {
+      mtime = now;
+      touched = true;
+      log_->write_line("info", spec_.name, getpid(), "script " + path + " changed: replacing processes");
+    }
+  }
+  if (touched) replace_all("script changed");
 }
 
 void Pool::stop(std::function<void()> done) {
   stopping_ = true;
   stopped_ = std::move(done);
-  for (auto& p : processes_) {
-    if (p->respawn_timer) uv_timer_stop(p->respawn_timer);
-    if (p->alive && p->handle) uv_process_kill(p->handle, SIGTERM);
+  for (auto& s : slots_) {
+    if (s.respawn_timer) uv_timer_stop(s.respawn_timer);
   }
-  kill_timer_ = new uv_timer_t;
-  uv_timer_init(loop_, kill_timer_);
-  kill_timer_->data = this;
-  uv_timer_start(kill_timer_, [](uv_timer_t* t) {
-    auto* pool = static_cast<Pool*>(t->data);
-    for (auto& p : pool->processes_) {
-      if (p->alive && p->handle) {
-        log::warning("pool {}: worker pid {} still running after shutdown-timeout; killing it",
-                     pool->spec_.name, p->handle->pid);
-        uv_process_kill(p->handle, SIGKILL);
-      }
-    }
-  }, static_cast<uint64_t>(spec_.shutdown_timeout) * 1000, 0);
+  for (auto& w : workers_) w->stop(std::chrono::seconds(spec_.shutdown_timeout));
+  close_timers();
   maybe_finish_stop();
 }
 
-void Pool::maybe_finish_stop() {
-  if (!stopping_) return;
-  for (auto& p : processes_) {
-    if (p->alive) return;
+void Pool::close_timers() {
+  auto close = [this](uv_timer_t*& t) {
+    if (!t) return;
+    uv_timer_stop(t);
+    t->data = this;
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
+      auto* pool = static_cast<Pool*>(h->data);
+      delete reinterpret_cast<uv_timer_t*>(h);
+      pool->open_timers_--;
+      pool->maybe_finish_stop();
+    });
+    t = nullptr;
+  };
+  close(watch_timer_);
+  for (auto* t : one_shots_) {
+    delete static_cast<OneShot*>(t->data);
+    uv_timer_t* timer = t;
+    close(timer);
   }
-  if (kill_timer_) {
-    close_and_free(kill_timer_);
-    kill_timer_ = nullptr;
-  }
-  for (auto& p : processes_) {
-    if (p->respawn_timer) {
-      close_and_free(p->respawn_timer);
-      p->respawn_timer = nullptr;
+  one_shots_.clear();
+  for (auto& s : slots_) {
+    if (s.respawn_timer) {
+      struct Ctx { Pool* pool; std::size_t slot; };
+      delete static_cast<Ctx*>(s.respawn_timer->data);
     }
+    close(s.respawn_timer);
   }
-  release_socket();
-  if (stopped_) {
-    auto done = std::move(stopped_);
-    stopped_ = nullptr;
-    done();
+}
+
+void Pool::maybe_finish_stop() {
+  if (!stopping_ || !workers_.empty() || open_timers_ > 0 || !stopped_) return;
+  if (listen_fd_) {
+    listen_fd_.reset();
+    if (owns_socket_path_ && spec_.listen.kind == Address::Kind::Unix) unlink(spec_.listen.path.c_str());
   }
+  auto done = std::move(stopped_);
+  stopped_ = nullptr;
+  done();
+}
+
+PoolStatus Pool::status() const {
+  PoolStatus st;
+  st.name = spec_.name;
+  st.address = spec_.listen.str();
+  st.protocol = spec_.worker.protocol;
+  st.user = spec_.user_name;
+  st.processes = spec_.processes;
+  st.threads = spec_.worker.threads;
+  st.requests = retired_requests_;
+  st.restarts = restarts_;
+  st.last_exit = last_exit_;
+  for (const auto& w : workers_) {
+    if (w->state() == WorkerProcess::State::Exited) continue;
+    auto ps = w->status();
+    st.requests += ps.requests;
+    st.in_flight += ps.in_flight.size();
+    st.workers.push_back(std::move(ps));
+  }
+  return st;
 }
 
 }  // namespace wsgi_fpm::supervisor

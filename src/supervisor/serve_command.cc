@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 
+#include "supervisor/log_sink.h"
 #include "supervisor/pool.h"
 #include "supervisor/worker_environment.h"
 #include "util/log.h"
@@ -47,7 +48,7 @@ options:
   --socket-timeout N       seconds a read or write may block (default 60)
   --graceful-timeout N     seconds for requests to finish when stopping (default 15)
   --shutdown-timeout N     seconds before a stopping worker is killed (default 5)
-  --listen-backlog N       the socket's backlog (default 100)
+  --listen-backlog N       the socket's backlog (default 1024)
   --home DIR               workers' working directory (default: SCRIPT's directory)
   --python-home DIR        a virtualenv to run in
   --python-path DIRS       colon-separated directories added to sys.path
@@ -268,6 +269,9 @@ bool build_spec(const ServeArgs& args, PoolSpec& spec, std::string& error) {
   app.callable = get(args, "--callable", "application");
   w.apps.push_back(app);
   spec.worker_executable = find_worker_executable();
+  spec.user_name = user->name;
+  spec.graceful_timeout = w.graceful_timeout;
+  spec.scripts = {script};
   spec.environment = worker_environment(*user, "C.UTF-8", "C.UTF-8", {});
   return true;
 }
@@ -311,7 +315,9 @@ int serve_command(int argc, char** argv) {
   }
   log::set_source("wsgi-fpm");
   uv_loop_t* loop = uv_default_loop();
-  Pool pool(loop, std::move(spec));
+  std::string log_error;
+  auto log_sink = LogSink::open("stderr", log_error);
+  Pool pool(loop, std::move(spec), log_sink);
   ServeState state;
   state.pool = &pool;
   uv_signal_init(loop, &state.sigterm);

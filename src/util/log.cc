@@ -13,6 +13,7 @@ namespace {
 
 std::atomic<int> g_fd{2};
 std::atomic<Level> g_min{Level::Info};
+std::atomic<bool> g_bare{false};
 std::mutex g_source_mutex;
 std::string g_source = "wsgi-fpm";
 
@@ -27,6 +28,7 @@ const char* level_name(Level l) {
 }
 
 std::string prefix(Level level) {
+  if (g_bare.load()) return fmt::format("[{}] ", level_name(level));
   timeval tv;
   gettimeofday(&tv, nullptr);
   tm parts;
@@ -58,6 +60,7 @@ void set_source(std::string name) {
 }
 void set_fd(int fd) { g_fd = fd; }
 void set_min_level(Level level) { g_min = level; }
+void set_bare(bool bare) { g_bare = bare; }
 
 void write(Level level, std::string_view message) {
   if (level < g_min.load()) return;

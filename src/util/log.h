@@ -18,6 +18,9 @@ enum class Level { Debug, Info, Warning, Error };
 void set_source(std::string name);
 void set_fd(int fd);
 void set_min_level(Level level);
+// Bare lines ("[level] message") for a worker whose stderr the supervisor
+// reads: the supervisor adds the time, pool and pid itself.
+void set_bare(bool bare);
 
 void write(Level level, std::string_view message);
 

@@ -20,6 +20,8 @@
 #include "worker/fastcgi_connection.h"
 #include "worker/options.h"
 #include "worker/privileges.h"
+#include "worker/process_title.h"
+#include "worker/reporter.h"
 #include "worker/router.h"
 #include "worker/scgi_connection.h"
 
@@ -33,6 +35,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   log::set_source(options.pool);
+  log::set_bare(options.log_bare);
+  if (!options.display_name.empty())
+    worker::set_process_title(argc, argv, worker::expand_display_name(options.display_name, options.pool));
   if (!worker::become_pool_user(options, error)) {
     log::error("cannot start a worker: {}", error);
     return 3;
@@ -68,13 +73,21 @@ int main(int argc, char** argv) {
                                   if (scgi) return std::make_unique<worker::ScgiConnection>(std::move(fd), limits);
                                   return std::make_unique<worker::FastCgiConnection>(std::move(fd), limits);
                                 });
+  worker::Reporter reporter(options.threads, options.maximum_requests);
   std::vector<std::thread> threads;
   for (int i = 0; i < options.threads; ++i) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, slot = i] {
       python::ThreadState state;
-      dispatcher.run_thread([&](worker::Connection& conn) { router.handle(conn, state); });
+      dispatcher.run_thread([&](worker::Connection& conn) {
+        const auto& params = conn.params();
+        reporter.request_started(slot, params.get_or("REQUEST_METHOD", "GET"),
+                                 params.get_or("REQUEST_URI", params.get_or("PATH_INFO", "/")));
+        router.handle(conn, state);
+        reporter.request_finished(slot);
+      });
     });
   }
+  reporter.ready();
   log::info("serving {} with {} thread{} ({})", options.apps.front().script, options.threads,
             options.threads == 1 ? "" : "s", options.protocol);
 
@@ -82,6 +95,7 @@ int main(int argc, char** argv) {
   while (sigwait(&stop_signals, &signal_number) != 0) {
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.graceful_timeout);
+  reporter.stopping();
   dispatcher.begin_stop();
   if (!dispatcher.wait_drained(deadline)) {
     log::warning("{} connection(s) still busy after graceful-timeout ({} s): exiting anyway",

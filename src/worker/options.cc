@@ -69,6 +69,9 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--graceful-timeout", number(o.graceful_timeout)},
       {"--shutdown-timeout", number(o.shutdown_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
+      {"--maximum-requests", number(o.maximum_requests)},
+      {"--log-bare", Setter([&](const std::string& v) { o.log_bare = v == "1"; return v == "0" || v == "1"; })},
+      {"--display-name", text(o.display_name)},
   };
   for (int i = 1; i < argc; i += 2) {
     std::string key = argv[i];
@@ -136,6 +139,9 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--graceful-timeout", std::to_string(o.graceful_timeout));
   add("--shutdown-timeout", std::to_string(o.shutdown_timeout));
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
+  if (o.maximum_requests) add("--maximum-requests", std::to_string(o.maximum_requests));
+  if (o.log_bare) add("--log-bare", "1");
+  if (!o.display_name.empty()) add("--display-name", o.display_name);
   return a;
 }
 

@@ -40,6 +40,9 @@ struct WorkerOptions {
   int graceful_timeout = 15;
   int shutdown_timeout = 5;
   pid_t supervisor_pid = 0;
+  int maximum_requests = 0;
+  bool log_bare = false;  // the supervisor prefixes our stderr lines itself
+  std::string display_name;  // the process title; "" keeps the executable's name
 };
 
 // Parses `--key value` pairs. False with `error` naming the bad argument.

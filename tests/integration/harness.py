@@ -16,6 +16,7 @@ the source tree after `meson setup build && ninja -C build`):
 import atexit
 import http.client as httpclient
 import os
+import grp
 import pwd
 import shutil
 import signal
@@ -90,12 +91,18 @@ def ensure_user(name=TEST_USER):
         return pwd.getpwnam(name)
     except KeyError:
         pass
-    r = subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+    try:
+        grp.getgrnam(name)
+        group = ["--gid", name]  # a group left behind by an earlier userdel
+    except KeyError:
+        group = ["--user-group"]
+    r = subprocess.run(["useradd", "--system", *group, "--no-create-home",
                         "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
                        capture_output=True, text=True, timeout=30)
-    if r.returncode not in (0, 9):  # 9: exists (a concurrent run made it)
-        raise RuntimeError(f"useradd {name}: {r.stderr.strip()}")
-    return pwd.getpwnam(name)
+    try:
+        return pwd.getpwnam(name)  # exit 9 may mean a concurrent run made it: fine
+    except KeyError:
+        raise RuntimeError(f"useradd {name} (exit {r.returncode}): {r.stderr.strip()}") from None
 
 
 def chown_tree(path, user):
@@ -385,10 +392,10 @@ http {{
 """
 
 
-def site_from_example(example, port, socket_path):
+def site_from_example(example, socket_path):
     """An etc/nginx example, as shipped, with only its address and socket
-    replaced: `listen 80;` by the test's loopback port, the example's
-    /run/wsgi-fpm/*.sock by the test's socket."""
+    replaced: `listen 80;` by `listen 127.0.0.1:{port};` (Nginx fills in the
+    port), the example's /run/wsgi-fpm/hello.sock by the test's socket."""
     with open(os.path.join(ETC, "nginx", example)) as f:
         text = f.read()
     out = []
@@ -398,7 +405,7 @@ def site_from_example(example, port, socket_path):
             if "[::]" in stripped:
                 continue  # loopback IPv4 only
             indent = line[:len(line) - len(line.lstrip())]
-            line = f"{indent}listen 127.0.0.1:{port};"
+            line = f"{indent}listen 127.0.0.1:{{port}};"
         out.append(line)
     text = "\n".join(out) + "\n"
     if "/run/wsgi-fpm/hello.sock" not in text:
@@ -416,8 +423,7 @@ class Nginx(Proc):
         os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
         for params in ("fastcgi_params", "scgi_params", "mime.types"):
             shutil.copy(os.path.join("/etc/nginx", params), self.prefix)
-        if "{port}" in site:
-            site = site.replace("{port}", str(self.port))
+        site = site.replace("{port}", str(self.port))
         with open(os.path.join(self.prefix, "site.conf"), "w") as f:
             f.write(site)
         with open(os.path.join(self.prefix, "nginx.conf"), "w") as f:

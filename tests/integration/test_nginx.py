@@ -3,16 +3,18 @@ reach a pool: fastcgi_pass without keep-alive, fastcgi_pass to a keep-alive
 upstream, and scgi_pass. nginx runs the example configs of etc/nginx/ as
 shipped, with only the listen address and the socket path replaced.
 
-For each of the three, three pools serve tests/apps/dispatch.wsgi as the
+For each of the three, pools serve tests/apps/dispatch.wsgi as the
 unprivileged user wfpm-test (nginx's www-data owns the socket):
-  plain      the app itself, --threads 15
-  validator  the app inside wsgiref.validate.validator
-  mounted    the app mounted at /app, with --limit-request-body 1000
+  plain        the app itself, --threads 15
+  validator    the app inside wsgiref.validate.validator (--callable)
+  mounted      the app mounted at /app, with --limit-request-body 1000
+  two-threads  (keep-alive only) --threads 2, fewer threads than idle connections
 """
 import sys
 
 sys.dont_write_bytecode = True
 
+import functools  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -30,13 +32,11 @@ VARIANTS = [  # (name, example config, protocol)
 ]
 BIG = 10 * 1024 * 1024
 CONCURRENT = 200
-_big_body = []
 
 
+@functools.cache
 def big_body():
-    if not _big_body:
-        _big_body.append(os.urandom(BIG))
-    return _big_body[0]
+    return os.urandom(BIG)
 
 
 class Stack:
@@ -49,10 +49,11 @@ class Stack:
         self.markers = os.path.join(self.apps, "markers")
         self.serve = h.Serve(self.scratch, os.path.join(self.apps, "dispatch.wsgi"),
                              name="serve", protocol=protocol,
-                             args=["--threads", "15", "--user", h.TEST_USER,
-                                   "--socket-user", h.FRONTEND_USER, *serve_args])
+                             args=["--user", h.TEST_USER, "--socket-user", h.FRONTEND_USER,
+                                   *(["--threads", "15"] if "--threads" not in serve_args else []),
+                                   *serve_args])
         on_close(self.serve.kill)
-        site = h.site_from_example(example, "{port}", self.serve.socket_path)
+        site = h.site_from_example(example, self.serve.socket_path)
         self.nginx = h.Nginx(self.scratch, site)
         on_close(self.nginx.kill)
         self.port = self.nginx.port
@@ -289,6 +290,33 @@ def keepalive_connections_reused(stack):
                              "expected between 1 and 8 idle keep-alive connections")
 
 
+def idle_keepalive_connections_do_not_starve(stack):
+    """--threads 2 behind keepalive 8: after 8 requests at once, nginx holds 8 idle
+    connections to the pool; requests sent on any of them are still served at once."""
+    slow = [None] * 8
+
+    def one(i):
+        try:
+            slow[i] = stack.get(f"/slow?ms=300&id={i}").status
+        except Exception as e:  # reported below
+            slow[i] = repr(e)
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    if slow != [200] * 8:
+        raise AssertionError(stack.explain(f"8 slow requests on 2 threads: {slow}"))
+    idle = connected_to(stack.serve.socket_path)
+    for i in range(16):
+        started = time.monotonic()
+        expect_json(stack, stack.get(f"/echo?i={i}", timeout=10), f"GET /echo?i={i}")
+        took = time.monotonic() - started
+        if took > 2:
+            raise AssertionError(f"request {i} took {took:.1f}s with {idle} idle keep-alive "
+                                 "connections open: an idle connection holds a thread")
+
+
 PLAIN_SCENARIOS = [
     ("get_query_string", get_with_query_string),
     ("environ_flags", environ_flags),
@@ -348,7 +376,8 @@ def mounted_at_app(stack):
 
 
 def limit_request_body(stack):
-    """--limit-request-body 1000: 1000 bytes reach the app, 1001 get 413 without it."""
+    """--limit-request-body 1000: 1000 bytes reach the app; 1001 bytes, or 20 MiB,
+    get 413 without it."""
     resp = stack.fetch("POST", "/app/md5", body=b"a" * 1000)
     got = expect_json(stack, resp, "POST 1000 bytes")
     if got.get("length") != 1000:
@@ -358,6 +387,9 @@ def limit_request_body(stack):
     expect_status(stack, resp, 413, "POST 1001 bytes")
     if os.path.exists(marker):
         raise AssertionError("the app ran for a body over the limit")
+    # An upload far over the limit: still a clean 413, not a broken pipe (502).
+    resp = stack.fetch("POST", "/app/md5", body=b"a" * (20 * 1024 * 1024), timeout=60)
+    expect_status(stack, resp, 413, "POST 20 MiB")
     # The connection (kept alive or not) is still good for the next request.
     expect_json(stack, stack.fetch("POST", "/app/md5", body=b"b" * 10), "POST after a 413")
 
@@ -394,27 +426,33 @@ def nginx_serves_a_static_file():
         raise AssertionError("nginx did not exit cleanly on SIGQUIT")
 
 
+def stacks():
+    """(variant, flavour, serve's extra arguments, scenarios) for every pool."""
+    for variant, example, protocol in VARIANTS:
+        keepalive = variant == "fastcgi-keepalive"
+        plain = PLAIN_SCENARIOS + ([("connections_reused", keepalive_connections_reused)]
+                                   if keepalive else [])
+        yield variant, example, protocol, "plain", [], plain
+        yield (variant, example, protocol, "validator", ["--callable", "validated_application"],
+               [("all_pass_validator", all_pass_the_validator)])
+        yield (variant, example, protocol, "mounted",
+               ["--mount", "/app", "--limit-request-body", "1000"],
+               [("mount_splits_path", mounted_at_app),
+                ("limit_request_body_413", limit_request_body)])
+        if keepalive:
+            yield (variant, example, protocol, "two-threads", ["--threads", "2"],
+                   [("idle_connections_do_not_starve", idle_keepalive_connections_do_not_starve)])
+
+
 def main():
     runner = h.Runner(budget=560)
     runner.add("harness/nginx_serves_static_file", nginx_serves_a_static_file)
-    flavours = [
-        ("plain", ["--limit-request-body", str(50 * 1024 * 1024)],
-         PLAIN_SCENARIOS),
-        ("validator", ["--limit-request-body", str(50 * 1024 * 1024),
-                       "--callable", "validated_application"],
-         [("all_pass_validator", all_pass_the_validator)]),
-        ("mounted", ["--mount", "/app", "--limit-request-body", "1000"],
-         [("mount_splits_path", mounted_at_app), ("limit_request_body_413", limit_request_body)]),
-    ]
-    for variant, example, protocol in VARIANTS:
-        for flavour, args, scenarios in flavours:
-            if variant == "fastcgi-keepalive" and flavour == "plain":
-                scenarios = scenarios + [("connections_reused", keepalive_connections_reused)]
-            group = h.Group(lambda on_close, v=variant, e=example, p=protocol, f=flavour, a=args:
-                            Stack(v, e, p, f, a, on_close))
-            for name, fn in scenarios:
-                runner.add(f"{variant}/{flavour}/{name}", lambda g=group, fn=fn: fn(g.get()))
-            runner.add(f"{variant}/{flavour}/graceful_stop", lambda g=group: graceful_stop(g))
+    for variant, example, protocol, flavour, args, scenarios in stacks():
+        group = h.Group(lambda on_close, v=variant, e=example, p=protocol, f=flavour, a=args:
+                        Stack(v, e, p, f, a, on_close))
+        for name, fn in scenarios:
+            runner.add(f"{variant}/{flavour}/{name}", lambda g=group, fn=fn: fn(g.get()))
+        runner.add(f"{variant}/{flavour}/graceful_stop", lambda g=group: graceful_stop(g))
     runner.main()
 
 

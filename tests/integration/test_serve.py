@@ -117,8 +117,7 @@ def sigterm_finishes_request_in_flight():
     serve = h.Serve(scratch, os.path.join(apps, "dispatch.wsgi"), name="serve",
                     args=["--threads", "2", "--user", h.TEST_USER,
                           "--socket-user", h.FRONTEND_USER])
-    nginx = h.Nginx(scratch, h.site_from_example("wsgi-fpm-fastcgi.conf", "{port}",
-                                                 serve.socket_path))
+    nginx = h.Nginx(scratch, h.site_from_example("wsgi-fpm-fastcgi.conf", serve.socket_path))
     marker = os.path.join(apps, "markers", f"started-{uuid.uuid4().hex}")
     result = {}
 

@@ -154,7 +154,7 @@ TEST_CASE("a minimal pool gets mod_wsgi-express's defaults") {
   CHECK(p.request_header_limit == 65536);
   CHECK(p.limit_request_body == 0);
   CHECK(p.maximum_requests == 0);
-  CHECK(p.listen_backlog == 100);
+  CHECK(p.listen_backlog == 1024);
   CHECK(p.socket_mode == 0660);
   CHECK_FALSE(p.umask.has_value());
   CHECK(p.script_reloading);
@@ -271,7 +271,7 @@ TEST_CASE("the default socket follows runtime-dir, wherever runtime-dir is writt
       shop:
         user: tenant-a
         apps: [{script: /a.wsgi}]
-    runtime-dir: /var/run/fpm
+    runtime-dir: /var/run/fpm/
   )");
   CHECK(c.pools[0].listen.str() == "/var/run/fpm/shop.sock");
   CHECK(c.location_of("runtime-dir").str() == "/etc/wsgi-fpm/wsgi-fpm.yaml:5:14");

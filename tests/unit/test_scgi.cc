@@ -205,3 +205,37 @@ TEST_CASE("an encoded head with no params of its own is still a valid request") 
   CHECK(parse(wire, out).status == ParseStatus::Complete);
   CHECK(out.size() == 2);
 }
+
+TEST_CASE("the request model both protocols fill: first value wins, set replaces, remove removes all") {
+  protocol::Params p;
+  p.add("HTTP_X", "first");
+  p.add("HTTP_X", "second");  // a frontend should never, but a client's header might
+  p.add("SCRIPT_NAME", "/app");
+  CHECK(p.get("HTTP_X") == "first");
+  CHECK_FALSE(p.get("http_x"));  // names are case-sensitive
+  CHECK(p.get_or("MISSING", "fallback") == "fallback");
+  CHECK(p.byte_size() == 6 + 5 + 6 + 6 + 11 + 4);
+
+  p.set("HTTP_X", "replaced");
+  CHECK(p.items()[0].value == "replaced");
+  CHECK(p.items()[1].value == "second");
+  p.set("PATH_INFO", "/x");
+  CHECK(p.items().back().name == "PATH_INFO");
+
+  p.remove("HTTP_X");
+  CHECK(p.size() == 2);
+  CHECK_FALSE(p.get("HTTP_X"));
+  p.clear();
+  CHECK(p.empty());
+}
+
+TEST_CASE("CONTENT_LENGTH: empty means zero, anything but plain decimal digits is refused") {
+  CHECK(protocol::parse_content_length("") == 0u);
+  CHECK(protocol::parse_content_length("0") == 0u);
+  CHECK(protocol::parse_content_length("007") == 7u);
+  CHECK(protocol::parse_content_length("18446744073709551615") == 18446744073709551615u);
+  for (std::string bad : {"-0", "+1", " 1", "1 ", "1e3", "0x10", "18446744073709551616", "１"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(protocol::parse_content_length(bad));
+  }
+}
