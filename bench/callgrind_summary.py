@@ -1,9 +1,9 @@
-"""Instructions per request from two callgrind runs of a wsgi-fpm worker.
+"""Instructions per request from two callgrind runs of a server process.
 
-    callgrind_summary.py DIR REQUESTS
+    callgrind_summary.py PREFIX REQUESTS
 
-DIR holds callgrind.base.PID (a worker that served only the readiness probe)
-and callgrind.load.PID (the same plus REQUESTS requests). Prints one JSON
+PREFIX.base.PID is the profile of a process that served only the readiness
+probe, PREFIX.load.PID of one that served REQUESTS more. Prints one JSON
 object: the Ir per request, and where it goes, by function and by library,
 each as (load - base) / REQUESTS.
 """
@@ -90,10 +90,10 @@ def short(name):
     return re.sub(r"'\d+$", "", "".join(out))  # callgrind's recursion-depth suffix
 
 
-def run_files(directory, run):
-    files = sorted(glob.glob(os.path.join(directory, "callgrind.%s.*" % run)))
+def run_files(prefix, run):
+    files = sorted(glob.glob("%s.%s.*" % (prefix, run)))
     if not files:
-        raise SystemExit("no callgrind.%s.* in %s" % (run, directory))
+        raise SystemExit("no %s.%s.*" % (prefix, run))
     return files
 
 
@@ -109,8 +109,8 @@ def library(name):
 
 
 def main():
-    directory, requests = sys.argv[1], int(sys.argv[2])
-    base_files, load_files = run_files(directory, "base"), run_files(directory, "load")
+    prefix, requests = sys.argv[1], int(sys.argv[2])
+    base_files, load_files = run_files(prefix, "base"), run_files(prefix, "load")
     base = sum(total_ir(f) for f in base_files)
     load = sum(total_ir(f) for f in load_files)
     base_fn = merged(base_files, self_cost)

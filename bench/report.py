@@ -173,22 +173,39 @@ def background_note(runs):
     return text + "\n"
 
 
+CALLGRIND_TEXT = {"wsgi-fpm": "wsgi-fpm worker", "uwsgi": "uWSGI (no master)", "libfcgi": "libfcgi C responder"}
+
+
 def callgrind_section(cg):
     if not cg:
-        return "Not measured in this run (wsgi-fpm missing, valgrind missing, or --no-callgrind).\n"
-    lines = ["%d hello requests to one worker (1 process, 1 thread, a connection per request): "
-             "**%.0f instructions per request** in the worker's user space "
-             "(%d Ir with the requests, %d Ir for start-up and stop alone, difference ÷ %d). "
-             "The kernel's share (socket calls, scheduling) is not counted by callgrind.\n"
-             % (cg["requests"], cg["ir_per_request"], cg["ir_load"], cg["ir_base"], cg["requests"]),
-             "By library (self cost per request):\n",
-             "| library | Ir per request | share |", "|---|---|---|"]
-    total = cg["ir_per_request"] or 1
-    for e in cg["by_library"]:
-        lines.append("| %s | %d | %.0f%% |" % (e["library"], e["ir"], 100 * e["ir"] / total))
-    lines += ["", "Top functions (self cost per request):\n", "| function | library | Ir per request |", "|---|---|---|"]
-    for e in cg["top_functions"][:20]:
-        lines.append("| `%s` | %s | %d |" % (e["function"].replace("|", "\\|"), e["library"], e["ir"]))
+        return "Not measured in this run (valgrind missing, or --no-callgrind).\n"
+    any_run = next(iter(cg.values()))
+    lines = ["Each server as one process with one thread, serving hello world (the C responder: its 14 "
+             "bytes) with a new connection per request: the Ir of a process that served %d requests minus "
+             "the Ir of one that served only the readiness probe, divided by %d. User space only: the "
+             "kernel's share (socket calls, wake-ups) is not counted.\n" % (any_run["requests"], any_run["requests"]),
+             "| server | instructions per request | of which Python | libc | the server's own code |",
+             "|---|---|---|---|---|"]
+    for server, run in cg.items():
+        libs = {e["library"]: e["ir"] for e in run["by_library"]}
+        python = sum(v for k, v in libs.items() if k.startswith("libpython"))
+        libc = libs.get("libc.so.6", 0)
+        own = run["ir_per_request"] - python - libc
+        lines.append("| %s | %.0f | %.0f | %.0f | %.0f |" % (CALLGRIND_TEXT.get(server, server),
+                                                          run["ir_per_request"], python, libc, own))
+    ours = cg.get("wsgi-fpm")
+    if ours:
+        total = ours["ir_per_request"] or 1
+        lines += ["", "Where the wsgi-fpm worker's instructions go, by library (self cost per request):\n",
+                  "| library | Ir per request | share |", "|---|---|---|"]
+        for e in ours["by_library"]:
+            if e["ir"] >= 1:
+                lines.append("| %s | %d | %.0f%% |" % (e["library"], e["ir"], 100 * e["ir"] / total))
+        lines += ["", "Its top functions (self cost per request; Debian's libpython has no symbols for its "
+                  "static functions, hence the addresses):\n",
+                  "| function | library | Ir per request |", "|---|---|---|"]
+        for e in ours["top_functions"][:20]:
+            lines.append("| `%s` | %s | %d |" % (e["function"].replace("|", "\\|"), e["library"], e["ir"]))
     return "\n".join(lines) + "\n"
 
 

@@ -4,9 +4,11 @@
 #include <string>
 
 #include "build_config.h"
+#include "client/control_commands.h"
 #include "client/request_command.h"
 #include "config/check_command.h"
 #include "supervisor/serve_command.h"
+#include "supervisor/supervisor.h"
 
 namespace {
 
@@ -16,6 +18,11 @@ A FastCGI/SCGI process manager for Python WSGI applications: mod_wsgi's
 daemon mode behind any web server.
 
 commands:
+  run [-c FILE]    start the supervisor with the configuration FILE
+                   (default /etc/wsgi-fpm/wsgi-fpm.yaml), in the foreground
+  status           show the running supervisor's pools and processes
+  reload           make the running supervisor re-read its configuration
+  stop             stop the running supervisor gracefully
   serve SCRIPT     serve one WSGI script in the foreground (zero-config mode)
   check [-c FILE]  validate a configuration file
   request ADDR     send one FastCGI or SCGI request and print the response
@@ -34,6 +41,10 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   if (command == "serve") return wsgi_fpm::supervisor::serve_command(argc - 1, argv + 1);
+  if (command == "run") return wsgi_fpm::supervisor::run_command(argc - 1, argv + 1);
+  if (command == "status") return wsgi_fpm::client::status_command(argc - 1, argv + 1);
+  if (command == "reload") return wsgi_fpm::client::reload_command(argc - 1, argv + 1);
+  if (command == "stop") return wsgi_fpm::client::stop_command(argc - 1, argv + 1);
   if (command == "check") return wsgi_fpm::config::check_command(argc - 1, argv + 1);
   if (command == "request") return wsgi_fpm::client::request_command(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {

@@ -1,11 +1,8 @@
 // Arbitrary request URIs, and arbitrary mounts: "<mount>\n<request uri>" when
 // the input holds a newline, else the URI against a few typical mounts.
 // Decoding and splitting must never crash, never lose bytes between
-// SCRIPT_NAME and PATH_INFO, and never leave a dot segment behind.
-//
-// Not asserted here (tests/unit/test_request_path.cc is where it is pinned):
-// that the decoded path holds no ".." segment at all, since %2e%2e is still
-// decoded after the dot segments were removed.
+// SCRIPT_NAME and PATH_INFO, and never leave a dot segment behind, however
+// it was encoded: an application must never see ".." in PATH_INFO.
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
@@ -65,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string path = decoded_path(uri);
   if (uri.starts_with('/')) FUZZ_CHECK(path.starts_with('/'));
+  FUZZ_CHECK(!has_dot_segment(path));
   // The query never leaks into the path; only an encoded '?' may appear there.
   if (path.find('?') != std::string::npos) {
     std::string raw(uri.substr(0, uri.find('?')));

@@ -15,12 +15,14 @@ the source tree after `meson setup build && ninja -C build`):
 """
 import atexit
 import http.client as httpclient
+import json
 import os
 import grp
 import pwd
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -138,11 +140,11 @@ class Scratch:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def install_apps(scratch, owner=TEST_USER, extra=()):
-    """Copies tests/apps (and any extra files) into SCRATCH/apps owned by the
+def install_apps(scratch, owner=TEST_USER, extra=(), subdir="apps"):
+    """Copies tests/apps (and any extra files) into SCRATCH/SUBDIR owned by the
     pool user, with a markers/ directory the app may write to. Returns the dir."""
     ensure_user(owner)
-    d = scratch.sub("apps")
+    d = scratch.sub(subdir)
     for name in os.listdir(APPS):
         src = os.path.join(APPS, name)
         if os.path.isfile(src):
@@ -572,3 +574,296 @@ class Group:
                 self._teardowns.pop()()
             except Exception:
                 traceback.print_exc(file=sys.stderr)
+
+
+# --------------------------------------------------------------------------
+# Groups, for pools whose users have supplementary groups
+
+
+def ensure_group(name):
+    """Creates a system group once; a second (or concurrent) run is fine."""
+    try:
+        return grp.getgrnam(name)
+    except KeyError:
+        pass
+    r = subprocess.run(["groupadd", "--system", name], capture_output=True, text=True, timeout=30)
+    try:
+        return grp.getgrnam(name)
+    except KeyError:
+        raise RuntimeError(f"groupadd {name} (exit {r.returncode}): {r.stderr.strip()}") from None
+
+
+def ensure_member(user, group):
+    """Makes user a member of group (in /etc/group); idempotent."""
+    if user in grp.getgrnam(group).gr_mem:
+        return
+    r = subprocess.run(["usermod", "--append", "--groups", group, user],
+                       capture_output=True, text=True, timeout=30)
+    if user not in grp.getgrnam(group).gr_mem:
+        raise RuntimeError(f"usermod -aG {group} {user} (exit {r.returncode}): {r.stderr.strip()}")
+
+
+# --------------------------------------------------------------------------
+# The supervisor: `wsgi-fpm run -c FILE` with a config written from a dict
+
+
+def _yaml_scalar(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return json.dumps(str(value))  # a double-quoted JSON string is a YAML string
+
+
+def to_yaml(value, indent=0):
+    """Block-style YAML for dicts, lists and scalars: enough for a wsgi-fpm config.
+    Strings are always quoted, so "0600" stays a string and "%{GROUP}" is no flow map."""
+    pad = "  " * indent
+    lines = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                lines.append(f"{pad}{k}:")
+                lines.append(to_yaml(v, indent + 1))
+            else:
+                lines.append(f"{pad}{k}: {_yaml_scalar(v)}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and item:
+                body = to_yaml(item, indent + 1)
+                lines.append(f"{pad}- " + body[len(pad) + 2:])
+            else:
+                lines.append(f"{pad}- {_yaml_scalar(item)}")
+    else:
+        lines.append(pad + _yaml_scalar(value))
+    return "\n".join(lines)
+
+
+def write_config(path, config):
+    """Writes the YAML atomically (a reload never sees half a file)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("# Written by tests/integration/harness.py\n" + to_yaml(config) + "\n")
+    os.replace(tmp, path)
+
+
+def listen_ready(listen):
+    """True when something accepts connections on a pool's `listen`."""
+    try:
+        if listen.startswith("/"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(2)
+                s.connect(listen)
+        else:
+            host, _, port = listen.rpartition(":")
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Supervisor(Proc):
+    """`wsgi-fpm run -c SCRATCH/NAME.yaml` in the foreground; the config is a
+    dict (see to_yaml) that reload tests change and write again."""
+
+    def __init__(self, scratch, config, name="supervisor", wait=True, timeout=30):
+        self.config_path = scratch.file(f"{name}.yaml")
+        self.config = config
+        write_config(self.config_path, config)
+        super().__init__([WSGI_FPM, "run", "-c", self.config_path], name, scratch, env=serve_env())
+        if wait:
+            self.wait_ready(timeout)
+
+    @property
+    def runtime_dir(self):
+        return self.config.get("runtime-dir", "/run/wsgi-fpm")
+
+    @property
+    def control_socket(self):
+        return os.path.join(self.runtime_dir, "control.sock")
+
+    def pools(self):
+        return self.config.get("pools", {})
+
+    def rewrite(self, config):
+        self.config = config
+        write_config(self.config_path, config)
+
+    def ctl(self, command, *args, timeout=30):
+        """`wsgi-fpm COMMAND -c FILE ARGS`: CompletedProcess with bytes."""
+        return wsgi_fpm(command, "-c", self.config_path, *args, timeout=timeout)
+
+    def status(self):
+        r = self.ctl("status", "--json")
+        if r.returncode != 0:
+            raise AssertionError(f"wsgi-fpm status --json exited {r.returncode}: "
+                                 f"{r.stderr.decode(errors='replace').strip()}")
+        try:
+            return json.loads(r.stdout)
+        except ValueError as e:
+            raise AssertionError(f"status --json is no JSON ({e}): {r.stdout[:300]!r}") from None
+
+    def pool_status(self, name, status=None):
+        for p in (status or self.status()).get("pools", []):
+            if p.get("name") == name:
+                return p
+        return None
+
+    def pids(self, name, state="ready"):
+        """Sorted pids of a pool's workers in `state` (None: any state)."""
+        p = self.pool_status(name)
+        if p is None:
+            return []
+        return sorted(w["pid"] for w in p.get("workers", []) if state is None or w.get("state") == state)
+
+    def settled(self, name):
+        """The pool's pids once exactly `processes` workers run, all ready, no
+        other (starting or stopping) one beside them; else None."""
+        if not self.alive():
+            raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n"
+                                 f"{self.stderr_tail()}")
+        p = self.pool_status(name)
+        if p is None:
+            return None
+        want = self.pools()[name].get("processes", 1)
+        workers = p.get("workers", [])
+        if len(workers) == want and all(w.get("state") == "ready" for w in workers):
+            return sorted(w["pid"] for w in workers)
+        return None
+
+    def wait_settled(self, name, timeout=30, what=None):
+        try:
+            return wait_for(lambda: self.settled(name), timeout, interval=0.1,
+                            what=what or f"pool {name} to run its processes, all ready")
+        except AssertionError as e:
+            try:
+                seen = json.dumps(self.pool_status(name))
+            except AssertionError as s:
+                seen = str(s)
+            raise AssertionError(f"{e}; status: {seen}\n{self.stderr_tail()}") from None
+
+    def listen_of(self, name):
+        """A pool's address: its `listen`, by default <runtime-dir>/<name>.sock."""
+        return self.pools()[name].get("listen") or os.path.join(self.runtime_dir, f"{name}.sock")
+
+    def wait_control(self, timeout=30):
+        """Until something accepts connections on the control socket."""
+        def up():
+            if not self.alive():
+                raise AssertionError(f"{self.name} exited with {self.popen.returncode} before "
+                                     f"it was ready:\n{self.stderr_tail()}")
+            return os.path.exists(self.control_socket) and listen_ready(self.control_socket)
+        wait_for(up, timeout, what=f"{self.name}'s control socket {self.control_socket}")
+
+    def wait_ready(self, timeout=30):
+        """Until the control socket answers and every pool listens and is settled."""
+        self.wait_control(timeout)
+        for name in self.pools():
+            wait_for(lambda: listen_ready(self.listen_of(name)), timeout, what=f"pool {name} listening")
+            self.wait_settled(name, timeout)
+
+    def workers(self):
+        """Pids of every worker process under this supervisor."""
+        return [p for p in descendants(self.pid) if exe_name(p).startswith("wsgi-fpm-worker")]
+
+    def wait_stderr(self, needle, timeout=5):
+        return wait_for(lambda: needle in self.stderr(), timeout,
+                        what=f"{needle!r} in {self.name}'s stderr")
+
+
+# --------------------------------------------------------------------------
+# A small FastCGI client, for load loops that must tell a refused connection
+# from one that a dying worker closed (the CLI would cost a process a request)
+
+
+class FcgiClosed(Exception):
+    """The connection was closed (or reset) before the whole response came."""
+
+
+class FcgiConnectError(Exception):
+    """connect() itself failed."""
+
+
+def _fcgi_record(rtype, content, request_id=1):
+    return struct.pack("!BBHHBx", 1, rtype, request_id, len(content), 0) + content
+
+
+def _fcgi_pair(name, value):
+    out = b""
+    for n in (len(name), len(value)):
+        out += bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
+    return out + name + value
+
+
+def fcgi_request(listen, uri, method="GET", body=b"", timeout=30, params=None):
+    """One FastCGI request on a fresh connection to a pool's `listen` (a UNIX
+    socket path or HOST:PORT): a Response (status from the Status header,
+    200 without one). FcgiConnectError or FcgiClosed when it did not happen."""
+    path, _, query = uri.partition("?")
+    p = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": method, "REQUEST_URI": uri,
+         "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "localhost",
+         "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+         "REMOTE_PORT": "0", "HTTP_HOST": "localhost", "CONTENT_LENGTH": str(len(body)) if body else ""}
+    p.update(params or {})
+    if listen.startswith("/"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        target = listen
+    else:
+        host, _, port = listen.rpartition(":")
+        s = socket.socket(socket.AF_INET6 if host.startswith("[") else socket.AF_INET, socket.SOCK_STREAM)
+        target = (host.strip("[]"), int(port))
+    s.settimeout(timeout)
+    try:
+        try:
+            s.connect(target)
+        except OSError as e:
+            raise FcgiConnectError(f"connect {listen}: {e}") from None
+        pairs = b"".join(_fcgi_pair(k.encode(), v.encode("latin-1")) for k, v in p.items())
+        out = _fcgi_record(1, struct.pack("!HB5x", 1, 0))  # BEGIN_REQUEST, responder, no keep-conn
+        out += _fcgi_record(4, pairs) + _fcgi_record(4, b"")
+        for i in range(0, len(body), 65535):
+            out += _fcgi_record(5, body[i:i + 65535])
+        out += _fcgi_record(5, b"")
+        stdout = bytearray()
+        buf = bytearray()
+        try:
+            s.sendall(out)
+            ended = False
+            while not ended:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while len(buf) >= 8:
+                    _, rtype, _, clen, plen = struct.unpack("!BBHHB", bytes(buf[:7]))
+                    if len(buf) < 8 + clen + plen:
+                        break
+                    content = bytes(buf[8:8 + clen])
+                    del buf[:8 + clen + plen]
+                    if rtype == 6:
+                        stdout += content
+                    elif rtype == 3:
+                        ended = True
+                        break
+        except (ConnectionResetError, BrokenPipeError) as e:
+            raise FcgiClosed(f"{listen} {uri}: {e}") from None
+        if not ended:
+            raise FcgiClosed(f"{listen} {uri}: closed before END_REQUEST "
+                             f"({len(stdout)} bytes of output)")
+    finally:
+        s.close()
+    head, sep, data = bytes(stdout).partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, data = bytes(stdout).partition(b"\n\n")
+    headers = []
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+        name, colon, value = line.partition(b":")
+        if colon:
+            headers.append((name.strip().decode("latin-1"), value.strip().decode("latin-1")))
+    status_line = next((v for k, v in headers if k.lower() == "status"), "200 OK")
+    code, _, reason = status_line.partition(" ")
+    return Response(int(code), reason, headers, data)

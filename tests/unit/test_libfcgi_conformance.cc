@@ -72,7 +72,7 @@ std::size_t count_end_requests(std::string_view bytes) {
 
 // What the frontend sends, and how many END_REQUEST records in all it waits
 // for before it sends the next turn. Like nginx, it never pipelines: libfcgi
-// drops whatever it read past the end of a request.
+// never serves a request sent before the previous one's END_REQUEST.
 struct Turn {
   std::string wire;
   std::size_t end_requests;

@@ -99,10 +99,9 @@ TEST_CASE("decoded_path: what a request's path decodes to") {
 }
 
 TEST_CASE("percent-encoded dot segments are removed too, as nginx and Apache do") {
-  // A client can hide ".." from the frontend's eyes as %2e%2e. nginx and
-  // Apache both decode before they remove dot segments, so for them
-  // /app/%2e%2e/admin is /admin; an application must never see ".." in
-  // PATH_INFO. Fix: decoded_path = remove_dot_segments(percent_decode(raw)).
+  // A client can hide ".." as %2e%2e. nginx and Apache both decode before
+  // they remove dot segments, so for them /app/%2e%2e/admin is /admin; an
+  // application must never see ".." in PATH_INFO.
   struct Row {
     std::string request_uri, path;
   };

@@ -1,0 +1,92 @@
+#include "supervisor/pool_spec.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "supervisor/worker_environment.h"
+#include "util/users.h"
+
+namespace wsgi_fpm::supervisor {
+
+bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
+  s.name = p.name;
+  std::string why;
+  auto addr = parse_address(p.listen.str(), why);
+  if (!addr) {
+    error = p.location_of("listen").str() + ": " + why;
+    return false;
+  }
+  s.listen = *addr;
+  bool root = geteuid() == 0;
+  s.socket_owner.uid = root ? p.socket_user.uid : static_cast<uid_t>(-1);
+  s.socket_owner.gid = root ? p.socket_group.gid : static_cast<gid_t>(-1);
+  s.socket_owner.mode = p.socket_mode;
+  s.listen_backlog = p.listen_backlog;
+  s.processes = p.processes;
+  s.user_name = p.user.name;
+
+  auto account = find_user(p.user.name);
+  if (!account) {
+    error = p.location_of("user").str() + ": user '" + p.user.name + "' no longer exists";
+    return false;
+  }
+  auto& w = s.worker;
+  w.pool = p.name;
+  w.protocol = config::to_string(p.protocol);
+  w.threads = p.threads;
+  w.multiprocess = p.processes_given;
+  if (root) {
+    w.uid = p.user.uid;
+    w.gid = p.group.gid;
+    // initgroups() semantics, plus the configured supplementary groups.
+    Account as_group = *account;
+    as_group.gid = p.group.gid;
+    w.groups = groups_of(as_group);
+    for (const auto& g : p.supplementary_groups) {
+      if (std::find(w.groups.begin(), w.groups.end(), g.gid) == w.groups.end()) w.groups.push_back(g.gid);
+    }
+  }
+  w.umask = p.umask;
+  // mod_wsgi starts in the user's home unless `home` says otherwise; system
+  // users often have none, and then "/" it is.
+  struct stat st;
+  if (p.locations.has("home")) {
+    w.home = p.home;
+  } else if (!account->home.empty() && stat(account->home.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    w.home = account->home;
+  } else {
+    w.home = "/";
+  }
+  w.python_home = p.python_home.value_or("");
+  w.python_path = p.python_path;
+  for (const auto& app : p.apps) {
+    worker::AppOptions a;
+    a.mount = app.mount.empty() ? "/" : app.mount;
+    a.script = app.script;
+    a.callable = app.callable;
+    a.application_group = app.application_group;
+    w.apps.push_back(a);
+    s.scripts.push_back(app.script);
+  }
+  w.limit_request_body = p.limit_request_body;
+  w.request_header_limit = p.request_header_limit;
+  w.header_buffer_size = p.header_buffer_size;
+  w.socket_timeout = p.socket_timeout;
+  w.graceful_timeout = p.graceful_timeout;
+  w.shutdown_timeout = p.shutdown_timeout;
+  w.maximum_requests = p.maximum_requests;
+  w.display_name = p.display_name;
+
+  s.worker_executable = find_worker_executable();
+  s.environment = worker_environment(*account, p.lang, p.locale, p.environment);
+  s.shutdown_timeout = p.shutdown_timeout;
+  s.graceful_timeout = p.graceful_timeout;
+  s.startup_timeout = p.startup_timeout;
+  s.restart_interval = p.restart_interval;
+  s.script_reloading = p.script_reloading;
+  return true;
+}
+
+}  // namespace wsgi_fpm::supervisor

@@ -1,0 +1,84 @@
+#include "supervisor/status_report.h"
+
+#include "fmt/format.h"
+
+namespace wsgi_fpm::supervisor {
+namespace {
+
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out.push_back(static_cast<char>(c));
+    }
+  }
+  return out + "\"";
+}
+
+std::string human_bytes(std::uint64_t b) {
+  if (b >= (1u << 30)) return fmt::format("{:.1f}G", static_cast<double>(b) / (1u << 30));
+  if (b >= (1u << 20)) return fmt::format("{:.1f}M", static_cast<double>(b) / (1u << 20));
+  return fmt::format("{}K", b / 1024);
+}
+
+std::string human_age(double s) {
+  if (s < 120) return fmt::format("{:.0f}s", s);
+  if (s < 7200) return fmt::format("{:.0f}m", s / 60);
+  return fmt::format("{:.1f}h", s / 3600);
+}
+
+}  // namespace
+
+std::string status_json(const std::vector<PoolStatus>& pools, long supervisor_pid, double uptime) {
+  std::string out = fmt::format("{{\"supervisor\": {{\"pid\": {}, \"uptime\": {:.1f}}}, \"pools\": [", supervisor_pid, uptime);
+  for (std::size_t i = 0; i < pools.size(); ++i) {
+    const auto& p = pools[i];
+    out += fmt::format(
+        "{}{{\"name\": {}, \"listen\": {}, \"protocol\": {}, \"user\": {}, \"processes\": {}, "
+        "\"threads\": {}, \"requests\": {}, \"in_flight\": {}, \"restarts\": {}, \"last_exit\": {}, "
+        "\"workers\": [",
+        i ? ", " : "", quoted(p.name), quoted(p.address), quoted(p.protocol), quoted(p.user), p.processes,
+        p.threads, p.requests, p.in_flight, p.restarts, p.last_exit.empty() ? "null" : quoted(p.last_exit));
+    for (std::size_t j = 0; j < p.workers.size(); ++j) {
+      const auto& w = p.workers[j];
+      out += fmt::format(
+          "{}{{\"pid\": {}, \"state\": {}, \"age\": {:.1f}, \"requests\": {}, \"busy_threads\": {}, "
+          "\"rss\": {}, \"in_flight\": [",
+          j ? ", " : "", w.pid, quoted(w.state), w.age_seconds, w.requests, w.busy_threads, w.rss_bytes);
+      for (std::size_t k = 0; k < w.in_flight.size(); ++k) {
+        out += fmt::format("{}{{\"url\": {}, \"seconds\": {:.3f}}}", k ? ", " : "", quoted(w.in_flight[k].url),
+                           w.in_flight[k].seconds);
+      }
+      out += "]}";
+    }
+    out += "]}";
+  }
+  return out + "]}\n";
+}
+
+std::string status_text(const std::vector<PoolStatus>& pools, long supervisor_pid, double uptime) {
+  std::string out = fmt::format("wsgi-fpm supervisor pid {}, up {}, {} pool{}\n", supervisor_pid,
+                                human_age(uptime), pools.size(), pools.size() == 1 ? "" : "s");
+  for (const auto& p : pools) {
+    out += fmt::format("\npool {}: {} ({}), user {}, {} process{} x {} thread{}\n", p.name, p.address, p.protocol,
+                       p.user, p.processes, p.processes == 1 ? "" : "es", p.threads, p.threads == 1 ? "" : "s");
+    out += fmt::format("  requests {}, in flight {}, restarts {}, last exit: {}\n", p.requests, p.in_flight,
+                       p.restarts, p.last_exit.empty() ? "-" : p.last_exit);
+    out += fmt::format("  {:>8}  {:<9} {:>6} {:>9} {:>5} {:>8}\n", "PID", "STATE", "AGE", "REQUESTS", "BUSY", "RSS");
+    for (const auto& w : p.workers) {
+      out += fmt::format("  {:>8}  {:<9} {:>6} {:>9} {:>5} {:>8}\n", w.pid, w.state, human_age(w.age_seconds),
+                         w.requests, w.busy_threads, human_bytes(w.rss_bytes));
+      for (const auto& r : w.in_flight) out += fmt::format("            {:>8.3f}s  {}\n", r.seconds, r.url);
+    }
+  }
+  return out;
+}
+
+}  // namespace wsgi_fpm::supervisor

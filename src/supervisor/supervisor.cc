@@ -1,0 +1,296 @@
+#include "supervisor/supervisor.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "config/check_command.h"
+#include "config/load.h"
+#include "config/user_db.h"
+#include "supervisor/pool_spec.h"
+#include "supervisor/status_report.h"
+
+namespace wsgi_fpm::supervisor {
+namespace {
+
+// The runtime directory holds every socket: root-owned and not writable by
+// tenants, so none can replace a socket or the control socket (SPEC §6).
+bool prepare_runtime_dir(const std::string& dir, std::string& error) {
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    error = "mkdir " + dir + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    error = dir + " is not a directory";
+    return false;
+  }
+  if (st.st_uid != geteuid()) {
+    error = dir + " is owned by uid " + std::to_string(st.st_uid) + ", not by the supervisor's user";
+    return false;
+  }
+  if ((st.st_mode & 0022) != 0 && chmod(dir.c_str(), st.st_mode & ~0022 & 07777) != 0) {
+    error = "chmod " + dir + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Supervisor::Supervisor(std::string config_path)
+    : config_path_(std::move(config_path)),
+      loop_(uv_default_loop()),
+      control_(loop_, [this](const std::string& c) { return handle_command(c); }) {}
+
+Supervisor::~Supervisor() = default;
+
+void Supervisor::info(const std::string& m) { log_->write_line("info", "wsgi-fpm", getpid(), m); }
+void Supervisor::error(const std::string& m) { log_->write_line("error", "wsgi-fpm", getpid(), m); }
+
+bool Supervisor::load(config::Config& out, std::string& errors) {
+  config::SystemUserDb users;
+  auto result = config::load_file(config_path_, users);
+  if (!result.ok()) {
+    for (const auto& d : result.errors) errors += d.str() + "\n";
+    return false;
+  }
+  out = std::move(*result.config);
+  return true;
+}
+
+std::shared_ptr<LogSink> Supervisor::pool_log(const config::Pool& pool) {
+  if (!pool.error_log) return log_;
+  auto& sink = pool_logs_[*pool.error_log];
+  if (!sink) {
+    std::string why;
+    sink = LogSink::open(*pool.error_log, why);
+    if (!sink) {
+      error(pool.location_of("error-log").str() + ": " + why + "; using the supervisor's log");
+      sink = log_;
+    }
+  }
+  return sink;
+}
+
+std::string Supervisor::apply(const config::Config& config) {
+  std::string problems;
+  // Pools no longer configured: stop them, sockets and all.
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    if (!config.find_pool(it->first)) {
+      info("pool " + it->first + " removed: stopping it");
+      Pool* raw = it->second.get();
+      stopping_pools_.push_back(std::move(it->second));
+      raw->stop([this, raw] { stopping_pools_.remove_if([&](const auto& p) { return p.get() == raw; }); });
+      it = pools_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& pool : config.pools) {
+    PoolSpec spec;
+    std::string why;
+    if (!make_pool_spec(pool, spec, why)) {
+      problems += why + "\n";
+      continue;
+    }
+    auto existing = pools_.find(pool.name);
+    if (existing != pools_.end()) {
+      Pool& old = *existing->second;
+      if (old.spec().same_socket(spec)) {
+        if (old.spec().fingerprint() != spec.fingerprint()) {
+          info("pool " + pool.name + " changed: replacing its processes");
+          old.update(std::move(spec));
+        }
+        continue;
+      }
+      // A new address or socket ownership: a new socket. Stop the old pool
+      // first when it holds the same path.
+      info("pool " + pool.name + " has a new socket: restarting it");
+      Pool* raw = existing->second.get();
+      bool same_path = old.spec().listen.str() == spec.listen.str();
+      UniqueFd inherited = same_path ? raw->take_socket() : UniqueFd();
+      if (same_path && spec.listen.kind == Address::Kind::Unix) {
+        // Same path, new owner or mode: change the socket file in place.
+        if (chown(spec.listen.path.c_str(), spec.socket_owner.uid, spec.socket_owner.gid) != 0 ||
+            chmod(spec.listen.path.c_str(), spec.socket_owner.mode) != 0)
+          problems += pool.location_of("socket-mode").str() + ": cannot change " + spec.listen.path + ": " +
+                      std::strerror(errno) + "\n";
+      }
+      if (same_path) listen(inherited.get(), spec.listen_backlog);
+      stopping_pools_.push_back(std::move(existing->second));
+      pools_.erase(existing);
+      raw->stop([this, raw] { stopping_pools_.remove_if([&](const auto& p) { return p.get() == raw; }); });
+      auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool));
+      if (!fresh->start(why, std::move(inherited))) {
+        problems += pool.location_of("listen").str() + ": " + why + "\n";
+        continue;
+      }
+      pools_[pool.name] = std::move(fresh);
+      continue;
+    }
+    auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool));
+    if (!fresh->start(why)) {
+      problems += pool.location_of("listen").str() + ": " + why + "\n";
+      continue;
+    }
+    pools_[pool.name] = std::move(fresh);
+  }
+  return problems;
+}
+
+std::string Supervisor::reload() {
+  config::Config fresh;
+  std::string errors;
+  if (!load(fresh, errors)) {
+    error("reload refused; the running configuration stays:\n" + errors);
+    return errors;
+  }
+  if (fresh.runtime_dir != config_.runtime_dir)
+    info("runtime-dir changes take effect at the next start; sockets default to the old one meanwhile");
+  info("reloading " + config_path_);
+  std::string problems = apply(fresh);
+  config_ = std::move(fresh);
+  if (!problems.empty()) error(problems);
+  return problems;
+}
+
+void Supervisor::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  info("stopping gracefully");
+  control_.close();
+  for (auto& [name, pool] : pools_) {
+    Pool* raw = pool.get();
+    stopping_pools_.push_back(std::move(pool));
+    raw->stop([this, raw] {
+      stopping_pools_.remove_if([&](const auto& p) { return p.get() == raw; });
+      if (stopping_pools_.empty()) uv_stop(loop_);
+    });
+  }
+  pools_.clear();
+  if (stopping_pools_.empty()) uv_stop(loop_);
+}
+
+void Supervisor::reopen_logs() {
+  log_->reopen();
+  for (auto& [path, sink] : pool_logs_) sink->reopen();
+  info("log files reopened");
+}
+
+std::vector<PoolStatus> Supervisor::snapshot() const {
+  std::vector<PoolStatus> out;
+  for (const auto& pool : config_.pools) {
+    auto it = pools_.find(pool.name);
+    if (it != pools_.end()) out.push_back(it->second->status());
+  }
+  return out;
+}
+
+std::string Supervisor::handle_command(const std::string& command) {
+  double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  if (command == "status") return "ok\n" + status_text(snapshot(), getpid(), uptime);
+  if (command == "status json") return "ok\n" + status_json(snapshot(), getpid(), uptime);
+  if (command == "reload") {
+    std::string problems = reload();
+    return problems.empty() ? "ok\n" : "error\n" + problems;
+  }
+  if (command == "stop") {
+    // Reply first: stopping closes the control socket.
+    uv_timer_t* later = new uv_timer_t;
+    uv_timer_init(loop_, later);
+    later->data = this;
+    uv_timer_start(later, [](uv_timer_t* t) {
+      static_cast<Supervisor*>(t->data)->stop();
+      uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    }, 0, 0);
+    return "ok\n";
+  }
+  return "error\nunknown command '" + command + "'\n";
+}
+
+int Supervisor::run() {
+  started_ = std::chrono::steady_clock::now();
+  std::string errors;
+  if (!load(config_, errors)) {
+    std::cerr << errors;
+    return 1;
+  }
+  std::string why;
+  log_ = LogSink::open(config_.log, why);
+  if (!log_) {
+    std::cerr << config_.location_of("log").str() << ": " << why << "\n";
+    return 1;
+  }
+  if (!prepare_runtime_dir(config_.runtime_dir, why)) {
+    std::cerr << config_.location_of("runtime-dir").str() << ": " << why << "\n";
+    return 1;
+  }
+  std::string control_path = config_.runtime_dir + "/control.sock";
+  std::string ignored;
+  if (control_request(control_path, "status", ignored, why)) {
+    std::cerr << "wsgi-fpm run: a supervisor is already running with " << control_path << "\n";
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  info("starting with " + config_path_);
+  std::string problems = apply(config_);
+  if (!problems.empty()) {
+    std::cerr << problems;
+    error("cannot start:\n" + problems);
+    stop();
+    uv_run(loop_, UV_RUN_DEFAULT);
+    return 1;
+  }
+  if (!control_.listen(control_path, why)) {
+    std::cerr << why << "\n";
+    stop();
+    uv_run(loop_, UV_RUN_DEFAULT);
+    return 1;
+  }
+  struct SignalAction { uv_signal_t* handle; int signum; };
+  for (auto [handle, signum] : {SignalAction{&sigterm_, SIGTERM}, SignalAction{&sigint_, SIGINT},
+                                SignalAction{&sighup_, SIGHUP}, SignalAction{&sigusr1_, SIGUSR1}}) {
+    uv_signal_init(loop_, handle);
+    handle->data = this;
+    uv_signal_start(handle, [](uv_signal_t* h, int s) {
+      auto* self = static_cast<Supervisor*>(h->data);
+      if (s == SIGHUP) self->reload();
+      else if (s == SIGUSR1) self->reopen_logs();
+      else self->stop();
+    }, signum);
+    uv_unref(reinterpret_cast<uv_handle_t*>(handle));
+  }
+  uv_run(loop_, UV_RUN_DEFAULT);
+  info("stopped");
+  return 0;
+}
+
+int run_command(int argc, char** argv) {
+  std::string path = config::kDefaultConfigPath;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: wsgi-fpm run [-c FILE]\n\n"
+                   "Starts the supervisor in the foreground with the configuration FILE\n"
+                   "(default " << config::kDefaultConfigPath << "). SIGTERM or SIGINT stop it\n"
+                   "gracefully, SIGHUP reloads the configuration, SIGUSR1 reopens log files.\n";
+      return 0;
+    }
+    if ((a == "-c" || a == "--config") && i + 1 < argc) {
+      path = argv[++i];
+    } else if (a.starts_with("--config=")) {
+      path = a.substr(9);
+    } else {
+      std::cerr << "wsgi-fpm run: unexpected argument '" << a << "' (see --help)\n";
+      return 2;
+    }
+  }
+  Supervisor supervisor(path);
+  return supervisor.run();
+}
+
+}  // namespace wsgi_fpm::supervisor

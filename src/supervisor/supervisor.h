@@ -1,0 +1,58 @@
+// The supervisor of `wsgi-fpm run`: reads the config, owns every pool, and
+// answers signals and the control socket. It never does request work.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/schema.h"
+#include "supervisor/control_server.h"
+#include "supervisor/log_sink.h"
+#include "supervisor/pool.h"
+
+namespace wsgi_fpm::supervisor {
+
+class Supervisor {
+ public:
+  explicit Supervisor(std::string config_path);
+  ~Supervisor();
+  // Runs until stopped; the process's exit status.
+  int run();
+
+ private:
+  // Loads and validates the config; false with the errors as text lines.
+  bool load(config::Config& out, std::string& errors);
+  // Starts, updates and stops pools to match `config`. Errors (a socket that
+  // cannot be bound) are returned as text; the rest still applies.
+  std::string apply(const config::Config& config);
+  std::shared_ptr<LogSink> pool_log(const config::Pool& pool);
+  std::string reload();
+  void stop();
+  void reopen_logs();
+  std::string handle_command(const std::string& command);
+  std::vector<PoolStatus> snapshot() const;
+  void info(const std::string& message);
+  void error(const std::string& message);
+
+  std::string config_path_;
+  uv_loop_t* loop_;
+  config::Config config_;
+  std::shared_ptr<LogSink> log_;
+  std::map<std::string, std::shared_ptr<LogSink>> pool_logs_;  // by file path
+  std::map<std::string, std::unique_ptr<Pool>> pools_;
+  std::list<std::unique_ptr<Pool>> stopping_pools_;
+  ControlServer control_;
+  uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point started_;
+};
+
+int run_command(int argc, char** argv);
+
+}  // namespace wsgi_fpm::supervisor
