@@ -43,11 +43,15 @@ bool as_bytes(PyObject* item, std::string_view& out) {
 
 }  // namespace
 
-bool Application::ensure_loaded() {
-  if (callable_) return true;
-  if (!environ_template_) {
-    environ_template_ = make_environ_template(config_.environ);
-    if (!environ_template_) {
+bool Application::ensure_loaded(const std::string& group) {
+  PyInterpreterState* interp = PyThreadState_Get()->interp;
+  Loaded& loaded = loaded_[interp];
+  if (loaded.callable) return true;
+  if (!loaded.environ_template) {
+    EnvironDefaults defaults = config_.environ;
+    defaults.application_group = group;
+    loaded.environ_template = make_environ_template(defaults);
+    if (!loaded.environ_template) {
       log_exception(config_.script, "cannot build the environ template");
       return false;
     }
@@ -79,14 +83,16 @@ bool Application::ensure_loaded() {
                config_.script, config_.callable);
     return false;
   }
-  callable_ = std::move(callable);
+  loaded.callable = std::move(callable);
   return true;
 }
 
-bool Application::run(PyObject* environ, PyObject* start_response,
+void Application::unload_current() { loaded_.erase(PyThreadState_Get()->interp); }
+
+bool Application::run(PyObject* callable, PyObject* environ, PyObject* start_response,
                       Response& response, const std::string& label) {
   PyObject* args[] = {environ, start_response};
-  PyRef result = PyRef::steal(PyObject_Vectorcall(callable_.get(), args, 2, nullptr));
+  PyRef result = PyRef::steal(PyObject_Vectorcall(callable, args, 2, nullptr));
   if (!result) {
     log_exception(label, "exception in the WSGI application");
     return false;
@@ -152,6 +158,7 @@ bool Application::run(PyObject* environ, PyObject* start_response,
 }
 
 void Application::handle(RequestIo& io, const protocol::PathSplit& split, const std::string& label) {
+  Loaded& loaded = loaded_[PyThreadState_Get()->interp];
   auto length_text = io.params().get("CONTENT_LENGTH");
   std::optional<std::uint64_t> length;
   if (length_text && !length_text->empty()) length = protocol::parse_content_length(*length_text);
@@ -164,12 +171,12 @@ void Application::handle(RequestIo& io, const protocol::PathSplit& split, const 
   PyRef environ;
   bool ok = false;
   if (input && errors && start) {
-    environ = build_environ(environ_template_.get(), io.params(), split, input.get(), errors.get());
+    environ = build_environ(loaded.environ_template.get(), io.params(), split, input.get(), errors.get());
   }
   if (!environ) {
     log_exception(label, "cannot build the WSGI environ");
   } else {
-    ok = run(environ.get(), start.get(), response, label);
+    ok = run(loaded.callable.get(), environ.get(), start.get(), response, label);
   }
   if (!ok && !response.connection_lost()) {
     if (!response.head_sent()) {

@@ -4,6 +4,7 @@
 
 #include <Python.h>
 
+#include <map>
 #include <string>
 
 #include "protocol/request_path.h"
@@ -21,27 +22,39 @@ struct ApplicationConfig {
   size_t header_buffer_size = 32768;
 };
 
+// The script is loaded once per interpreter (application group) it is used
+// in; every method runs in the current thread state's interpreter, with the
+// GIL held.
 class Application {
  public:
   explicit Application(ApplicationConfig config) : config_(std::move(config)) {}
 
-  // Imports the script if it is not loaded yet. GIL held. On failure the
-  // traceback is logged, and the next request tries again (as mod_wsgi does).
-  bool ensure_loaded();
+  // Imports the script into the current interpreter if it is not loaded
+  // there yet; `group` names the interpreter for mod_wsgi.application_group.
+  // On failure the traceback is logged, and the next request tries again (as
+  // mod_wsgi does).
+  bool ensure_loaded(const std::string& group = "");
 
-  // Serves one request. GIL held (released around all I/O). Never throws and
-  // never leaves a Python exception set: failures become a 500 (or a broken
-  // connection once headers are out) and a traceback in the log.
+  // Serves one request. Never throws and never leaves a Python exception
+  // set: failures become a 500 (or a broken connection once headers are out)
+  // and a traceback in the log. Call ensure_loaded first.
   void handle(RequestIo& io, const protocol::PathSplit& split, const std::string& label);
+
+  // Drops this application's objects in the current interpreter (before the
+  // interpreter ends).
+  void unload_current();
 
   const ApplicationConfig& config() const { return config_; }
 
  private:
-  bool run(PyObject* environ, PyObject* start_response, class Response& response,
+  struct Loaded {
+    PyRef callable;
+    PyRef environ_template;
+  };
+  bool run(PyObject* callable, PyObject* environ, PyObject* start_response, class Response& response,
            const std::string& label);
   ApplicationConfig config_;
-  PyRef callable_;
-  PyRef environ_template_;
+  std::map<PyInterpreterState*, Loaded> loaded_;  // guarded by the GIL
 };
 
 }  // namespace wsgi_fpm::python

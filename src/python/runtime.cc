@@ -4,6 +4,7 @@
 #include "python/gil.h"
 #include "python/ref.h"
 #include "python/types.h"
+#include "util/log.h"
 
 namespace wsgi_fpm::python {
 namespace {
@@ -109,12 +110,70 @@ std::string format_current_exception() {
   return text;
 }
 
-ThreadState::ThreadState() : state_(PyThreadState_New(g_main_interpreter)) {}
+ThreadState::ThreadState() : main_(PyThreadState_New(g_main_interpreter)) {}
 
 ThreadState::~ThreadState() {
-  PyEval_RestoreThread(state_);
-  PyThreadState_Clear(state_);
+  for (PyThreadState* s : others_) {
+    PyEval_RestoreThread(s);
+    PyThreadState_Clear(s);
+    PyThreadState_DeleteCurrent();
+  }
+  PyEval_RestoreThread(main_);
+  PyThreadState_Clear(main_);
   PyThreadState_DeleteCurrent();
+}
+
+PyThreadState* ThreadState::for_interpreter(PyInterpreterState* interp) {
+  if (interp == g_main_interpreter) return main_;
+  for (PyThreadState* s : others_) {
+    if (s->interp == interp) return s;
+  }
+  PyThreadState* s = PyThreadState_New(interp);
+  others_.push_back(s);
+  return s;
+}
+
+
+PyInterpreterState* Interpreters::get(const std::string& name, ThreadState& thread) {
+  if (name.empty()) return g_main_interpreter;
+  std::lock_guard lock(mutex_);
+  if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
+  PyEval_RestoreThread(thread.get());
+  PyThreadState* created = Py_NewInterpreter();
+  if (!created) {
+    log::error("cannot create the Python sub-interpreter for application group '{}'", name);
+    PyThreadState_Swap(thread.get());
+    PyEval_SaveThread();
+    return nullptr;
+  }
+  std::string error;
+  if (!add_site_dirs(python_path_, error)) log::error("application group '{}': {}", name, error);
+  PyInterpreterState* interp = created->interp;
+  PyEval_SaveThread();  // releases the GIL held by `created`
+  // `created` stays with the registry until end_all: CPython 3.11 crashes
+  // ("thread state already initialized") when an interpreter that lost all
+  // its thread states makes a new one, so each keeps this one for life.
+  keepers_[interp] = created;
+  by_name_[name] = interp;
+  return interp;
+}
+
+void Interpreters::end_all(PyThreadState* main_state,
+                           const std::function<void(PyInterpreterState*)>& before_end) {
+  std::lock_guard lock(mutex_);
+  PyEval_RestoreThread(main_state);
+  for (auto& [name, interp] : by_name_) {
+    PyThreadState* keeper = keepers_[interp];
+    PyThreadState_Swap(keeper);
+    before_end(interp);
+    // Runs the group's atexit handlers. In 3.11 it returns with the GIL
+    // still held and no current thread state: swap back to the main one.
+    Py_EndInterpreter(keeper);
+    PyThreadState_Swap(main_state);
+  }
+  PyEval_SaveThread();
+  by_name_.clear();
+  keepers_.clear();
 }
 
 }  // namespace wsgi_fpm::python

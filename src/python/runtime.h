@@ -4,6 +4,9 @@
 
 #include <Python.h>
 
+#include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,18 +29,44 @@ void finalize_runtime(PyThreadState* main_state);
 // The traceback of the current exception as text, clearing it. GIL held.
 std::string format_current_exception();
 
-// One request thread's state for the main interpreter, made on first use and
-// kept for the thread's life (deleted by the destructor).
+// One request thread's Python thread states: one per interpreter the thread
+// has run code in, made on first use and kept for the thread's life (mod_wsgi
+// does the same), deleted by the destructor.
 class ThreadState {
  public:
   ThreadState();
   ~ThreadState();
   ThreadState(const ThreadState&) = delete;
   ThreadState& operator=(const ThreadState&) = delete;
-  PyThreadState* get() const { return state_; }
+  // The main interpreter's.
+  PyThreadState* get() const { return main_; }
+  // The state for `interp`, made if this thread has none yet.
+  PyThreadState* for_interpreter(PyInterpreterState* interp);
 
  private:
-  PyThreadState* state_;
+  PyThreadState* main_;
+  std::vector<PyThreadState*> others_;
+};
+
+// The application groups of one process: named sub-interpreters, "" being
+// the main interpreter. Made on first use; ended (atexit handlers run) by
+// end_all() at a graceful exit.
+class Interpreters {
+ public:
+  explicit Interpreters(std::vector<std::string> python_path) : python_path_(std::move(python_path)) {}
+  // The interpreter called `name`, created if needed. Call without the GIL.
+  // nullptr (logged) if Python cannot create it.
+  PyInterpreterState* get(const std::string& name, ThreadState& thread);
+  // For each sub-interpreter: run `before_end` in it (to drop references),
+  // then end it. Call without the GIL, after every request thread is gone,
+  // from the thread that owns `main_state`.
+  void end_all(PyThreadState* main_state, const std::function<void(PyInterpreterState*)>& before_end);
+
+ private:
+  std::vector<std::string> python_path_;
+  std::mutex mutex_;  // taken before the GIL, never while holding it
+  std::map<std::string, PyInterpreterState*> by_name_;
+  std::map<PyInterpreterState*, PyThreadState*> keepers_;
 };
 
 }  // namespace wsgi_fpm::python

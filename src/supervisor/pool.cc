@@ -26,8 +26,11 @@ std::int64_t mtime_of(const std::string& path) {
 }  // namespace
 
 std::vector<std::string> PoolSpec::fingerprint() const {
+  // What the pool itself fills in at start is not part of the identity.
   worker::WorkerOptions w = worker;
   w.supervisor_pid = 0;
+  w.listen_fd = kListenFd;
+  w.log_bare = true;
   auto f = worker::worker_arguments(w);
   f.insert(f.end(), environment.begin(), environment.end());
   f.push_back(worker_executable);

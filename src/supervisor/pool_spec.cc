@@ -67,6 +67,7 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
     a.script = app.script;
     a.callable = app.callable;
     a.application_group = app.application_group;
+    a.preload = app.preload;
     w.apps.push_back(a);
     s.scripts.push_back(app.script);
   }

@@ -52,6 +52,8 @@ options:
   --home DIR               workers' working directory (default: SCRIPT's directory)
   --python-home DIR        a virtualenv to run in
   --python-path DIRS       colon-separated directories added to sys.path
+  --application-group G    the sub-interpreter: %{GLOBAL} (default), %{RESOURCE},
+                           %{SERVER}, %{HOST}, %{ENV:NAME} or a name
 )";
 
 struct ServeArgs {
@@ -66,7 +68,7 @@ bool parse_args(int argc, char** argv, ServeArgs& out, std::string& error) {
       "--user", "--group", "--socket-user", "--socket-group", "--socket-mode",
       "--limit-request-body", "--header-buffer-size", "--request-header-limit", "--socket-timeout",
       "--graceful-timeout", "--shutdown-timeout", "--listen-backlog", "--home", "--python-home",
-      "--python-path"};
+      "--python-path", "--application-group"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--allow-root") {
@@ -267,6 +269,10 @@ bool build_spec(const ServeArgs& args, PoolSpec& spec, std::string& error) {
   }
   app.script = script;
   app.callable = get(args, "--callable", "application");
+  // One script, one interpreter: the main one, loaded at start, as
+  // mod_wsgi-express does.
+  app.application_group = get(args, "--application-group", "%{GLOBAL}");
+  app.preload = true;
   w.apps.push_back(app);
   spec.worker_executable = find_worker_executable();
   spec.user_name = user->name;

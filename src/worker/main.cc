@@ -63,8 +63,12 @@ int main(int argc, char** argv) {
     return 4;
   }
 
-  worker::Router router(options);
-  router.preload(main_state);
+  python::Interpreters interpreters(options.python_path);
+  worker::Router router(options, interpreters);
+  {
+    python::ThreadState preloading;
+    router.preload(preloading);
+  }
 
   worker::ConnectionLimits limits{options.request_header_limit};
   bool scgi = options.protocol == "scgi";
@@ -88,8 +92,13 @@ int main(int argc, char** argv) {
     });
   }
   reporter.ready();
-  log::info("serving {} with {} thread{} ({})", options.apps.front().script, options.threads,
-            options.threads == 1 ? "" : "s", options.protocol);
+  if (options.apps.size() == 1) {
+    log::info("serving {} with {} thread{} ({})", options.apps.front().script, options.threads,
+              options.threads == 1 ? "" : "s", options.protocol);
+  } else {
+    log::info("serving {} applications with {} thread{} ({})", options.apps.size(), options.threads,
+              options.threads == 1 ? "" : "s", options.protocol);
+  }
 
   int signal_number = 0;
   while (sigwait(&stop_signals, &signal_number) != 0) {

@@ -62,6 +62,7 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--app-script", Setter([&](const std::string& v) { app().script = v; return true; })},
       {"--app-callable", Setter([&](const std::string& v) { app().callable = v; return true; })},
       {"--app-group", Setter([&](const std::string& v) { app().application_group = v; return true; })},
+      {"--app-preload", Setter([&](const std::string& v) { app().preload = v == "1"; return v == "0" || v == "1"; })},
       {"--limit-request-body", number(o.limit_request_body)},
       {"--request-header-limit", number(o.request_header_limit)},
       {"--header-buffer-size", number(o.header_buffer_size)},
@@ -131,6 +132,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
     add("--app-script", app.script);
     add("--app-callable", app.callable);
     add("--app-group", app.application_group);
+    add("--app-preload", app.preload ? "1" : "0");
   }
   add("--limit-request-body", std::to_string(o.limit_request_body));
   add("--request-header-limit", std::to_string(o.request_header_limit));

@@ -16,7 +16,8 @@ struct AppOptions {
   std::string mount = "/";
   std::string script;
   std::string callable = "application";
-  std::string application_group;  // "" is the main interpreter (%{GLOBAL})
+  std::string application_group = "%{RESOURCE}";  // mod_wsgi's pattern, see application_group.h
+  bool preload = false;  // import at process start (fixed groups only), as WSGIImportScript
 };
 
 struct WorkerOptions {

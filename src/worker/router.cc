@@ -5,6 +5,7 @@
 #include "protocol/cgi_response.h"
 #include "protocol/request_path.h"
 #include "python/gil.h"
+#include "worker/application_group.h"
 #include "util/log.h"
 
 namespace wsgi_fpm::worker {
@@ -18,33 +19,67 @@ void respond(Connection& conn, int code, std::string_view reason) {
 
 }  // namespace
 
-Router::Router(const WorkerOptions& o) : limit_request_body_(o.limit_request_body) {
-  for (const auto& a : o.apps) {
+Router::Router(const WorkerOptions& o, python::Interpreters& interpreters)
+    : interpreters_(interpreters), limit_request_body_(o.limit_request_body) {
+  std::vector<AppOptions> sorted = o.apps;
+  // Longest mount first, so the first match is the most specific.
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& x, const auto& y) { return x.mount.size() > y.mount.size(); });
+  for (const auto& a : sorted) {
+    group_patterns_.push_back(a.application_group);
+    preload_.push_back(a.preload);
     python::ApplicationConfig c;
     c.script = a.script;
     c.callable = a.callable;
     c.mount = a.mount;
     c.header_buffer_size = o.header_buffer_size;
     c.environ.process_group = o.pool;
-    c.environ.application_group = a.application_group;
     c.environ.script_filename = a.script;
     c.environ.multithread = o.threads > 1;
     c.environ.multiprocess = o.multiprocess;
     apps_.push_back(std::make_unique<python::Application>(std::move(c)));
   }
-  std::stable_sort(apps_.begin(), apps_.end(), [](const auto& x, const auto& y) {
-    return x->config().mount.size() > y->config().mount.size();
+}
+
+void Router::preload(python::ThreadState& thread) {
+  for (std::size_t i = 0; i < apps_.size(); ++i) {
+    if (!preload_[i]) continue;
+    if (!application_group_is_fixed(group_patterns_[i])) {
+      log::warning("{}: not preloaded: its application-group {} depends on the request (preload needs "
+                   "%{{GLOBAL}} or a fixed name, as mod_wsgi's WSGIImportScript does)",
+                   apps_[i]->config().script, group_patterns_[i]);
+      continue;
+    }
+    std::string group = application_group(group_patterns_[i], {}, "");
+    PyInterpreterState* interp = interpreters_.get(group, thread);
+    if (!interp) continue;
+    python::GilHold gil(thread.for_interpreter(interp));
+    apps_[i]->ensure_loaded(group);
+  }
+}
+
+void Router::unload(PyThreadState* main_state) {
+  interpreters_.end_all(main_state, [&](PyInterpreterState*) {
+    for (auto& app : apps_) app->unload_current();
   });
-}
-
-void Router::preload(PyThreadState* state) {
-  python::GilHold gil(state);
-  for (auto& app : apps_) app->ensure_loaded();
-}
-
-void Router::unload(PyThreadState* state) {
-  python::GilHold gil(state);
+  python::GilHold gil(main_state);
   apps_.clear();
+}
+
+void Router::serve(python::Application& app, const std::string& group, Connection& conn,
+                   const protocol::PathSplit& split, const std::string& label, python::ThreadState& thread) {
+  PyInterpreterState* interp = interpreters_.get(group, thread);
+  if (!interp) {
+    respond(conn, 500, "Internal Server Error");
+    return;
+  }
+  python::GilHold gil(thread.for_interpreter(interp));
+  if (!app.ensure_loaded(group)) {
+    python::GilRelease unlocked;
+    respond(conn, 500, "Internal Server Error");
+    return;
+  }
+  app.handle(conn, split, label);
 }
 
 void Router::handle(Connection& conn, python::ThreadState& thread) {
@@ -76,19 +111,14 @@ void Router::handle(Connection& conn, python::ThreadState& thread) {
   }
   if (path.empty()) path = "/";
 
-  for (auto& app : apps_) {
-    auto split = protocol::split_at_mount(path, app->config().mount);
+  for (std::size_t i = 0; i < apps_.size(); ++i) {
+    auto split = protocol::split_at_mount(path, apps_[i]->config().mount);
     if (!split) continue;
     split->query_string = std::move(query);
     std::string label = std::string(params.get_or("REQUEST_METHOD", "GET")) + " " +
                         (uri.empty() ? path : uri);
-    python::GilHold gil(thread.get());
-    if (!app->ensure_loaded()) {
-      python::GilRelease unlocked;
-      respond(conn, 500, "Internal Server Error");
-      return;
-    }
-    app->handle(conn, *split, label);
+    std::string group = application_group(group_patterns_[i], params, split->script_name);
+    serve(*apps_[i], group, conn, *split, label, thread);
     return;
   }
   respond(conn, 404, "Not Found");

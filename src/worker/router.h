@@ -8,28 +8,38 @@
 #include "python/application.h"
 #include "python/runtime.h"
 #include "worker/connection.h"
+#include "protocol/request_path.h"
 #include "worker/options.h"
 
 namespace wsgi_fpm::worker {
 
 class Router {
  public:
-  explicit Router(const WorkerOptions& options);
+  Router(const WorkerOptions& options, python::Interpreters& interpreters);
 
-  // Loads every application's script (failures are logged; those apps answer
-  // 500 and retry on their next request). GIL held by the caller's state.
-  void preload(PyThreadState* state);
+  // Imports the scripts of apps marked preload whose application group does
+  // not depend on the request (failures are logged; those apps answer 500
+  // and retry on their next request). Call without the GIL.
+  void preload(python::ThreadState& thread);
 
-  // Drops every application's Python objects, before Python is finalized.
-  void unload(PyThreadState* state);
+  // Drops every application's Python objects and ends the sub-interpreters
+  // (their atexit handlers run), before Python is finalized. Call without the
+  // GIL, after the request threads are gone.
+  void unload(PyThreadState* main_state);
 
   // Serves one request on the calling request thread.
   void handle(Connection& conn, python::ThreadState& thread);
 
  private:
+  python::Interpreters& interpreters_;
+  std::vector<std::string> group_patterns_;  // per app, parallel to apps_
+  std::vector<bool> preload_;
   std::uint64_t limit_request_body_;
   // Longest mount first, so the first match is the most specific.
   std::vector<std::unique_ptr<python::Application>> apps_;
+  // Serves with `app` in the interpreter of `group`.
+  void serve(python::Application& app, const std::string& group, Connection& conn,
+             const protocol::PathSplit& split, const std::string& label, python::ThreadState& thread);
 };
 
 }  // namespace wsgi_fpm::worker
