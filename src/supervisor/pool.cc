@@ -105,7 +105,7 @@ WorkerProcess* Pool::spawn(std::size_t slot) {
   if (!raw->spawn(o, error)) {
     log_->write_line("error", spec_.name, 0, error);
     last_exit_ = error;
-    schedule_respawn(slot);
+    schedule_respawn(slot, 0);
     return nullptr;
   }
   // A worker that never says "ready" within startup-timeout is killed and
@@ -245,16 +245,16 @@ void Pool::on_exit(WorkerProcess& w, int64_t status, int sig) {
     log_->write_line("warning", spec_.name, w.pid(), reason + "; its replacement takes over");
     return;
   }
-  schedule_respawn(w.slot());
+  schedule_respawn(w.slot(), w.pid());
 }
 
-void Pool::schedule_respawn(std::size_t slot) {
+void Pool::schedule_respawn(std::size_t slot, long dead_pid) {
   if (stopping_) return;
   Slot& s = slots_[slot];
   // Exponential backoff for a process that keeps dying young, so a broken
   // application never becomes a fork loop.
   int delay_ms = s.quick_failures == 0 ? 0 : std::min(100 << std::min(s.quick_failures - 1, 9), 30000);
-  log_->write_line("warning", spec_.name, getpid(),
+  log_->write_line("warning", spec_.name, dead_pid ? dead_pid : getpid(),
                    fmt::format("worker slot {}: {}; starting a new one{}", slot, last_exit_,
                                delay_ms ? fmt::format(" in {} ms", delay_ms) : std::string()));
   if (!s.respawn_timer) {

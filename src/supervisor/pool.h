@@ -97,7 +97,7 @@ class Pool {
   void replace(std::size_t slot, const std::string& reason);
   void on_ready(WorkerProcess& w);
   void on_exit(WorkerProcess& w, int64_t status, int signal);
-  void schedule_respawn(std::size_t slot);
+  void schedule_respawn(std::size_t slot, long dead_pid);
   void check_scripts();
   void maybe_finish_stop();
   void close_timers();

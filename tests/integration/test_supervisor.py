@@ -766,7 +766,8 @@ def crashing_app_backs_off():
         f.write(crash_source)
     os.chown(script, pwd.getpwnam(TA).pw_uid, pwd.getpwnam(TA).pw_gid)
     crashy = one_pool(scratch, apps, "crashy", preload=True)
-    crashy["apps"] = [{"mount": "/", "script": script}]
+    # preload needs a fixed application group, as WSGIImportScript does.
+    crashy["apps"] = [{"mount": "/", "script": script, "application-group": "%{GLOBAL}"}]
     config = small_config(scratch, {"crashy": crashy, "steady": one_pool(scratch, apps, "steady")})
     sup = h.Supervisor(scratch, config, wait=False)
     sup.wait_control()
