@@ -104,7 +104,6 @@ Options parse_options(int argc, char** argv) {
   if (o.address.empty()) die("no address given (see --help)");
   if (o.requests > 0 && !duration_given) o.duration = 600;
   if (o.duration <= 0) die("--duration must be positive");
-  o.duration_given = duration_given;
   if (o.method.empty()) o.method = o.body_size > 0 ? "POST" : "GET";
   return o;
 }

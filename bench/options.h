@@ -15,8 +15,7 @@ struct Options {
   Protocol protocol = Protocol::Fastcgi;
   int connections = 1;
   bool keep_alive = false;
-  double duration = 5;          // seconds of measurement
-  bool duration_given = false;
+  double duration = 5;          // seconds of measurement (with --requests: a cap, 600 by default)
   std::uint64_t requests = 0;   // 0: bounded by duration only
   double warmup = 0;            // seconds before measurement, not counted
   std::size_t body_size = 0;    // POST body bytes; 0 means GET

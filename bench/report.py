@@ -116,7 +116,8 @@ def memory_table(runs, order):
     lines = ["| workload | server | workers | RSS per worker MiB | workers total MiB | master MiB |",
              "|---|---|---|---|---|---|"]
     for w, s in order:
-        if w not in ("hello", "flask"):
+        # nginx's runs repeat the direct ones' backends; Apache's daemon processes appear only there.
+        if w not in ("hello", "flask") or s in ("nginx+wsgi-fpm", "nginx+uwsgi"):
             continue
         rs = [runs[(w, s)][k] for k in sorted(runs[(w, s)])]
         workers = [m for r in rs for m in r["memory"]["workers"]]
@@ -276,7 +277,8 @@ def main():
         "processes, master and workers; in the HTTP runs it includes nginx, or all of Apache, so that it "
         "is the whole stack's cost per request.\n"
         "- Memory is VmRSS from /proc/PID/status after the measurement: the workers (for Apache, the "
-        "mod_wsgi daemon processes) and, separately, the master/supervisor.\n"
+        "mod_wsgi daemon processes) and, separately, the master (wsgi-fpm's supervisor; for Apache, its "
+        "parent process).\n"
         % (a.rounds, a.warmup, a.duration, a.processes, a.threads, a.sleep_threads, a.sleep_connections,
            a.connections, a.processes, a.threads))
     doc.append("## Throughput: wsgi-fpm ÷ peer\n")

@@ -67,6 +67,16 @@ PyThreadState* start_runtime(const RuntimeOptions& options, std::string& error) 
     Py_FinalizeEx();
     return nullptr;
   }
+  if (options.switch_interval > 0) {
+    PyRef sys = PyRef::steal(PyImport_ImportModule("sys"));
+    PyRef r = sys ? PyRef::steal(PyObject_CallMethod(sys.get(), "setswitchinterval", "d", options.switch_interval))
+                  : PyRef();
+    if (!r) {
+      error = "switch-interval: " + format_current_exception();
+      Py_FinalizeEx();
+      return nullptr;
+    }
+  }
   g_main_interpreter = PyInterpreterState_Main();
   return PyEval_SaveThread();
 }

@@ -16,6 +16,7 @@ struct RuntimeOptions {
   std::string python_home;               // a virtualenv (or prefix); empty: the system Python
   std::vector<std::string> python_path;  // added with site.addsitedir, as mod_wsgi does
   std::string program_name;              // empty: the interpreter wsgi-fpm was built against
+  double switch_interval = 0;            // sys.setswitchinterval (switch-interval); 0: default
 };
 
 // Starts Python in the calling (main) thread and releases the GIL. Returns

@@ -79,6 +79,17 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   w.shutdown_timeout = p.shutdown_timeout;
   w.maximum_requests = p.maximum_requests;
   w.display_name = p.display_name;
+  w.memory_limit = p.memory_limit;
+  w.virtual_memory_limit = p.virtual_memory_limit;
+  w.cpu_time_limit = static_cast<std::uint64_t>(p.cpu_time_limit);
+  w.cpu_priority = p.cpu_priority;
+  w.stack_size = p.stack_size;
+  w.switch_interval = p.switch_interval.value_or(0);
+  if (p.listen.is_tcp()) {
+    for (const auto& n : p.allowed_clients) w.allowed_clients.push_back(n.str());
+  }
+  if (p.script_user) w.script_uid = p.script_user->uid;
+  if (p.script_group) w.script_gid = p.script_group->gid;
 
   s.worker_executable = find_worker_executable();
   s.environment = worker_environment(*account, p.lang, p.locale, p.environment);

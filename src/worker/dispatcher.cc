@@ -94,6 +94,7 @@ void Dispatcher::accept_one(const RequestHandler& handler) {
     return;
   }
   UniqueFd conn_fd(fd);
+  if (admit_ && !admit_(fd)) return;
   // Blocking reads and writes bounded by socket-timeout, as mod_wsgi does.
   timeval tv{socket_timeout_seconds_, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

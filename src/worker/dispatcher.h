@@ -35,6 +35,9 @@ class Dispatcher {
   Dispatcher(int listen_fd, int socket_timeout_seconds, ConnectionFactory factory);
   ~Dispatcher();
 
+  // A check on each accepted socket before any byte is read; false closes it.
+  void set_admission(std::function<bool(int fd)> admit) { admit_ = std::move(admit); }
+
   // The body of each request thread; returns once the dispatcher is stopped
   // and drained.
   void run_thread(const RequestHandler& handler);
@@ -60,6 +63,7 @@ class Dispatcher {
   UniqueFd exit_event_fd_;
   int socket_timeout_seconds_;
   ConnectionFactory factory_;
+  std::function<bool(int fd)> admit_;
 
   std::mutex mutex_;
   std::condition_variable drained_;

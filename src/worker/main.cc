@@ -9,15 +9,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <cstdlib>
 #include <thread>
 #include <vector>
 
 #include "python/runtime.h"
 #include "util/log.h"
+#include "util/network.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
+#include "worker/resource_limits.h"
 #include "worker/options.h"
 #include "worker/privileges.h"
 #include "worker/process_title.h"
@@ -26,6 +34,30 @@
 #include "worker/scgi_connection.h"
 
 using namespace wsgi_fpm;
+
+namespace {
+
+// std::thread cannot set a stack size, and stack-size asks for one.
+pthread_t start_thread(std::uint64_t stack_size, std::function<void()> body) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  if (stack_size) pthread_attr_setstacksize(&attr, static_cast<size_t>(stack_size));
+  auto* heap = new std::function<void()>(std::move(body));
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, [](void* arg) -> void* {
+    std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(arg));
+    (*fn)();
+    return nullptr;
+  }, heap);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    log::error("cannot start a request thread: {}", std::strerror(rc));
+    std::_Exit(5);
+  }
+  return thread;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   worker::WorkerOptions options;
@@ -38,7 +70,7 @@ int main(int argc, char** argv) {
   log::set_bare(options.log_bare);
   if (!options.display_name.empty())
     worker::set_process_title(argc, argv, worker::expand_display_name(options.display_name, options.pool));
-  if (!worker::become_pool_user(options, error)) {
+  if (!worker::apply_resource_limits(options, error) || !worker::become_pool_user(options, error)) {
     log::error("cannot start a worker: {}", error);
     return 3;
   }
@@ -57,6 +89,7 @@ int main(int argc, char** argv) {
   python::RuntimeOptions runtime;
   runtime.python_home = options.python_home;
   runtime.python_path = options.python_path;
+  runtime.switch_interval = options.switch_interval;
   PyThreadState* main_state = python::start_runtime(runtime, error);
   if (!main_state) {
     log::error("cannot start Python: {}", error);
@@ -72,15 +105,40 @@ int main(int argc, char** argv) {
 
   worker::ConnectionLimits limits{options.request_header_limit};
   bool scgi = options.protocol == "scgi";
+  std::vector<Network> allowed;
+  for (const auto& text : options.allowed_clients) {
+    std::string why;
+    if (auto n = parse_network(text, why)) allowed.push_back(*n);
+  }
   worker::Dispatcher dispatcher(options.listen_fd, options.socket_timeout,
                                 [&](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
                                   if (scgi) return std::make_unique<worker::ScgiConnection>(std::move(fd), limits);
                                   return std::make_unique<worker::FastCgiConnection>(std::move(fd), limits);
                                 });
+  if (!allowed.empty()) {
+    // allowed-clients: TCP peers outside the configured networks are closed
+    // before a byte is read (UNIX sockets are guarded by their file mode).
+    dispatcher.set_admission([&allowed](int fd) {
+      sockaddr_storage peer;
+      socklen_t len = sizeof peer;
+      if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return false;
+      if (peer.ss_family == AF_UNIX) return true;
+      for (const auto& n : allowed) {
+        if (n.contains(reinterpret_cast<sockaddr*>(&peer))) return true;
+      }
+      char text[INET6_ADDRSTRLEN] = "?";
+      const void* addr = peer.ss_family == AF_INET
+                             ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&peer)->sin_addr)
+                             : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr);
+      inet_ntop(peer.ss_family, addr, text, sizeof text);
+      log::warning("refused a connection from {}: not in allowed-clients", text);
+      return false;
+    });
+  }
   worker::Reporter reporter(options.threads, options.maximum_requests);
-  std::vector<std::thread> threads;
+  std::vector<pthread_t> threads;
   for (int i = 0; i < options.threads; ++i) {
-    threads.emplace_back([&, slot = i] {
+    threads.push_back(start_thread(options.stack_size, [&, slot = i] {
       python::ThreadState state;
       dispatcher.run_thread([&](worker::Connection& conn) {
         const auto& params = conn.params();
@@ -89,7 +147,7 @@ int main(int argc, char** argv) {
         router.handle(conn, state);
         reporter.request_finished(slot);
       });
-    });
+    }));
   }
   reporter.ready();
   if (options.apps.size() == 1) {
@@ -112,7 +170,7 @@ int main(int argc, char** argv) {
     std::_Exit(1);  // Python cannot be finalized under running requests
   }
   dispatcher.release_threads();
-  for (auto& t : threads) t.join();
+  for (auto t : threads) pthread_join(t, nullptr);
   router.unload(main_state);
   python::finalize_runtime(main_state);
   return 0;

@@ -1,6 +1,7 @@
 #include "worker/options.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -71,6 +72,19 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--shutdown-timeout", number(o.shutdown_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
       {"--maximum-requests", number(o.maximum_requests)},
+      {"--memory-limit", number(o.memory_limit)},
+      {"--virtual-memory-limit", number(o.virtual_memory_limit)},
+      {"--cpu-time-limit", number(o.cpu_time_limit)},
+      {"--cpu-priority", number(o.cpu_priority)},
+      {"--stack-size", number(o.stack_size)},
+      {"--switch-interval", Setter([&](const std::string& v) {
+         char* end = nullptr;
+         o.switch_interval = std::strtod(v.c_str(), &end);
+         return end && *end == '\0' && o.switch_interval > 0;
+       })},
+      {"--allowed-clients", Setter([&](const std::string& v) { o.allowed_clients = split(v, ','); return true; })},
+      {"--script-uid", Setter([&](const std::string& v) { uid_t x; if (!parse_number(v, x)) return false; o.script_uid = x; return true; })},
+      {"--script-gid", Setter([&](const std::string& v) { gid_t x; if (!parse_number(v, x)) return false; o.script_gid = x; return true; })},
       {"--log-bare", Setter([&](const std::string& v) { o.log_bare = v == "1"; return v == "0" || v == "1"; })},
       {"--display-name", text(o.display_name)},
   };
@@ -143,6 +157,23 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
   if (o.maximum_requests) add("--maximum-requests", std::to_string(o.maximum_requests));
   if (o.log_bare) add("--log-bare", "1");
+  if (o.memory_limit) add("--memory-limit", std::to_string(o.memory_limit));
+  if (o.virtual_memory_limit) add("--virtual-memory-limit", std::to_string(o.virtual_memory_limit));
+  if (o.cpu_time_limit) add("--cpu-time-limit", std::to_string(o.cpu_time_limit));
+  if (o.cpu_priority) add("--cpu-priority", std::to_string(o.cpu_priority));
+  if (o.stack_size) add("--stack-size", std::to_string(o.stack_size));
+  if (o.switch_interval > 0) {
+    std::ostringstream v;
+    v << o.switch_interval;
+    add("--switch-interval", v.str());
+  }
+  if (!o.allowed_clients.empty()) {
+    std::string n;
+    for (const auto& x : o.allowed_clients) n += (n.empty() ? "" : ",") + x;
+    add("--allowed-clients", n);
+  }
+  if (o.script_uid) add("--script-uid", std::to_string(*o.script_uid));
+  if (o.script_gid) add("--script-gid", std::to_string(*o.script_gid));
   if (!o.display_name.empty()) add("--display-name", o.display_name);
   return a;
 }

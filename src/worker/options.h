@@ -43,6 +43,16 @@ struct WorkerOptions {
   pid_t supervisor_pid = 0;
   int maximum_requests = 0;
   bool log_bare = false;  // the supervisor prefixes our stderr lines itself
+  // Resource limits (0: none), as mod_wsgi's options of the same names.
+  std::uint64_t memory_limit = 0;          // RLIMIT_DATA, bytes
+  std::uint64_t virtual_memory_limit = 0;  // RLIMIT_AS, bytes
+  std::uint64_t cpu_time_limit = 0;        // RLIMIT_CPU, seconds
+  int cpu_priority = 0;                    // nice value
+  std::uint64_t stack_size = 0;            // request threads' stack, bytes
+  double switch_interval = 0;              // sys.setswitchinterval; 0: Python's default
+  std::vector<std::string> allowed_clients;  // TCP peers: networks; empty: anyone
+  std::optional<uid_t> script_uid;         // script-user: scripts must be owned by it
+  std::optional<gid_t> script_gid;         // script-group
   std::string display_name;  // the process title; "" keeps the executable's name
 };
 

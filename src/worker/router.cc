@@ -1,5 +1,7 @@
 #include "worker/router.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 
 #include "protocol/cgi_response.h"
@@ -20,7 +22,10 @@ void respond(Connection& conn, int code, std::string_view reason) {
 }  // namespace
 
 Router::Router(const WorkerOptions& o, python::Interpreters& interpreters)
-    : interpreters_(interpreters), limit_request_body_(o.limit_request_body) {
+    : interpreters_(interpreters),
+      limit_request_body_(o.limit_request_body),
+      script_uid_(o.script_uid),
+      script_gid_(o.script_gid) {
   std::vector<AppOptions> sorted = o.apps;
   // Longest mount first, so the first match is the most specific.
   std::stable_sort(sorted.begin(), sorted.end(),
@@ -68,6 +73,18 @@ void Router::unload(PyThreadState* main_state) {
 
 void Router::serve(python::Application& app, const std::string& group, Connection& conn,
                    const protocol::PathSplit& split, const std::string& label, python::ThreadState& thread) {
+  if (script_uid_ || script_gid_) {
+    // script-user/script-group: as mod_wsgi, a script owned by anyone else
+    // is refused, so a tenant cannot plant code in a shared pool.
+    struct stat st;
+    const auto& script = app.config().script;
+    if (stat(script.c_str(), &st) != 0 || (script_uid_ && st.st_uid != *script_uid_) ||
+        (script_gid_ && st.st_gid != *script_gid_)) {
+      log::error("{}: refused: not owned by the pool's script-user/script-group", script);
+      respond(conn, 403, "Forbidden");
+      return;
+    }
+  }
   PyInterpreterState* interp = interpreters_.get(group, thread);
   if (!interp) {
     respond(conn, 500, "Internal Server Error");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "python/application.h"
@@ -35,6 +36,8 @@ class Router {
   std::vector<std::string> group_patterns_;  // per app, parallel to apps_
   std::vector<bool> preload_;
   std::uint64_t limit_request_body_;
+  std::optional<uid_t> script_uid_;
+  std::optional<gid_t> script_gid_;
   // Longest mount first, so the first match is the most specific.
   std::vector<std::unique_ptr<python::Application>> apps_;
   // Serves with `app` in the interpreter of `group`.

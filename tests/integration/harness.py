@@ -867,3 +867,241 @@ def fcgi_request(listen, uri, method="GET", body=b"", timeout=30, params=None):
     status_line = next((v for k, v in headers if k.lower() == "status"), "200 OK")
     code, _, reason = status_line.partition(" ")
     return Response(int(code), reason, headers, data)
+
+
+# --------------------------------------------------------------------------
+# Apache and lighttpd: like Nginx above, a throw-away instance on
+# 127.0.0.1:FREEPORT running an example of etc/apache or etc/lighttpd as
+# shipped (only its address, socket and document root replaced), with its own
+# config, logs and pid under SCRATCH/NAME; stopped by pid, never the system's.
+
+APACHE = "/usr/sbin/apache2"
+APACHE_MODULES = "/usr/lib/apache2/modules"
+LIGHTTPD = "/usr/sbin/lighttpd"
+EXAMPLE_SOCKET = "/run/wsgi-fpm/hello.sock"   # what every etc/ example connects to
+EXAMPLE_DOCROOT = "/var/www/html"
+
+
+def example_with(frontend, example, socket_path, replacements=()):
+    """The text of etc/FRONTEND/EXAMPLE with its socket replaced by socket_path
+    and each (old, new) of replacements applied; an example that lacks what is
+    to be replaced is an error, so examples and tests cannot drift apart."""
+    with open(os.path.join(ETC, frontend, example)) as f:
+        text = f.read()
+    for old, new in ((EXAMPLE_SOCKET, socket_path), *replacements):
+        if old not in text:
+            raise AssertionError(f"etc/{frontend}/{example} has no {old} to substitute")
+        text = text.replace(old, new)
+    return text
+
+
+APACHE_MAIN = """\
+# Written by tests/integration/harness.py; everything lives under {prefix}.
+ServerRoot {prefix}
+DefaultRuntimeDir {prefix}/run
+PidFile {prefix}/apache2.pid
+ErrorLog {prefix}/error.log
+LogLevel warn
+Listen 127.0.0.1:{port}
+ServerName localhost
+User {user}
+Group {user}
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule proxy_module {modules}/mod_proxy.so
+LoadModule proxy_fcgi_module {modules}/mod_proxy_fcgi.so
+LoadModule proxy_scgi_module {modules}/mod_proxy_scgi.so
+StartServers 1
+ServerLimit 2
+ThreadsPerChild 32
+MaxRequestWorkers 64
+MinSpareThreads 8
+MaxSpareThreads 64
+LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
+CustomLog {prefix}/access.log common
+Include {prefix}/site.conf
+"""
+
+
+def _frontend_prefix(scratch, name):
+    prefix = scratch.sub(name)
+    for d in ("htdocs", "tmp", "run"):
+        os.makedirs(os.path.join(prefix, d), exist_ok=True)
+    return prefix
+
+
+class _Frontend(Proc):
+    """What Apache and Lighttpd share: logs under prefix, a port, a stop."""
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.prefix, "error.log"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def error_tail(self, lines=15):
+        return "\n".join(self.error_log().splitlines()[-lines:])
+
+
+class Apache(_Frontend):
+    """A real Apache 2.4 (event MPM, children as www-data) on 127.0.0.1:port:
+    `apache2 -f PREFIX/apache2.conf -DFOREGROUND`, the example site included
+    from PREFIX/site.conf. Apache's ServerRoot, pid, logs and runtime files
+    are all under PREFIX."""
+
+    def __init__(self, scratch, example, socket_path, name="apache", port=None):
+        self.port = port or free_port()
+        self.prefix = _frontend_prefix(scratch, name)
+        self.example = example
+        site = example_with("apache", example, socket_path,
+                            [("<VirtualHost *:80>", f"<VirtualHost 127.0.0.1:{self.port}>"),
+                             (EXAMPLE_DOCROOT, os.path.join(self.prefix, "htdocs"))])
+        with open(os.path.join(self.prefix, "site.conf"), "w") as f:
+            f.write(site)
+        conf = os.path.join(self.prefix, "apache2.conf")
+        with open(conf, "w") as f:
+            f.write(APACHE_MAIN.format(prefix=self.prefix, port=self.port, user=FRONTEND_USER,
+                                       modules=APACHE_MODULES))
+        test = subprocess.run([APACHE, "-t", "-f", conf], capture_output=True, text=True, timeout=30)
+        if test.returncode != 0:
+            raise AssertionError(f"apache2 -t refused the config:\n{test.stderr}\n--- site.conf:\n{site}")
+        super().__init__([APACHE, "-f", conf, "-DFOREGROUND"], name, scratch)
+        wait_tcp_port(self.port, self)
+
+
+LIGHTTPD_MAIN = """\
+# Written by tests/integration/harness.py; everything lives under {prefix}.
+server.document-root = "{prefix}/htdocs"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.pid-file = "{prefix}/run/lighttpd.pid"
+server.errorlog = "{prefix}/error.log"
+server.username = "{user}"
+server.groupname = "{user}"
+server.upload-dirs = ("{prefix}/tmp")
+server.modules = ("mod_accesslog")
+accesslog.filename = "{prefix}/access.log"
+include "{prefix}/site.conf"
+"""
+
+
+class Lighttpd(_Frontend):
+    """A real lighttpd (one process, www-data after start) on 127.0.0.1:port:
+    `lighttpd -D -f PREFIX/lighttpd.conf`, the example included from
+    PREFIX/site.conf. PREFIX belongs to www-data: lighttpd opens its logs
+    after dropping root."""
+
+    def __init__(self, scratch, example, socket_path, name="lighttpd", port=None):
+        self.port = port or free_port()
+        self.prefix = _frontend_prefix(scratch, name)
+        self.example = example
+        site = example_with("lighttpd", example, socket_path)
+        with open(os.path.join(self.prefix, "site.conf"), "w") as f:
+            f.write(site)
+        conf = os.path.join(self.prefix, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write(LIGHTTPD_MAIN.format(prefix=self.prefix, port=self.port, user=FRONTEND_USER))
+        chown_tree(self.prefix, FRONTEND_USER)
+        test = subprocess.run([LIGHTTPD, "-tt", "-f", conf], capture_output=True, text=True, timeout=30)
+        if test.returncode != 0:
+            raise AssertionError(f"lighttpd -tt refused the config:\n{test.stdout}{test.stderr}"
+                                 f"\n--- site.conf:\n{site}")
+        super().__init__([LIGHTTPD, "-D", "-f", conf], name, scratch)
+        wait_tcp_port(self.port, self)
+
+
+def start_frontend(scratch, frontend, example, socket_path, name=None):
+    """nginx, apache or lighttpd running etc/FRONTEND/EXAMPLE in front of the
+    pool socket socket_path; each has .port, .error_tail() and .kill()."""
+    name = name or f"{frontend}-{os.path.splitext(example)[0]}"
+    if frontend == "nginx":
+        n = Nginx(scratch, site_from_example(example, socket_path), name=name)
+        n.example = example
+        return n
+    if frontend == "apache":
+        return Apache(scratch, example, socket_path, name=name)
+    if frontend == "lighttpd":
+        return Lighttpd(scratch, example, socket_path, name=name)
+    raise ValueError(f"unknown frontend {frontend}")
+
+
+def install_tree(scratch, name, owner=TEST_USER, subdir=None):
+    """Copies the directory tests/apps/NAME into SCRATCH/SUBDIR (default NAME),
+    owned by the pool user, with a markers/ directory the app may write to.
+    Returns the copy's path."""
+    ensure_user(owner)
+    dest = scratch.file(subdir or name)
+    shutil.copytree(os.path.join(APPS, name), dest,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    os.makedirs(os.path.join(dest, "markers"), exist_ok=True)
+    for root, dirs, _files in os.walk(dest):
+        os.chmod(root, 0o755)
+    chown_tree(dest, owner)
+    return dest
+
+
+def raw_http(port, target, method="GET", body=None, headers=None, chunked=False, timeout=30):
+    """One HTTP/1.1 request to 127.0.0.1:port with the request target sent
+    byte for byte (a str as UTF-8), so raw non-ASCII, `%2F`, `//` and `..`
+    reach the server as written; http.client refuses or alters some of them.
+    A body goes with Content-Length or, with chunked=True, in three chunks.
+    `headers` (a dict) may replace Host. Returns a Response."""
+    if isinstance(target, str):
+        target = target.encode("utf-8")
+    hdrs = {"Host": f"127.0.0.1:{port}", "Connection": "close"}
+    hdrs.update(headers or {})
+    payload = b""
+    if body is not None:
+        if chunked:
+            hdrs["Transfer-Encoding"] = "chunked"
+            third = max(1, len(body) // 3)
+            for i in range(0, len(body), third):
+                piece = body[i:i + third]
+                payload += b"%x\r\n" % len(piece) + piece + b"\r\n"
+            payload += b"0\r\n\r\n"
+        else:
+            hdrs["Content-Length"] = str(len(body))
+            payload = body
+    head = method.encode() + b" " + target + b" HTTP/1.1\r\n"
+    head += b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in hdrs.items()) + b"\r\n"
+    data = bytearray()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head + payload)
+        deadline = time.monotonic() + timeout
+        for _ in range(1000000):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{method} {target!r}: response not finished in {timeout}s")
+    head_bytes, sep, rest = bytes(data).partition(b"\r\n\r\n")
+    if not sep:
+        raise AssertionError(f"{method} {target!r}: no complete response head in {bytes(data)[:300]!r}")
+    lines = head_bytes.decode("latin-1").split("\r\n")
+    _, code, reason = (lines[0].split(" ", 2) + [""])[:3]
+    headers_out = []
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers_out.append((k.strip(), v.strip()))
+    resp = Response(int(code), reason, headers_out, rest)
+    if method == "HEAD":
+        resp.body = b""
+    elif (resp.header("Transfer-Encoding") or "").lower() == "chunked":
+        resp.body = _dechunk(rest)
+    return resp
+
+
+def _dechunk(data):
+    out = bytearray()
+    for _ in range(len(data) + 1):
+        size_line, sep, data = data.partition(b"\r\n")
+        if not sep:
+            break
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2:]
+    return bytes(out)
