@@ -46,6 +46,8 @@ options:
   --header-buffer-size N   bytes of response headers allowed (default 32768)
   --request-header-limit N bytes of request parameters allowed (default 65536)
   --socket-timeout N       seconds a read or write may block (default 60)
+  --queue-timeout N        requests that waited longer (per the frontend's
+                           X-Request-Start) get 504 unrun (default 45; 0: off)
   --graceful-timeout N     seconds for requests to finish when stopping (default 15)
   --shutdown-timeout N     seconds before a stopping worker is killed (default 5)
   --listen-backlog N       the socket's backlog (default 1024)
@@ -68,7 +70,7 @@ bool parse_args(int argc, char** argv, ServeArgs& out, std::string& error) {
       "--user", "--group", "--socket-user", "--socket-group", "--socket-mode",
       "--limit-request-body", "--header-buffer-size", "--request-header-limit", "--socket-timeout",
       "--graceful-timeout", "--shutdown-timeout", "--listen-backlog", "--home", "--python-home",
-      "--python-path", "--application-group"};
+      "--python-path", "--application-group", "--queue-timeout"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--allow-root") {
@@ -239,6 +241,7 @@ bool build_spec(const ServeArgs& args, PoolSpec& spec, std::string& error) {
       !number(args, "--header-buffer-size", w.header_buffer_size, std::size_t{1024}, std::size_t{1} << 30, error) ||
       !number(args, "--request-header-limit", w.request_header_limit, std::size_t{1024}, std::size_t{1} << 30, error) ||
       !number(args, "--socket-timeout", w.socket_timeout, 1, 86400, error) ||
+      !number(args, "--queue-timeout", w.queue_timeout, 0, 86400, error) ||
       !number(args, "--graceful-timeout", w.graceful_timeout, 0, 86400, error) ||
       !number(args, "--shutdown-timeout", spec.shutdown_timeout, 0, 86400, error) ||
       !number(args, "--listen-backlog", spec.listen_backlog, 1, 65535, error))

@@ -68,6 +68,7 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--request-header-limit", number(o.request_header_limit)},
       {"--header-buffer-size", number(o.header_buffer_size)},
       {"--socket-timeout", number(o.socket_timeout)},
+      {"--queue-timeout", number(o.queue_timeout)},
       {"--graceful-timeout", number(o.graceful_timeout)},
       {"--shutdown-timeout", number(o.shutdown_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
@@ -152,6 +153,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--request-header-limit", std::to_string(o.request_header_limit));
   add("--header-buffer-size", std::to_string(o.header_buffer_size));
   add("--socket-timeout", std::to_string(o.socket_timeout));
+  add("--queue-timeout", std::to_string(o.queue_timeout));
   add("--graceful-timeout", std::to_string(o.graceful_timeout));
   add("--shutdown-timeout", std::to_string(o.shutdown_timeout));
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));

@@ -38,6 +38,7 @@ struct WorkerOptions {
   std::size_t request_header_limit = 64 * 1024;
   std::size_t header_buffer_size = 32 * 1024;
   int socket_timeout = 60;
+  int queue_timeout = 45;  // seconds a request may wait before a thread takes it; 0: no limit
   int graceful_timeout = 15;
   int shutdown_timeout = 5;
   pid_t supervisor_pid = 0;

@@ -1,6 +1,7 @@
 #include "worker/router.h"
 
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <algorithm>
 
@@ -19,11 +20,35 @@ void respond(Connection& conn, int code, std::string_view reason) {
   conn.write({&piece, 1}, true);
 }
 
+// How long the request waited before a thread took it, from the frontend's
+// X-Request-Start ("t=MICROSECONDS", as Apache's %t and nginx's $msec give
+// it). A thread takes a request the moment its head is read, so the only wait
+// is the one before that, which only the frontend's clock saw.
+std::optional<double> queued_seconds(const protocol::Params& params) {
+  auto header = params.get("HTTP_X_REQUEST_START");
+  if (!header) return std::nullopt;
+  std::string_view v = *header;
+  if (v.starts_with("t=")) v.remove_prefix(2);
+  // nginx's $msec is seconds with a fraction; Apache's %t is microseconds.
+  double value = 0;
+  try {
+    value = std::stod(std::string(v));
+  } catch (...) {
+    return std::nullopt;
+  }
+  double start = v.find('.') != std::string_view::npos ? value : value / 1e6;
+  timeval now;
+  gettimeofday(&now, nullptr);
+  double waited = static_cast<double>(now.tv_sec) + now.tv_usec / 1e6 - start;
+  return waited >= 0 ? std::optional<double>(waited) : std::nullopt;
+}
+
 }  // namespace
 
 Router::Router(const WorkerOptions& o, python::Interpreters& interpreters)
     : interpreters_(interpreters),
       limit_request_body_(o.limit_request_body),
+      queue_timeout_(o.queue_timeout),
       script_uid_(o.script_uid),
       script_gid_(o.script_gid) {
   std::vector<AppOptions> sorted = o.apps;
@@ -113,6 +138,17 @@ void Router::handle(Connection& conn, python::ThreadState& thread) {
     conn.drain_body();  // a frontend still sending the body would otherwise fail the response
     respond(conn, 413, "Request Entity Too Large");
     return;
+  }
+
+  if (queue_timeout_ > 0) {
+    if (auto waited = queued_seconds(params); waited && *waited > queue_timeout_) {
+      log::warning("{} {}: waited {:.1f} s for a thread, more than queue-timeout ({} s): 504",
+                   params.get_or("REQUEST_METHOD", "?"), params.get_or("REQUEST_URI", "?"), *waited,
+                   queue_timeout_);
+      conn.drain_body();
+      respond(conn, 504, "Gateway Timeout");
+      return;
+    }
   }
 
   std::string uri(params.get_or("REQUEST_URI", ""));

@@ -36,6 +36,7 @@ class Router {
   std::vector<std::string> group_patterns_;  // per app, parallel to apps_
   std::vector<bool> preload_;
   std::uint64_t limit_request_body_;
+  int queue_timeout_;
   std::optional<uid_t> script_uid_;
   std::optional<gid_t> script_gid_;
   // Longest mount first, so the first match is the most specific.
