@@ -11,6 +11,7 @@
 #include "python/gil.h"
 #include "python/response.h"
 #include "python/runtime.h"
+#include "python/thread_control.h"
 #include "python/types.h"
 #include "util/log.h"
 
@@ -25,7 +26,12 @@ std::string module_name_for(const std::string& path) {
   return fmt::format("_wsgi_fpm_{:016x}", h);
 }
 
+// Set when the last exception logged on this thread was RequestTimeout, so
+// the request gets 504 rather than 500.
+thread_local bool t_timed_out = false;
+
 void log_exception(const std::string& label, const char* what) {
+  t_timed_out = current_exception_is_request_timeout();
   std::string tb = format_current_exception();
   log::write_lines(log::Level::Error, fmt::format("{}: {}\n{}", label, what, tb));
 }
@@ -170,6 +176,7 @@ void Application::handle(RequestIo& io, const protocol::PathSplit& split, const 
   PyRef start = new_start_response(&response);
   PyRef environ;
   bool ok = false;
+  t_timed_out = false;
   if (input && errors && start) {
     environ = build_environ(loaded.environ_template.get(), io.params(), split, input.get(), errors.get());
   }
@@ -180,7 +187,8 @@ void Application::handle(RequestIo& io, const protocol::PathSplit& split, const 
   }
   if (!ok && !response.connection_lost()) {
     if (!response.head_sent()) {
-      std::string body = protocol::error_response(500, "Internal Server Error");
+      std::string body = t_timed_out ? protocol::error_response(504, "Gateway Timeout")
+                                     : protocol::error_response(500, "Internal Server Error");
       std::string_view piece = body;
       GilRelease unlocked;
       io.write({&piece, 1}, true);

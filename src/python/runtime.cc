@@ -134,6 +134,7 @@ ThreadState::~ThreadState() {
 }
 
 PyThreadState* ThreadState::for_interpreter(PyInterpreterState* interp) {
+  last_.store(interp, std::memory_order_relaxed);
   if (interp == g_main_interpreter) return main_;
   for (PyThreadState* s : others_) {
     if (s->interp == interp) return s;

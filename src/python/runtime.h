@@ -4,6 +4,7 @@
 
 #include <Python.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -43,10 +44,13 @@ class ThreadState {
   PyThreadState* get() const { return main_; }
   // The state for `interp`, made if this thread has none yet.
   PyThreadState* for_interpreter(PyInterpreterState* interp);
+  // The interpreter this thread last ran code in (read by other threads).
+  PyInterpreterState* last_interpreter() const { return last_.load(std::memory_order_relaxed); }
 
  private:
   PyThreadState* main_;
   std::vector<PyThreadState*> others_;
+  std::atomic<PyInterpreterState*> last_{nullptr};
 };
 
 // The application groups of one process: named sub-interpreters, "" being

@@ -76,6 +76,8 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   w.header_buffer_size = p.header_buffer_size;
   w.socket_timeout = p.socket_timeout;
   w.queue_timeout = p.queue_timeout;
+  w.request_timeout = p.request_timeout;
+  w.interrupt_timeout = p.interrupt_timeout;
   w.graceful_timeout = p.graceful_timeout;
   w.shutdown_timeout = p.shutdown_timeout;
   w.maximum_requests = p.maximum_requests;

@@ -46,6 +46,11 @@ options:
   --header-buffer-size N   bytes of response headers allowed (default 32768)
   --request-header-limit N bytes of request parameters allowed (default 65536)
   --socket-timeout N       seconds a read or write may block (default 60)
+  --request-timeout N      seconds (x (1 + ln threads)) before a running request's
+                           stack is logged and the process replaced (default 60)
+  --interrupt-timeout N    instead raise RequestTimeout in the request's thread
+                           (504), replacing the process only if still stuck N s
+                           later (default 0: off)
   --queue-timeout N        requests that waited longer (per the frontend's
                            X-Request-Start) get 504 unrun (default 45; 0: off)
   --graceful-timeout N     seconds for requests to finish when stopping (default 15)
@@ -70,7 +75,8 @@ bool parse_args(int argc, char** argv, ServeArgs& out, std::string& error) {
       "--user", "--group", "--socket-user", "--socket-group", "--socket-mode",
       "--limit-request-body", "--header-buffer-size", "--request-header-limit", "--socket-timeout",
       "--graceful-timeout", "--shutdown-timeout", "--listen-backlog", "--home", "--python-home",
-      "--python-path", "--application-group", "--queue-timeout"};
+      "--python-path", "--application-group", "--queue-timeout", "--request-timeout",
+      "--interrupt-timeout"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--allow-root") {
@@ -242,6 +248,8 @@ bool build_spec(const ServeArgs& args, PoolSpec& spec, std::string& error) {
       !number(args, "--request-header-limit", w.request_header_limit, std::size_t{1024}, std::size_t{1} << 30, error) ||
       !number(args, "--socket-timeout", w.socket_timeout, 1, 86400, error) ||
       !number(args, "--queue-timeout", w.queue_timeout, 0, 86400, error) ||
+      !number(args, "--request-timeout", w.request_timeout, 0, 86400, error) ||
+      !number(args, "--interrupt-timeout", w.interrupt_timeout, 0, 86400, error) ||
       !number(args, "--graceful-timeout", w.graceful_timeout, 0, 86400, error) ||
       !number(args, "--shutdown-timeout", spec.shutdown_timeout, 0, 86400, error) ||
       !number(args, "--listen-backlog", spec.listen_backlog, 1, 65535, error))

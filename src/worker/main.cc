@@ -30,6 +30,9 @@
 #include "worker/privileges.h"
 #include "worker/process_title.h"
 #include "worker/reporter.h"
+#include "worker/request_monitor.h"
+#include "python/thread_control.h"
+#include "python/gil.h"
 #include "worker/router.h"
 #include "worker/scgi_connection.h"
 
@@ -96,6 +99,13 @@ int main(int argc, char** argv) {
     return 4;
   }
 
+  {
+    python::GilHold gil(main_state);
+    if (!python::make_request_timeout_type(error)) {
+      log::error("{}", error);
+      return 4;
+    }
+  }
   python::Interpreters interpreters(options.python_path);
   worker::Router router(options, interpreters);
   {
@@ -136,17 +146,43 @@ int main(int argc, char** argv) {
     });
   }
   worker::Reporter reporter(options.threads, options.maximum_requests);
+  std::vector<std::atomic<python::ThreadState*>> slot_states(static_cast<std::size_t>(options.threads));
+  std::unique_ptr<python::ThreadState> monitor_state;  // made and used on the monitor thread only
+  worker::RequestMonitor monitor(
+      options.threads, options.request_timeout, options.interrupt_timeout,
+      {[&](unsigned long ident) { return python::stack_of_thread(monitor_state->get(), ident); },
+       [&](int slot, unsigned long ident) {
+         python::ThreadState* owner = slot_states[static_cast<std::size_t>(slot)].load();
+         PyInterpreterState* interp = owner ? owner->last_interpreter() : nullptr;
+         if (!interp) return false;
+         return python::interrupt_thread(monitor_state->for_interpreter(interp), ident);
+       },
+       [&](const std::string& reason) { reporter.retire(reason); }});
+  pthread_t monitor_thread{};
+  if (monitor.enabled()) {
+    monitor_thread = start_thread(0, [&] {
+      monitor_state = std::make_unique<python::ThreadState>();
+      monitor.run();
+      monitor_state.reset();
+    });
+  }
   std::vector<pthread_t> threads;
   for (int i = 0; i < options.threads; ++i) {
     threads.push_back(start_thread(options.stack_size, [&, slot = i] {
       python::ThreadState state;
+      slot_states[static_cast<std::size_t>(slot)] = &state;
+      unsigned long ident = python::current_thread_ident();
       dispatcher.run_thread([&](worker::Connection& conn) {
         const auto& params = conn.params();
-        reporter.request_started(slot, params.get_or("REQUEST_METHOD", "GET"),
-                                 params.get_or("REQUEST_URI", params.get_or("PATH_INFO", "/")));
+        auto method = params.get_or("REQUEST_METHOD", "GET");
+        auto uri = params.get_or("REQUEST_URI", params.get_or("PATH_INFO", "/"));
+        reporter.request_started(slot, method, uri);
+        if (monitor.enabled()) monitor.started(slot, ident, std::string(method) + " " + std::string(uri));
         router.handle(conn, state);
+        if (monitor.enabled()) monitor.finished(slot);
         reporter.request_finished(slot);
       });
+      slot_states[static_cast<std::size_t>(slot)] = nullptr;
     }));
   }
   reporter.ready();
@@ -171,6 +207,10 @@ int main(int argc, char** argv) {
   }
   dispatcher.release_threads();
   for (auto t : threads) pthread_join(t, nullptr);
+  if (monitor.enabled()) {
+    monitor.stop();
+    pthread_join(monitor_thread, nullptr);
+  }
   router.unload(main_state);
   python::finalize_runtime(main_state);
   return 0;

@@ -69,6 +69,8 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--header-buffer-size", number(o.header_buffer_size)},
       {"--socket-timeout", number(o.socket_timeout)},
       {"--queue-timeout", number(o.queue_timeout)},
+      {"--request-timeout", number(o.request_timeout)},
+      {"--interrupt-timeout", number(o.interrupt_timeout)},
       {"--graceful-timeout", number(o.graceful_timeout)},
       {"--shutdown-timeout", number(o.shutdown_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
@@ -154,6 +156,8 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--header-buffer-size", std::to_string(o.header_buffer_size));
   add("--socket-timeout", std::to_string(o.socket_timeout));
   add("--queue-timeout", std::to_string(o.queue_timeout));
+  add("--request-timeout", std::to_string(o.request_timeout));
+  add("--interrupt-timeout", std::to_string(o.interrupt_timeout));
   add("--graceful-timeout", std::to_string(o.graceful_timeout));
   add("--shutdown-timeout", std::to_string(o.shutdown_timeout));
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));

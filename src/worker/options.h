@@ -38,7 +38,9 @@ struct WorkerOptions {
   std::size_t request_header_limit = 64 * 1024;
   std::size_t header_buffer_size = 32 * 1024;
   int socket_timeout = 60;
-  int queue_timeout = 45;  // seconds a request may wait before a thread takes it; 0: no limit
+  int queue_timeout = 45;
+  int request_timeout = 60;   // seconds, scaled by 1 + ln(threads); 0: off
+  int interrupt_timeout = 0;  // 0: replace the process instead of raising RequestTimeout  // seconds a request may wait before a thread takes it; 0: no limit
   int graceful_timeout = 15;
   int shutdown_timeout = 5;
   pid_t supervisor_pid = 0;

@@ -87,15 +87,17 @@ void Reporter::request_finished(int slot) {
     board_->busy_threads.fetch_sub(1, std::memory_order_relaxed);
     board_->requests_served.store(served, std::memory_order_relaxed);
   }
-  if (maximum_requests_ > 0 && served >= static_cast<std::uint64_t>(maximum_requests_) &&
-      !retiring_.exchange(true)) {
-    // The supervisor starts a successor and stops this process once the
-    // successor is ready, so no request ever waits for a missing process.
-    if (notify_fd_ >= 0) {
-      notify("retire maximum-requests");
-    } else {
-      kill(getpid(), SIGTERM);  // no supervisor to replace us: stop gracefully
-    }
+  if (maximum_requests_ > 0 && served >= static_cast<std::uint64_t>(maximum_requests_)) retire("maximum-requests");
+}
+
+void Reporter::retire(const std::string& reason) {
+  if (retiring_.exchange(true)) return;
+  // The supervisor starts a successor and stops this process once the
+  // successor is ready, so no request ever waits for a missing process.
+  if (notify_fd_ >= 0) {
+    notify("retire " + reason);
+  } else {
+    kill(getpid(), SIGTERM);  // no supervisor to replace us: stop gracefully
   }
 }
 

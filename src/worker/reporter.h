@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "wsgi_fpm/scoreboard.h"
@@ -22,6 +23,9 @@ class Reporter {
 
   void ready();
   void stopping();
+  // Asks to be replaced (once): the supervisor starts a successor, then
+  // stops this process gracefully.
+  void retire(const std::string& reason);
 
   // Around each request on request thread `slot`.
   void request_started(int slot, std::string_view method, std::string_view uri);

@@ -7,7 +7,8 @@ address, socket and document root replaced.
 
 Pools (one supervisor, all as the user wfpm-test, sockets owned by www-data,
 which all three frontends run as):
-  paths       FastCGI: tests/apps/frontends/echo.wsgi at /app and at /app/sub
+  paths       FastCGI: tests/apps/frontends/echo.wsgi at /app and at /app/sub,
+              etc/examples/hello.wsgi (which never reads its input) at /app/hello
   paths-scgi  the same over SCGI
   frameworks  Flask (tests/apps/flask_app) at /flask and Django
               (tests/apps/django_site) at /django, each in its own
@@ -20,7 +21,10 @@ which all three frontends run as):
   novenv      the same probe without python-home, to show the package is the
               venv's alone
 
-The path table (20 awkward requests x every frontend) goes to stderr.
+The path table (20 awkward requests x every frontend) goes to stderr. Then:
+an app that never reads its input (GETs, and POSTs it ignores) behind every
+frontend; Flask's url_for and Django's reverse and admin login under their
+mounts; a virtualenv's own package through python-home.
 """
 import sys
 
@@ -29,12 +33,14 @@ sys.dont_write_bytecode = True
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 
 import harness as h  # noqa: E402
 
-# (column, frontend, example, protocol): the path table's columns. The first
-# three of each frontend's FastCGI ones send the whole site to the pool.
+# (column, frontend, example, protocol): the path table's columns. The "/app"
+# ones send only /app to the pool (the issue's <Location /app> form), the
+# others the whole site; SITES are the whole-site FastCGI ones.
 VARIANTS = [
     ("apache", "apache", "wsgi-fpm-fastcgi.conf", "fastcgi"),
     ("apache/app", "apache", "wsgi-fpm-fastcgi-app.conf", "fastcgi"),
@@ -97,7 +103,8 @@ FRONTEND_ANSWERS = {
 
 def echo_apps(d):
     return [{"mount": "/app", "script": os.path.join(d, "echo.wsgi")},
-            {"mount": "/app/sub", "script": os.path.join(d, "echo.wsgi")}]
+            {"mount": "/app/sub", "script": os.path.join(d, "echo.wsgi")},
+            {"mount": "/app/hello", "script": os.path.join(d, "hello.wsgi")}]
 
 
 def make_venv(scratch):
@@ -125,6 +132,8 @@ class Stack:
         h.ensure_user()
         self.scratch = h.Scratch(prefix="wfpm-frontends-")
         apps = h.install_tree(self.scratch, "frontends")
+        shutil.copy(os.path.join(h.ETC, "examples", "hello.wsgi"), apps)  # never reads wsgi.input
+        h.chown_tree(apps, h.TEST_USER)
         flask = h.install_tree(self.scratch, "flask_app")
         django = h.install_tree(self.scratch, "django_site")
         self.venv, self.venv_site = make_venv(self.scratch)
@@ -252,14 +261,14 @@ def path_table(stack):
 
 
 def cell(obs, want):
-    """'=' for the expected answer from the app; '404' for wsgi-fpm's 404 where
-    expected; 'NNN by frontend' for the frontend's own answer; else what came."""
-    if obs["by"] != "app":
-        shown = f"{obs['status']}" + (" by frontend" if obs["by"] == "frontend" else "")
-        shown = shown if obs["by"] in ("pool", "frontend") else f"{obs['status']} {obs['by']}"
-        return shown if without_length(obs) == want else f"{shown}!"
-    diffs = [f"{k}={obs.get(k)!r}" for k in ("status", "by") + SPLIT if obs.get(k) != want.get(k)]
-    return "=" if not diffs else "! " + " ".join(diffs)
+    """'=' for the expected answer from the app; '404' for wsgi-fpm's 404;
+    'NNN by frontend' for the frontend's own answer; '!' marks the unexpected."""
+    if obs["by"] == "app":
+        diffs = [f"{k}={obs.get(k)!r}" for k in ("status", "by") + SPLIT if obs.get(k) != want.get(k)]
+        return "=" if not diffs else "! " + " ".join(diffs)
+    shown = {"pool": str(obs["status"]), "frontend": f"{obs['status']} by frontend"}.get(
+        obs["by"], f"{obs['status']} {obs['by']}")
+    return shown if obs == want else f"{shown} !"
 
 
 def _columns(head, rows):
@@ -278,7 +287,8 @@ def print_table(table):
         label, method, target, body, chunked, want = row
         shown = f"{method} {target}" + (" chunked" if chunked else "") + (f" [{len(body)} B]" if body else "")
         exp = ["(404)", "", ""] if want == NOT_FOUND else [repr(x) for x in want]
-        rows.append([str(i), label, shown, *exp, *(cell(table[(label, c)], expected(row, c)) for c in COLUMNS)])
+        cells = [cell(table[(label, c)], expected(row, c)) for c in COLUMNS]
+        rows.append([str(i), label, shown, *exp, *cells])
     out += _columns(["#", "what", "request", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"] + COLUMNS, rows)
     out += ["", "# CONTENT_LENGTH as the application saw it ('-' absent, (NNN) no answer from the app):", ""]
     rows = []
@@ -293,9 +303,10 @@ def print_table(table):
         rows.append([str(i), f"{method} {target}", *vals])
     out += _columns(["#", "request"] + COLUMNS, rows)
     out += ["", "# Frontends answering themselves:"]
-    out += [f"#   {label} via {col}: {status} - {why}" for (label, col), (status, why) in FRONTEND_ANSWERS.items()]
-    out += ["#   (every frontend: AllowEncodedSlashes NoDecode in the Apache examples; without it",
-            "#   Apache answers 404 to /app/a%2Fb before the pool sees it)"]
+    out += [f"#   {label} via {col}: {status} - {why}"
+            for (label, col), (status, why) in FRONTEND_ANSWERS.items()]
+    out += ["#   The Apache examples set AllowEncodedSlashes NoDecode, as a site with such URLs",
+            "#   must: with Apache's default (Off) Apache itself answers 404 to /app/a%2Fb."]
     print("\n".join(out) + "\n", file=sys.stderr, flush=True)
 
 
@@ -330,10 +341,36 @@ def content_length_the_same_everywhere(fx):
         if body is not None and set(seen) != {str(len(body))}:
             bad.append(f"{method} {target} with {len(body)} bytes: {seen}")
         elif len(seen) > 1:
-            bad.append(f"{method} {target}: " + ", ".join(f"{v!r} via {' '.join(c)}" for v, c in seen.items()))
+            ways = ", ".join(f"{v!r} via {' '.join(c)}" for v, c in seen.items())
+            bad.append(f"{method} {target}: {ways}")
     if bad:
         raise AssertionError(f"CONTENT_LENGTH differs by frontend in {len(bad)} of {len(ROWS)} requests: "
                              + "; ".join(bad))
+
+
+# --------------------------------------------------------------------------
+# An application that never reads its input
+
+GREETING = b"Hello from wsgi-fpm!\n"
+IGNORED = os.urandom(256 * 1024)
+
+
+def app_that_ignores_its_input(fx, column):
+    """Most GET handlers never touch wsgi.input, and some POST handlers answer
+    without reading the body. 100 GETs one after another, then 10 POSTs of
+    256 KiB the app ignores: every one a 200 with the greeting, whatever the
+    frontend was still sending when the app had answered."""
+    stack = fx.get()
+    f = stack.frontend(column, "paths-scgi" if column.endswith("scgi") else "paths")
+    failed = []
+    for i in range(110):
+        body = IGNORED if i >= 100 else None
+        resp = h.raw_http(f.port, "/app/hello", method="POST" if body else "GET", body=body)
+        if (resp.status, resp.body) != (200, GREETING):
+            failed.append(f"{'POST 256 KiB' if body else 'GET'} #{i}: {resp.status}")
+    if failed:
+        raise AssertionError(stack.explain(f"{len(failed)} of 110 requests failed via {f.name}: "
+                                           f"{', '.join(failed[:8])}", f))
 
 
 # --------------------------------------------------------------------------
@@ -422,9 +459,11 @@ def venv_package_imports(fx, column):
             raise AssertionError(f"GET {path} via {f.name}: wfpm_venv_only {got['venv_only']}, expected it "
                                  f"from {stack.venv_site} (sys.prefix {got['prefix']!r})")
         if got["prefix"] != stack.venv:
-            raise AssertionError(f"GET {path} via {f.name}: sys.prefix {got['prefix']!r}, expected {stack.venv!r}")
+            raise AssertionError(f"GET {path} via {f.name}: sys.prefix {got['prefix']!r}, "
+                                 f"expected {stack.venv!r}")
         if "error" in got["flask"]:
-            raise AssertionError(f"GET {path} via {f.name}: the system's flask does not import: {got['flask']}")
+            raise AssertionError(f"GET {path} via {f.name}: the system's flask does not import: "
+                                 f"{got['flask']}")
 
 
 def package_is_the_venvs_alone(fx):
@@ -441,9 +480,12 @@ def main():
     fx = h.Group(Stack)
     runner.add("frontends/paths_split_the_same_everywhere", paths_split_the_same_everywhere, fx)
     runner.add("frontends/content_length_the_same_everywhere", content_length_the_same_everywhere, fx)
+    for column, *_ in VARIANTS:
+        runner.add(f"frontends/{column}/app_that_ignores_its_input", app_that_ignores_its_input, fx, column)
     for column, *_ in SITES:
-        runner.add(f"frontends/{column}/flask_urls_include_the_mount", flask_urls_include_the_mount, fx, column)
-        runner.add(f"frontends/{column}/django_urls_include_the_mount", django_urls_include_the_mount, fx, column)
+        for name, fn in (("flask_urls_include_the_mount", flask_urls_include_the_mount),
+                         ("django_urls_include_the_mount", django_urls_include_the_mount)):
+            runner.add(f"frontends/{column}/{name}", fn, fx, column)
     for column, *_ in SITES:
         runner.add(f"frontends/{column}/venv_package_imports", venv_package_imports, fx, column)
     runner.add("frontends/package_is_the_venvs_alone", package_is_the_venvs_alone, fx)

@@ -1,0 +1,57 @@
+#include "python/thread_control.h"
+
+#include <pythread.h>
+
+#include "python/gil.h"
+#include "python/ref.h"
+#include "python/runtime.h"
+
+namespace wsgi_fpm::python {
+namespace {
+PyObject* g_request_timeout = nullptr;  // owned for the process's life
+}
+
+unsigned long current_thread_ident() { return PyThread_get_thread_ident(); }
+
+bool make_request_timeout_type(std::string& error) {
+  g_request_timeout = PyErr_NewExceptionWithDoc(
+      "wsgi_fpm.RequestTimeout",
+      "Raised in a request thread that ran past request-timeout (as mod_wsgi's).",
+      PyExc_BaseException, nullptr);
+  if (!g_request_timeout) {
+    error = "cannot create RequestTimeout: " + format_current_exception();
+    return false;
+  }
+  return true;
+}
+
+bool current_exception_is_request_timeout() {
+  return g_request_timeout && PyErr_ExceptionMatches(g_request_timeout);
+}
+
+std::string stack_of_thread(PyThreadState* state, unsigned long ident) {
+  GilHold gil(state);
+  std::string text;
+  PyRef sys = PyRef::steal(PyImport_ImportModule("sys"));
+  PyRef traceback = PyRef::steal(PyImport_ImportModule("traceback"));
+  PyRef frames = sys ? PyRef::steal(PyObject_CallMethod(sys.get(), "_current_frames", nullptr)) : PyRef();
+  PyRef key = PyRef::steal(PyLong_FromUnsignedLong(ident));
+  PyObject* frame = frames && key ? PyDict_GetItem(frames.get(), key.get()) : nullptr;
+  if (frame && traceback) {
+    PyRef lines = PyRef::steal(PyObject_CallMethod(traceback.get(), "format_stack", "O", frame));
+    PyRef empty = PyRef::steal(PyUnicode_FromString(""));
+    PyRef joined = lines ? PyRef::steal(PyUnicode_Join(empty.get(), lines.get())) : PyRef();
+    const char* s = joined ? PyUnicode_AsUTF8(joined.get()) : nullptr;
+    if (s) text = s;
+  }
+  PyErr_Clear();
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+bool interrupt_thread(PyThreadState* state, unsigned long ident) {
+  GilHold gil(state);
+  return PyThreadState_SetAsyncExc(ident, g_request_timeout) == 1;
+}
+
+}  // namespace wsgi_fpm::python

@@ -1,0 +1,27 @@
+// Reaching into a stuck request thread from outside it (request-timeout):
+// its Python stack for the log, and mod_wsgi's RequestTimeout injected into it.
+#pragma once
+
+#include <Python.h>
+
+#include <string>
+
+namespace wsgi_fpm::python {
+
+// The calling thread's identifier as Python knows it (threading.get_ident()).
+unsigned long current_thread_ident();
+
+// Makes wsgi_fpm.RequestTimeout (a BaseException) in the main interpreter.
+// GIL held, at start.
+bool make_request_timeout_type(std::string& error);
+// True if the current exception is a RequestTimeout. GIL held.
+bool current_exception_is_request_timeout();
+
+// The Python stack of thread `ident`, formatted as a traceback; "" if it has
+// no Python frame. Takes the GIL with `state` (a main-interpreter state).
+std::string stack_of_thread(PyThreadState* state, unsigned long ident);
+
+// Raises RequestTimeout in thread `ident` at its next bytecode. Takes the GIL.
+bool interrupt_thread(PyThreadState* state, unsigned long ident);
+
+}  // namespace wsgi_fpm::python
