@@ -24,6 +24,17 @@ bool skipped(std::string_view name) {
          name == "HTTP_CONTENT_LENGTH" || name == "HTTP_CONTENT_TYPE" || name.empty();
 }
 
+// Frontends disagree on CONTENT_LENGTH for a request without a body: Apache
+// leaves it out, nginx sends "", lighttpd and SCGI frontends "0". The app sees
+// what mod_wsgi shows: no CONTENT_LENGTH unless the request had a body or a
+// Content-Length header.
+bool content_length_means_no_body(const protocol::Params& params, std::string_view value) {
+  if (value.empty()) return true;
+  if (value != "0" || params.get("HTTP_CONTENT_LENGTH")) return false;
+  auto method = params.get_or("REQUEST_METHOD", "GET");
+  return method == "GET" || method == "HEAD";
+}
+
 }  // namespace
 
 PyRef make_environ_template(const EnvironDefaults& d) {
@@ -53,6 +64,7 @@ PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
   PyObject* e = env.get();
   for (const auto& p : params.items()) {
     if (skipped(p.name)) continue;
+    if (p.name == "CONTENT_LENGTH" && content_length_means_no_body(params, p.value)) continue;
     PyRef key = PyRef::steal(latin1(p.name));
     PyRef value = PyRef::steal(latin1(p.value));
     if (!key || !value || PyDict_SetItem(e, key.get(), value.get()) < 0) return {};

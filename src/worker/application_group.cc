@@ -1,5 +1,9 @@
 #include "worker/application_group.h"
 
+#include <cctype>
+#include <cstdlib>
+#include <optional>
+
 namespace wsgi_fpm::worker {
 namespace {
 
@@ -24,6 +28,19 @@ bool application_group_is_fixed(std::string_view pattern) {
 
 std::string application_group(std::string_view pattern, const protocol::Params& params,
                               std::string_view script_name) {
+  if (pattern.starts_with("%{ENV:") && pattern.ends_with("}")) {
+    // As mod_wsgi: the request's variable, else the process environment (the
+    // pool's `environment`); its value may itself be %{SERVER} and the like.
+    // Unset anywhere, the group keeps the literal name: never the main
+    // interpreter by accident.
+    std::string name(pattern.substr(6, pattern.size() - 7));
+    std::optional<std::string> value;
+    if (auto v = params.get(name)) value = std::string(*v);
+    else if (const char* env = std::getenv(name.c_str())) value = env;
+    if (!value) return std::string(pattern);
+    if (value->starts_with("%{") && !value->starts_with("%{ENV:")) return application_group(*value, params, script_name);
+    return *value;
+  }
   if (pattern == "%{GLOBAL}" || pattern.empty()) return "";
   if (pattern == "%{SERVER}") return server_name(params);
   if (pattern == "%{RESOURCE}") return server_name(params) + "|" + std::string(script_name);
@@ -35,11 +52,10 @@ std::string application_group(std::string_view pattern, const protocol::Params& 
     } else if (auto close = host.find(']'); close != std::string_view::npos) {
       host = host.substr(0, close + 1);
     }
-    return with_port(host, params.get_or("SERVER_PORT", ""));
-  }
-  if (pattern.starts_with("%{ENV:") && pattern.ends_with("}")) {
-    auto name = pattern.substr(6, pattern.size() - 7);
-    return std::string(params.get_or(name, ""));
+    // Apache's r->hostname, which mod_wsgi uses, is lowercased.
+    std::string lower(host);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return with_port(lower, params.get_or("SERVER_PORT", ""));
   }
   return std::string(pattern);
 }

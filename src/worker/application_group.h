@@ -4,7 +4,8 @@
 //   %{SERVER}    SERVER_NAME, plus ":PORT" unless the port is 80 or 443
 //   %{HOST}      the Host header's name, plus ":PORT" likewise
 //   %{RESOURCE}  %{SERVER} + "|" + the app's mount ("" for /)
-//   %{ENV:NAME}  the request parameter NAME
+//   %{ENV:NAME}  the request parameter NAME, else the environment variable
+//                NAME; unset: the literal pattern
 //   anything else: that fixed name
 #pragma once
 

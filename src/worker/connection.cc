@@ -1,5 +1,6 @@
 #include "worker/connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -28,11 +29,30 @@ char* InputBuffer::prepare(std::size_t at_least, std::size_t& room) {
   return data_.get() + end_;
 }
 
+// The socket is non-blocking and the timeout is a poll() on EAGAIN only: the
+// common case (the data is already there) costs one syscall, and no
+// setsockopt(SO_RCVTIMEO) is needed per connection.
+bool Connection::wait_for(short events) {
+  pollfd p{fd_.get(), events, 0};
+  while (true) {
+    int n = ::poll(&p, 1, timeout_ms_);
+    if (n > 0) return true;
+    if (n == 0) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    if (errno != EINTR) return false;
+  }
+}
+
 ssize_t Connection::receive(char* buf, std::size_t n) {
   while (true) {
     ssize_t got = ::recv(fd_.get(), buf, n, 0);
     if (got >= 0) return got;
     if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (wait_for(POLLIN)) continue;
+    }
     return -1;
   }
 }
@@ -48,6 +68,7 @@ bool Connection::send_all(iovec* iov, int count) {
     ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(POLLOUT)) continue;
       return false;
     }
     auto left = static_cast<size_t>(n);

@@ -17,6 +17,7 @@ namespace wsgi_fpm::worker {
 
 struct ConnectionLimits {
   std::size_t request_header_limit = 64 * 1024;
+  int socket_timeout_ms = 60 * 1000;  // socket-timeout
 };
 
 // A read buffer that does not zero what it is about to overwrite.
@@ -50,7 +51,8 @@ class Connection : public python::RequestIo {
     Failed,   // a protocol error or timeout, already logged; close
   };
 
-  explicit Connection(UniqueFd fd) : fd_(std::move(fd)) {}
+  // `fd` is non-blocking; reads and writes wait up to `timeout_ms` for it.
+  Connection(UniqueFd fd, int timeout_ms) : fd_(std::move(fd)), timeout_ms_(timeout_ms) {}
   int fd() const { return fd_.get(); }
 
   virtual HeadResult read_head() = 0;
@@ -64,11 +66,17 @@ class Connection : public python::RequestIo {
   virtual bool drain_body() = 0;
 
  protected:
-  // One recv into `buf`, retrying EINTR. 0 on EOF, -1 on error or timeout.
+  // One recv into `buf`, retrying EINTR. 0 on EOF, -1 on error or timeout
+  // (errno ETIMEDOUT).
   ssize_t receive(char* buf, std::size_t n);
   // Writes every byte of `iov`, retrying partial writes. False on error.
   bool send_all(struct iovec* iov, int count);
+  // How long a closing connection waits for the rest of a request body.
+  static constexpr int kLingerMs = 5000;
+  // Waits for `events` up to the socket timeout: false on timeout or error.
+  bool wait_for(short events);
   UniqueFd fd_;
+  int timeout_ms_;
 };
 
 }  // namespace wsgi_fpm::worker

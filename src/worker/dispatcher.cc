@@ -73,7 +73,7 @@ void Dispatcher::run_thread(const RequestHandler& handler) {
 }
 
 void Dispatcher::accept_one(const RequestHandler& handler) {
-  int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+  int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   int saved = errno;
   {
     std::lock_guard lock(mutex_);
@@ -95,10 +95,6 @@ void Dispatcher::accept_one(const RequestHandler& handler) {
   }
   UniqueFd conn_fd(fd);
   if (admit_ && !admit_(fd)) return;
-  // Blocking reads and writes bounded by socket-timeout, as mod_wsgi does.
-  timeval tv{socket_timeout_seconds_, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   auto entry = std::make_unique<Entry>();
   entry->connection = factory_(std::move(conn_fd));
   Entry* raw = entry.get();

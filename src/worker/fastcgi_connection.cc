@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -14,7 +15,7 @@ namespace wsgi_fpm::worker {
 using fastcgi::ServerSession;
 
 FastCgiConnection::FastCgiConnection(UniqueFd fd, const ConnectionLimits& limits)
-    : Connection(std::move(fd)), session_(fastcgi::ServerLimits{limits.request_header_limit}) {}
+    : Connection(std::move(fd), limits.socket_timeout_ms), session_(fastcgi::ServerLimits{limits.request_header_limit}) {}
 
 bool FastCgiConnection::flush_reply() {
   if (reply_.empty()) return true;
@@ -58,13 +59,13 @@ bool FastCgiConnection::next_event(ServerSession::Event& event) {
     char* at = input_.prepare(16 * 1024, room);
     ssize_t got = receive(at, room);
     if (got <= 0) {
-      if (got == 0 && input_.empty() && !session_.active()) {
-        clean_eof_ = true;
+      if (got == 0 && ((input_.empty() && !session_.active()) || lingering_)) {
+        clean_eof_ = true;  // between requests, or after the response was sent
       } else if (got == 0) {
         log::warning("FastCGI connection closed by the frontend in the middle of a request");
       } else {
         log::warning("FastCGI connection read failed: {}",
-                     errno == EAGAIN ? "timed out (socket-timeout)" : std::strerror(errno));
+                     errno == ETIMEDOUT ? "timed out (socket-timeout)" : std::strerror(errno));
       }
       broken_ = true;
       return false;
@@ -75,6 +76,7 @@ bool FastCgiConnection::next_event(ServerSession::Event& event) {
 
 Connection::HeadResult FastCgiConnection::read_head() {
   session_.reset();
+  lingering_ = false;
   stdin_done_ = false;
   chunk_length_ = 0;
   ServerSession::Event event;
@@ -183,8 +185,21 @@ void FastCgiConnection::abort() {
 }
 
 bool FastCgiConnection::finish_request() {
-  if (broken_ || !session_.keep_connection()) return false;
-  return drain_body() && !broken_;
+  if (broken_) return false;
+  bool keep = session_.keep_connection();
+  // Read to the end of STDIN even when the connection closes next: a
+  // frontend still writing the body (or, like Apache, the empty STDIN record
+  // after it) would fail the request on a closed socket (EPIPE: 502/503).
+  // Without keep-conn, nginx waits for EOF and stops sending the body once
+  // the response is in, so EOF goes first (as PHP-FPM's fcgi_close does),
+  // and the linger is short.
+  lingering_ = true;
+  if (!keep) {
+    ::shutdown(fd_.get(), SHUT_WR);
+    timeout_ms_ = std::min(timeout_ms_, kLingerMs);
+  }
+  if (!drain_body() || broken_) return false;
+  return keep;
 }
 
 }  // namespace wsgi_fpm::worker

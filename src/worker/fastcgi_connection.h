@@ -38,6 +38,7 @@ class FastCgiConnection final : public Connection {
   bool stdin_done_ = false;
   bool broken_ = false;
   bool clean_eof_ = false;
+  bool lingering_ = false;  // the response is out; reading what is left of the request
   std::vector<std::array<char, 8>> headers_;
   std::vector<iovec> iov_;
 };

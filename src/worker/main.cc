@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     router.preload(preloading);
   }
 
-  worker::ConnectionLimits limits{options.request_header_limit};
+  worker::ConnectionLimits limits{options.request_header_limit, options.socket_timeout * 1000};
   bool scgi = options.protocol == "scgi";
   std::vector<Network> allowed;
   for (const auto& text : options.allowed_clients) {

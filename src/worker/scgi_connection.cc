@@ -38,7 +38,7 @@ Connection::HeadResult ScgiConnection::read_head() {
     if (got == 0 && input_.empty()) return HeadResult::Closed;
     if (got <= 0) {
       log::warning("SCGI connection: {} before the request head was complete",
-                   got == 0 ? "closed" : errno == EAGAIN ? "timed out" : std::strerror(errno));
+                   got == 0 ? "closed" : errno == ETIMEDOUT ? "timed out (socket-timeout)" : std::strerror(errno));
       return HeadResult::Failed;
     }
     input_.commit(static_cast<std::size_t>(got));

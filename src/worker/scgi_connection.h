@@ -2,6 +2,8 @@
 // scgi::parse_request_head, the body read straight from the socket.
 #pragma once
 
+#include <algorithm>
+
 #include "protocol/params.h"
 #include "worker/connection.h"
 
@@ -9,10 +11,17 @@ namespace wsgi_fpm::worker {
 
 class ScgiConnection final : public Connection {
  public:
-  ScgiConnection(UniqueFd fd, const ConnectionLimits& limits) : Connection(std::move(fd)), limits_(limits) {}
+  ScgiConnection(UniqueFd fd, const ConnectionLimits& limits)
+      : Connection(std::move(fd), limits.socket_timeout_ms), limits_(limits) {}
 
   HeadResult read_head() override;
-  bool finish_request() override { return false; }  // SCGI has no keep-alive
+  // SCGI has no keep-alive; the unread body is drained first so a frontend
+  // still sending it does not fail the request on a closed socket.
+  bool finish_request() override {
+    timeout_ms_ = std::min(timeout_ms_, kLingerMs);
+    drain_body();
+    return false;
+  }
   bool has_buffered_input() const override { return false; }
   bool drain_body() override;
 
