@@ -26,6 +26,11 @@ class BodyReader {
   std::string_view buffered() const { return std::string_view(buffer_).substr(pos_); }
   void consume(size_t n) { pos_ += n; }
   bool eof() const { return eof_; }
+  // Bytes left to read when CONTENT_LENGTH is known (buffered included).
+  std::optional<std::uint64_t> remaining() const {
+    if (!remaining_) return std::nullopt;
+    return *remaining_ + buffered().size();
+  }
   bool failed() const { return failed_; }
   std::uint64_t bytes_read() const { return total_; }
 

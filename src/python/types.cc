@@ -48,6 +48,10 @@ PyObject* input_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   if (!r) return nullptr;
   Py_ssize_t size;
   if (!size_argument(args, nargs, size)) return nullptr;
+  // read() of a body whose length is known: one bytes object of exactly that
+  // size, filled straight from the connection (no intermediate copies).
+  if (size < 0 && r->remaining() && *r->remaining() <= static_cast<std::uint64_t>(PY_SSIZE_T_MAX))
+    size = static_cast<Py_ssize_t>(*r->remaining());
   if (size >= 0) {
     PyRef out = PyRef::steal(PyBytes_FromStringAndSize(nullptr, size));
     if (!out) return nullptr;
