@@ -125,6 +125,7 @@ void append_params(std::string& out, std::uint16_t request_id, const protocol::P
 }
 
 bool decode_name_values(std::string_view content, protocol::Params& out) {
+  out.reserve(out.size() + content.size() / 24 + 4);  // ~24 bytes a pair from nginx
   std::size_t pos = 0;
   while (pos < content.size()) {
     std::size_t name_len = 0, value_len = 0;

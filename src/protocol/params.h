@@ -35,6 +35,7 @@ class Params {
   std::size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
   void clear() { items_.clear(); }
+  void reserve(std::size_t n) { items_.reserve(n); }
   // Sum of name and value lengths: what request-header-limit bounds.
   std::size_t byte_size() const;
 

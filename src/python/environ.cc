@@ -2,6 +2,8 @@
 
 #include <sys/time.h>
 
+#include <string>
+
 #include "python/types.h"
 
 namespace wsgi_fpm::python {
@@ -79,7 +81,7 @@ PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
             (!secure || set_item(e, "wsgi.url_scheme", PyUnicode_FromString("https"))) &&
             PyDict_SetItemString(e, "wsgi.input", input) == 0 &&
             PyDict_SetItemString(e, "wsgi.errors", errors) == 0 &&
-            set_item(e, "mod_wsgi.request_start", PyUnicode_FromFormat("%lld", start_us));
+            set_item(e, "mod_wsgi.request_start", PyUnicode_FromString(std::to_string(start_us).c_str()));
   // Defaults for what a bare client (wsgi-fpm request) may leave out; every
   // frontend sends these.
   static const std::pair<const char*, const char*> kDefaults[] = {

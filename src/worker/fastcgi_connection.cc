@@ -193,6 +193,7 @@ bool FastCgiConnection::finish_request() {
   // Without keep-conn, nginx waits for EOF and stops sending the body once
   // the response is in, so EOF goes first (as PHP-FPM's fcgi_close does),
   // and the linger is short.
+  if (!keep && stdin_done_) return false;  // nothing left to read: just close
   lingering_ = true;
   if (!keep) {
     ::shutdown(fd_.get(), SHUT_WR);
