@@ -91,6 +91,16 @@ std::string Supervisor::apply(const config::Config& config) {
     }
   }
   for (const auto& pool : config.pools) {
+    // Keys the file may set that this version accepts but does not act on
+    // yet: said out loud, never silently ignored.
+    for (const char* key : {"inactivity-timeout", "deadlock-timeout", "eviction-timeout"}) {
+      if (pool.locations.has(key))
+        error(pool.location_of(key).str() + ": " + key + " is not enforced by this version of wsgi-fpm yet");
+    }
+    if (pool.process_manager != config::ProcessManager::Static)
+      error(pool.location_of("process-manager").str() + ": process-manager " +
+            config::to_string(pool.process_manager) +
+            " is not implemented by this version yet; the pool runs static with `processes` processes");
     PoolSpec spec;
     std::string why;
     if (!make_pool_spec(pool, spec, why)) {
