@@ -5,6 +5,7 @@
 // blocked before any thread exists (so only sigwait sees them), and Python is
 // finalized only after every request thread has let go of it.
 #include <cstring>
+#include <clocale>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -96,6 +97,14 @@ int main(int argc, char** argv) {
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&stop_signals, s);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // lang/locale arrive as LANG and LC_ALL; take them before Python starts
+  // (isolated, it would keep the "C" locale and an ASCII encoding), as
+  // mod_wsgi's locale option does with setlocale(LC_ALL, ...).
+  if (!setlocale(LC_ALL, "")) {
+    const char* wanted = getenv("LC_ALL");
+    log::warning("locale '{}' is not available on this system; using C", wanted ? wanted : "");
+  }
 
   python::RuntimeOptions runtime;
   runtime.python_home = options.python_home;

@@ -853,6 +853,36 @@ def missing_home_does_not_stop_the_pool():
     stop_and_check(sup, sup.workers(), [listen_of(sup, "homeless")])
 
 
+def python_settings_reach_the_app():
+    """home, lang, locale, python-path and environment as the app sees them;
+    and nothing else of the supervisor's environment (SPEC §6)."""
+    scratch = h.Scratch(prefix="wfpm-supervisor-pyenv-")
+    apps = h.install_apps(scratch, owner=TA, subdir="ta",
+                          extra=[os.path.join(h.SOURCE, "tests", "apps", "pyenv.wsgi")])
+    lib = scratch.sub("lib")
+    with open(os.path.join(lib, "only_on_python_path.py"), "w") as f:
+        f.write("WHO = 'found on python-path'\n")
+    h.chown_tree(lib, TA)
+    home = scratch.sub("home")
+    h.chown_tree(home, TA)
+    pool = one_pool(scratch, apps, "pyenv", home=home, lang="C.UTF-8", locale="C.UTF-8",
+                    **{"python-path": [lib], "environment": {"GREETING": "hello from the pool"}})
+    pool["apps"] = [{"mount": "/", "script": os.path.join(apps, "pyenv.wsgi")}]
+    os.environ["WFPM_SUPERVISOR_SECRET"] = "must not leak"
+    try:
+        sup = h.Supervisor(scratch, small_config(scratch, {"pyenv": pool}))
+    finally:
+        del os.environ["WFPM_SUPERVISOR_SECRET"]
+    status, info = proc_get(sup, "pyenv", "/")
+    want = {"cwd": home, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "encoding": "UTF-8",
+            "fs_encoding": "utf-8", "python_path_module": "found on python-path",
+            "GREETING": "hello from the pool", "secret_from_supervisor": None}
+    got = {k: info.get(k) for k in want}
+    if status != 200 or got != want:
+        raise AssertionError(f"status {status}; expected {want}, got {got}")
+    stop_and_check(sup, sup.workers(), [listen_of(sup, "pyenv")])
+
+
 def main():
     runner = h.Runner(budget=540)
     fx = h.Group(Tenants)
@@ -876,6 +906,7 @@ def main():
     runner.add("supervisor/crashing_app_backs_off", crashing_app_backs_off)
     runner.add("supervisor/recycling_without_failures", recycling_without_failures)
     runner.add("supervisor/missing_home_does_not_stop_the_pool", missing_home_does_not_stop_the_pool)
+    runner.add("supervisor/python_settings_reach_the_app", python_settings_reach_the_app)
     runner.main()
 
 
