@@ -36,8 +36,11 @@ Dispatcher::Dispatcher(int listen_fd, int socket_timeout_seconds, ConnectionFact
   // took already gets EAGAIN instead of sleeping in accept().
   set_nonblocking(listen_fd_.get(), true);
   set_cloexec(listen_fd_.get(), true);
+  // EPOLLEXCLUSIVE: a new connection wakes one waiting thread of one
+  // process, not one in every sibling (the thundering herd), and needs no
+  // re-arming after each accept.
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
   ev.data.ptr = &g_listen_tag;
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
   // Level-triggered and never read: once set, it wakes every thread in turn.
@@ -75,15 +78,6 @@ void Dispatcher::run_thread(const RequestHandler& handler) {
 void Dispatcher::accept_one(const RequestHandler& handler) {
   int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   int saved = errno;
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLONESHOT;
-      ev.data.ptr = &g_listen_tag;
-      epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, listen_fd_.get(), &ev);
-    }
-  }
   if (fd < 0) {
     if (saved != EAGAIN && saved != EWOULDBLOCK && saved != EINTR && saved != ECONNABORTED) {
       log::error("accept: {}", std::strerror(saved));

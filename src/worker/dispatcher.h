@@ -1,9 +1,9 @@
 // How a worker's request threads share its connections.
 //
 // Every request thread waits in epoll_wait on one epoll set holding the
-// pool's listening socket and the idle keep-alive connections, all
-// EPOLLONESHOT: each readiness wakes exactly one thread, which then serves
-// that connection itself (no hand-off between threads). So:
+// pool's listening socket (EPOLLEXCLUSIVE) and the idle keep-alive
+// connections (EPOLLONESHOT): each readiness wakes one thread, which then
+// serves that connection itself (no hand-off between threads). So:
 //  - a process accepts only while it has an idle thread; busy processes leave
 //    new connections in the shared backlog for their siblings;
 //  - an idle keep-alive connection costs an epoll entry, never a thread;
