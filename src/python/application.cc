@@ -118,6 +118,7 @@ bool Application::run(PyObject* callable, PyObject* environ, PyObject* start_res
     }
     if (ok) ok = response.send(chunks, true);
     if (!ok && !response.connection_lost()) log_exception(label, "invalid response from the WSGI application");
+    else if (!ok) PyErr_Clear();  // the frontend went away: nothing to report to anyone
     return ok;
   }
 
@@ -196,6 +197,12 @@ void Application::handle(RequestIo& io, const protocol::PathSplit& split, const 
       GilRelease unlocked;
       io.abort();
     }
+  }
+  // Whatever happened, this thread's next request starts with no exception
+  // set (a leftover one would fail it with SystemError).
+  if (PyErr_Occurred()) {
+    if (response.connection_lost()) PyErr_Clear();
+    else log_exception(label, "exception left over after the response");
   }
   if (input) detach_input_stream(input.get());
   if (start) detach_start_response(start.get());

@@ -59,7 +59,8 @@ bool FastCgiConnection::next_event(ServerSession::Event& event) {
     char* at = input_.prepare(16 * 1024, room);
     ssize_t got = receive(at, room);
     if (got <= 0) {
-      if (got == 0 && ((input_.empty() && !session_.active()) || lingering_)) {
+      bool between_requests = input_.empty() && !session_.active();
+      if ((got == 0 || errno == ECONNRESET) && (between_requests || lingering_)) {
         clean_eof_ = true;  // between requests, or after the response was sent
       } else if (got == 0) {
         log::warning("FastCGI connection closed by the frontend in the middle of a request");

@@ -16,7 +16,7 @@ namespace {
 
 // Runs `source`'s application once for a GET (or a POST with `body`).
 FakeIo run_app(const std::string& source, const std::string& body = {},
-               const std::string& uri = "/") {
+               const std::string& uri = "/", bool frontend_gone = false) {
   python::ApplicationConfig config;
   config.script = write_script(source);
   config.environ.process_group = "unit";
@@ -28,6 +28,7 @@ FakeIo run_app(const std::string& source, const std::string& body = {},
   io.request.add("CONTENT_LENGTH", body.empty() ? "" : std::to_string(body.size()));
   io.body = body;
   io.max_read = 1000;  // short reads, as a real socket gives
+  io.fail_writes = frontend_gone;
   {
     python::GilHold gil(python_main_state());
     python::Application app(config);  // holds Python references: GIL held for its life
@@ -258,4 +259,31 @@ TEST_CASE("a script that fails to load reports it, and loads once it is fixed") 
   std::ofstream(config.script) << "def application(e, s):\n    s('200 OK', [])\n    return [b'fixed']\n";
   CHECK(app.ensure_loaded());
   std::remove(config.script.c_str());
+}
+
+TEST_CASE("a frontend gone mid-response leaves no exception for the thread's next request") {
+  const char* list_app = R"(
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [b'nobody will read this']
+)";
+  const char* generator_app = R"(
+def application(environ, start_response):
+    start_response('200 OK', [])
+    yield b'first'
+    yield b'second'
+)";
+  const char* write_app = R"(
+def application(environ, start_response):
+    write = start_response('200 OK', [])
+    write(b'lost')
+    return [b'too']
+)";
+  for (const char* app : {list_app, generator_app, write_app}) {
+    auto io = run_app(app, {}, "/", true);  // run_app checks PyErr_Occurred() is false
+    CHECK(io.written.empty());
+  }
+  // And the thread's next request is served normally.
+  auto io = run_app(list_app);
+  CHECK(io.status_line() == "Status: 200 OK");
 }
