@@ -179,7 +179,8 @@ void Application::handle(RequestIo& io, const protocol::PathSplit& split, const 
   bool ok = false;
   t_timed_out = false;
   if (input && errors && start) {
-    environ = build_environ(loaded.environ_template.get(), io.params(), split, input.get(), errors.get());
+    environ = build_environ(loaded.environ_template.get(), io.params(), split, input.get(), errors.get(),
+                            &loaded.keys);
   }
   if (!environ) {
     log_exception(label, "cannot build the WSGI environ");

@@ -50,6 +50,7 @@ class Application {
   struct Loaded {
     PyRef callable;
     PyRef environ_template;
+    EnvironKeys keys;
   };
   bool run(PyObject* callable, PyObject* environ, PyObject* start_response, class Response& response,
            const std::string& label);

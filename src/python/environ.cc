@@ -59,15 +59,29 @@ PyRef make_environ_template(const EnvironDefaults& d) {
   return env;
 }
 
+PyObject* EnvironKeys::get(std::string_view name) {
+  if (auto it = keys_.find(name); it != keys_.end()) return it->second.get();
+  // Unbounded names would make this a memory leak a client could drive:
+  // only the first few hundred distinct names are kept.
+  PyRef key = PyRef::steal(latin1(name));
+  if (!key) return nullptr;
+  PyObject* raw = key.get();
+  if (keys_.size() < 512) keys_.emplace(std::string(name), std::move(key));
+  else return nullptr;
+  return raw;
+}
+
 PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
-                    const protocol::PathSplit& split, PyObject* input, PyObject* errors) {
+                    const protocol::PathSplit& split, PyObject* input, PyObject* errors,
+                    EnvironKeys* keys) {
   PyRef env = PyRef::steal(PyDict_Copy(environ_template));
   if (!env) return {};
   PyObject* e = env.get();
   for (const auto& p : params.items()) {
     if (skipped(p.name)) continue;
     if (p.name == "CONTENT_LENGTH" && content_length_means_no_body(params, p.value)) continue;
-    PyRef key = PyRef::steal(latin1(p.name));
+    PyRef key = keys ? PyRef::borrow(keys->get(p.name)) : PyRef();
+    if (!key) key = PyRef::steal(latin1(p.name));
     PyRef value = PyRef::steal(latin1(p.value));
     if (!key || !value || PyDict_SetItem(e, key.get(), value.get()) < 0) return {};
   }

@@ -3,7 +3,10 @@
 
 #include <Python.h>
 
+#include <functional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "protocol/params.h"
 #include "protocol/request_path.h"
@@ -23,10 +26,27 @@ struct EnvironDefaults {
 // The per-application template, copied for each request. GIL held.
 PyRef make_environ_template(const EnvironDefaults& defaults);
 
+// CGI parameter names as Python str objects, made once per application and
+// interpreter instead of once per request. GIL held.
+class EnvironKeys {
+ public:
+  // A borrowed reference, valid while this cache lives; nullptr on error.
+  PyObject* get(std::string_view name);
+  void clear() { keys_.clear(); }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, PyRef, Hash, std::equal_to<>> keys_;
+};
+
 // A request's environ: the template, every CGI parameter as a latin-1 str
 // (HTTP_CONTENT_LENGTH and HTTP_CONTENT_TYPE dropped, as PEP 3333 requires),
 // SCRIPT_NAME/PATH_INFO from `split`, and the request's streams. GIL held.
 PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
-                    const protocol::PathSplit& split, PyObject* input, PyObject* errors);
+                    const protocol::PathSplit& split, PyObject* input, PyObject* errors,
+                    EnvironKeys* keys = nullptr);
 
 }  // namespace wsgi_fpm::python

@@ -56,6 +56,7 @@ options:
   --graceful-timeout N     seconds for requests to finish when stopping (default 15)
   --shutdown-timeout N     seconds before a stopping worker is killed (default 5)
   --listen-backlog N       the socket's backlog (default 1024)
+  --startup-timeout N      seconds a new worker has to become ready (default 15)
   --home DIR               workers' working directory (default: SCRIPT's directory)
   --python-home DIR        a virtualenv to run in
   --python-path DIRS       colon-separated directories added to sys.path
@@ -76,7 +77,7 @@ bool parse_args(int argc, char** argv, ServeArgs& out, std::string& error) {
       "--limit-request-body", "--header-buffer-size", "--request-header-limit", "--socket-timeout",
       "--graceful-timeout", "--shutdown-timeout", "--listen-backlog", "--home", "--python-home",
       "--python-path", "--application-group", "--queue-timeout", "--request-timeout",
-      "--interrupt-timeout"};
+      "--interrupt-timeout", "--startup-timeout"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--allow-root") {
@@ -252,7 +253,8 @@ bool build_spec(const ServeArgs& args, PoolSpec& spec, std::string& error) {
       !number(args, "--interrupt-timeout", w.interrupt_timeout, 0, 86400, error) ||
       !number(args, "--graceful-timeout", w.graceful_timeout, 0, 86400, error) ||
       !number(args, "--shutdown-timeout", spec.shutdown_timeout, 0, 86400, error) ||
-      !number(args, "--listen-backlog", spec.listen_backlog, 1, 65535, error))
+      !number(args, "--listen-backlog", spec.listen_backlog, 1, 65535, error) ||
+      !number(args, "--startup-timeout", spec.startup_timeout, 0, 86400, error))
     return false;
   w.shutdown_timeout = spec.shutdown_timeout;
   // A worker stopping for good has shutdown-timeout before the supervisor
