@@ -8,7 +8,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "fmt/format.h"
+#include "util/log.h"
 
 namespace wsgi_fpm::supervisor {
 
@@ -35,14 +35,9 @@ void LogSink::reopen() {
 }
 
 void LogSink::write_line(std::string_view level, std::string_view source, long pid, std::string_view text) {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  tm parts;
-  localtime_r(&tv.tv_sec, &parts);
-  char stamp[32];
-  strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &parts);
-  std::string line = fmt::format("{}.{:03d} [{}] {}[{}]: {}\n", stamp, static_cast<int>(tv.tv_usec / 1000),
-                                 level, source, pid, text);
+  std::string line = log::line_prefix(level, source, pid);
+  line.append(text);
+  line.push_back('\n');
   std::string_view rest = line;
   while (!rest.empty()) {
     ssize_t n = ::write(fd_, rest.data(), rest.size());

@@ -29,15 +29,8 @@ const char* level_name(Level l) {
 
 std::string prefix(Level level) {
   if (g_bare.load()) return fmt::format("[{}] ", level_name(level));
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  tm parts;
-  localtime_r(&tv.tv_sec, &parts);
-  char stamp[32];
-  strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &parts);
   std::lock_guard lock(g_source_mutex);
-  return fmt::format("{}.{:03d} [{}] {}[{}]: ", stamp, static_cast<int>(tv.tv_usec / 1000),
-                     level_name(level), g_source, getpid());
+  return line_prefix(level_name(level), g_source, getpid());
 }
 
 void write_all(std::string_view s) {
@@ -53,6 +46,16 @@ void write_all(std::string_view s) {
 }
 
 }  // namespace
+
+std::string line_prefix(std::string_view level, std::string_view source, long pid) {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  tm parts;
+  localtime_r(&tv.tv_sec, &parts);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &parts);
+  return fmt::format("{}.{:03d} [{}] {}[{}]: ", stamp, static_cast<int>(tv.tv_usec / 1000), level, source, pid);
+}
 
 void set_source(std::string name) {
   std::lock_guard lock(g_source_mutex);

@@ -24,6 +24,9 @@ void set_bare(bool bare);
 
 void write(Level level, std::string_view message);
 
+// The line prefix every log of wsgi-fpm uses: "2026-11-23 18:40:02.123 [info] source[pid]: ".
+std::string line_prefix(std::string_view level, std::string_view source, long pid);
+
 template <typename... Args>
 void info(fmt::format_string<Args...> f, Args&&... args) {
   write(Level::Info, fmt::format(f, std::forward<Args>(args)...));
