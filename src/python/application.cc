@@ -173,7 +173,7 @@ void Application::handle(RequestIo& io, const protocol::PathSplit& split, const 
   Response response(io, config_.header_buffer_size, io.params().get_or("REQUEST_METHOD", "GET") == "HEAD");
 
   PyRef input = new_input_stream(&reader);
-  PyRef errors = new_error_stream(label);
+  PyRef errors = new_error_stream();
   PyRef start = new_start_response(&response);
   PyRef environ;
   bool ok = false;

@@ -173,7 +173,6 @@ PyTypeObject InputStreamType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 struct ErrorStream {
   PyObject_HEAD
   std::string* pending;  // a partial line, logged once its newline arrives
-  std::string* label;    // the request, so the log line says which one wrote it
 };
 
 void errors_emit(ErrorStream* s, bool all) {
@@ -220,7 +219,6 @@ void errors_dealloc(PyObject* self) {
   auto* s = reinterpret_cast<ErrorStream*>(self);
   errors_emit(s, true);
   delete s->pending;
-  delete s->label;
   Py_TYPE(self)->tp_free(self);
 }
 
@@ -396,12 +394,11 @@ void detach_input_stream(PyObject* stream) {
   reinterpret_cast<InputStream*>(stream)->reader = nullptr;
 }
 
-PyRef new_error_stream(std::string request_label) {
+PyRef new_error_stream() {
   PyRef obj = PyRef::steal(PyType_GenericAlloc(&ErrorStreamType, 0));
   if (obj) {
     auto* s = reinterpret_cast<ErrorStream*>(obj.get());
     s->pending = new std::string();
-    s->label = new std::string(std::move(request_label));
   }
   return obj;
 }

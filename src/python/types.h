@@ -21,7 +21,7 @@ bool ready_types(std::string& error);
 PyRef new_input_stream(BodyReader* reader);
 void detach_input_stream(PyObject* stream);
 
-PyRef new_error_stream(std::string request_label);
+PyRef new_error_stream();
 void flush_error_stream(PyObject* stream);
 
 PyRef new_start_response(Response* response);

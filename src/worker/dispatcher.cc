@@ -26,11 +26,10 @@ int g_listen_tag;
 int g_exit_tag;
 }  // namespace
 
-Dispatcher::Dispatcher(int listen_fd, int socket_timeout_seconds, ConnectionFactory factory)
+Dispatcher::Dispatcher(int listen_fd, ConnectionFactory factory)
     : listen_fd_(listen_fd),
       epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
       exit_event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      socket_timeout_seconds_(socket_timeout_seconds),
       factory_(std::move(factory)) {
   // Non-blocking so that a thread woken for a connection a sibling process
   // took already gets EAGAIN instead of sleeping in accept().

@@ -32,7 +32,7 @@ class Dispatcher {
   // Serves one request whose head has been read.
   using RequestHandler = std::function<void(Connection&)>;
 
-  Dispatcher(int listen_fd, int socket_timeout_seconds, ConnectionFactory factory);
+  Dispatcher(int listen_fd, ConnectionFactory factory);
   ~Dispatcher();
 
   // A check on each accepted socket before any byte is read; false closes it.
@@ -61,7 +61,6 @@ class Dispatcher {
   UniqueFd listen_fd_;
   UniqueFd epoll_fd_;
   UniqueFd exit_event_fd_;
-  int socket_timeout_seconds_;
   ConnectionFactory factory_;
   std::function<bool(int fd)> admit_;
 

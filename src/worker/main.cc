@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
     std::string why;
     if (auto n = parse_network(text, why)) allowed.push_back(*n);
   }
-  worker::Dispatcher dispatcher(options.listen_fd, options.socket_timeout,
+  worker::Dispatcher dispatcher(options.listen_fd,
                                 [&](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
                                   if (scgi) return std::make_unique<worker::ScgiConnection>(std::move(fd), limits);
                                   return std::make_unique<worker::FastCgiConnection>(std::move(fd), limits);
