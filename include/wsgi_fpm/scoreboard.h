@@ -6,13 +6,15 @@
 // a crash. This header is the whole contract between the two executables.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 namespace wsgi_fpm {
 
-inline constexpr std::uint32_t kScoreboardMagic = 0x57534731;  // "WSG1"
+inline constexpr std::uint32_t kScoreboardMagic = 0x57534732;  // "WSG2"
 inline constexpr std::size_t kScoreboardThreads = 256;          // threads above this are not shown
 inline constexpr std::size_t kScoreboardUrlBytes = 240;
 
@@ -30,15 +32,32 @@ struct Scoreboard {
   std::atomic<std::uint32_t> busy_threads;
   std::atomic<std::uint32_t> state;  // WorkerState
   std::atomic<std::uint64_t> started_us;
+  // CLOCK_MONOTONIC µs of the last time a thread of the worker took the GIL
+  // (once a second; 0 before the first time): the supervisor's
+  // deadlock-timeout compares it with its own clock, as mod_wsgi's monitor
+  // thread does with its own.
+  std::atomic<std::uint64_t> gil_heartbeat_us;
   ThreadSlot threads[kScoreboardThreads];
 };
 
 enum class WorkerState : std::uint32_t { Starting = 0, Ready = 1, Stopping = 2 };
 
+// The two clocks of the scoreboard's fields, read the same way on both sides.
+inline std::uint64_t clock_us(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+}
+inline std::uint64_t wall_clock_us() { return clock_us(CLOCK_REALTIME); }
+inline std::uint64_t monotonic_us() { return clock_us(CLOCK_MONOTONIC); }
+
 // The worker's file descriptors, set up by the supervisor when it spawns one.
 inline constexpr int kListenFd = 3;
 inline constexpr int kScoreboardFd = 4;
-// The worker writes single-line messages here: "ready", "retire REASON".
+// The worker writes single-line messages here: "ready"; "retire REASON" (it
+// wants a successor: maximum-requests, request-timeout); "evict REASON" (it
+// was asked to restart gracefully, e.g. by SIGUSR1 as mod_wsgi's daemon
+// processes are, so its requests get eviction-timeout to finish).
 inline constexpr int kNotifyFd = 5;
 
 }  // namespace wsgi_fpm

@@ -12,6 +12,14 @@
 namespace wsgi_fpm::supervisor {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+// How often the pool looks at its workers, and how long a look at a waiting
+// connection silences the socket watch (so a busy socket wakes the
+// supervisor at most ten times a second, not once per connection).
+constexpr std::uint64_t kTickMs = 1000;
+constexpr std::uint64_t kWatchPauseMs = 100;
+
 std::string exit_reason(int64_t status, int term_signal) {
   if (term_signal) return fmt::format("killed by signal {} ({})", term_signal, strsignal(term_signal));
   return fmt::format("exited with status {}", status);
@@ -22,6 +30,8 @@ std::int64_t mtime_of(const std::string& path) {
   if (stat(path.c_str(), &st) != 0) return -1;
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
+
+long seconds_of(Clock::duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(d).count()); }
 
 }  // namespace
 
@@ -47,6 +57,25 @@ Pool::~Pool() {
     unlink(spec_.listen.path.c_str());
 }
 
+uv_timer_t* Pool::make_timer() {
+  auto* t = new uv_timer_t;
+  uv_timer_init(loop_, t);
+  t->data = this;
+  open_handles_++;
+  return t;
+}
+
+void Pool::close_handle(uv_handle_t* handle) {
+  handle->data = this;
+  uv_close(handle, [](uv_handle_t* h) {
+    auto* pool = static_cast<Pool*>(h->data);
+    if (h->type == UV_POLL) delete reinterpret_cast<uv_poll_t*>(h);
+    else delete reinterpret_cast<uv_timer_t*>(h);
+    pool->open_handles_--;
+    pool->maybe_finish_stop();
+  });
+}
+
 bool Pool::start(std::string& error, UniqueFd socket) {
   if (socket) {
     listen_fd_ = std::move(socket);
@@ -58,20 +87,25 @@ bool Pool::start(std::string& error, UniqueFd socket) {
   spec_.worker.supervisor_pid = getpid();
   spec_.worker.log_bare = true;
   slots_.resize(static_cast<std::size_t>(spec_.processes));
-  for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i].current = spawn(i);
   for (const auto& s : spec_.scripts) script_mtimes_[s] = mtime_of(s);
-  if (spec_.script_reloading && !spec_.scripts.empty()) {
-    watch_timer_ = new uv_timer_t;
-    uv_timer_init(loop_, watch_timer_);
-    watch_timer_->data = this;
-    open_timers_++;
-    uv_timer_start(watch_timer_, [](uv_timer_t* t) { static_cast<Pool*>(t->data)->check_scripts(); }, 1000, 1000);
-  }
+  tick_timer_ = make_timer();
+  uv_timer_start(tick_timer_, [](uv_timer_t* t) { static_cast<Pool*>(t->data)->tick(); }, kTickMs, kTickMs);
+  watch_pause_ = make_timer();
+  socket_watch_ = new uv_poll_t;
+  uv_poll_init(loop_, socket_watch_, listen_fd_.get());
+  socket_watch_->data = this;
+  open_handles_++;
+  const char* manager = to_string(spec_.manager.mode);
   log_->write_line("info", "wsgi-fpm", getpid(),
-                   fmt::format("pool {} listening on {} ({}) with {} process{} of {} thread{}", spec_.name,
-                               spec_.listen.str(), spec_.worker.protocol, spec_.processes,
+                   fmt::format("pool {} listening on {} ({}) with {}{} process{} of {} thread{}", spec_.name,
+                               spec_.listen.str(), spec_.worker.protocol,
+                               spec_.manager.mode == ProcessManagerMode::Static ? "" : "up to ", spec_.processes,
                                spec_.processes == 1 ? "" : "es", spec_.worker.threads,
-                               spec_.worker.threads == 1 ? "" : "s"));
+                               spec_.worker.threads == 1 ? "" : "s") +
+                       (spec_.manager.mode == ProcessManagerMode::Static ? std::string()
+                                                                          : fmt::format(", {}", manager)));
+  fill_static_slots();
+  tick();
   return true;
 }
 
@@ -83,8 +117,8 @@ UniqueFd Pool::take_socket() {
 WorkerProcess* Pool::spawn(std::size_t slot) {
   WorkerProcess::Events events;
   events.ready = [this](WorkerProcess& w) { on_ready(w); };
-  events.retire = [this](WorkerProcess& w, const std::string& reason) {
-    if (slots_[w.slot()].current == &w) replace(w.slot(), reason);
+  events.retire = [this](WorkerProcess& w, const std::string& reason, bool evicted) {
+    if (slots_[w.slot()].current == &w) replace(w.slot(), reason, evicted ? Drain::Eviction : Drain::Graceful);
   };
   events.exited = [this](WorkerProcess& w, int64_t status, int sig) { on_exit(w, status, sig); };
   events.closed = [this](WorkerProcess& w) {
@@ -125,22 +159,26 @@ WorkerProcess* Pool::spawn(std::size_t slot) {
   return raw;
 }
 
-void Pool::replace(std::size_t slot, const std::string& reason) {
+std::chrono::milliseconds Pool::drain_time(Drain drain) const {
+  int seconds = drain == Drain::Eviction ? spec_.eviction_timeout : spec_.graceful_timeout;
+  return std::chrono::seconds(seconds + spec_.shutdown_timeout);
+}
+
+void Pool::replace(std::size_t slot, const std::string& reason, Drain drain) {
   if (stopping_) return;
   Slot& s = slots_[slot];
   if (s.successor) return;  // one already on its way
-  if (!s.current) {         // nothing running: the respawn covers it
-    return;
-  }
+  if (!s.current) return;   // nothing running: a respawn or the manager covers it
   log_->write_line("info", spec_.name, s.current->pid(), "replacing this process: " + reason);
+  s.drain = drain;
   s.successor = spawn(slot);
 }
 
 void Pool::replace_all(const std::string& reason) {
-  for (std::size_t i = 0; i < slots_.size(); ++i) replace(i, reason);
+  for (std::size_t i = 0; i < slots_.size(); ++i) replace(i, reason, Drain::Eviction);
 }
 
-void Pool::update(PoolSpec spec) {
+void Pool::update(PoolSpec spec, bool replace_processes) {
   spec.worker.listen_fd = kListenFd;
   spec.worker.supervisor_pid = getpid();
   spec.worker.log_bare = true;
@@ -150,19 +188,48 @@ void Pool::update(PoolSpec spec) {
   for (const auto& s : spec_.scripts) script_mtimes_[s] = mtime_of(s);
   if (spec_.processes > old_processes) {
     slots_.resize(static_cast<std::size_t>(spec_.processes));
-    for (std::size_t i = static_cast<std::size_t>(old_processes); i < slots_.size(); ++i)
-      slots_[i].current = spawn(i);
   } else if (spec_.processes < old_processes) {
     for (std::size_t i = static_cast<std::size_t>(spec_.processes); i < slots_.size(); ++i) {
       if (slots_[i].respawn_timer) uv_timer_stop(slots_[i].respawn_timer);
-      if (slots_[i].current) slots_[i].current->stop(std::chrono::seconds(spec_.graceful_timeout + spec_.shutdown_timeout));
+      if (slots_[i].current) slots_[i].current->stop(drain_time(Drain::Eviction), SIGUSR2);
       if (slots_[i].successor) slots_[i].successor->stop(std::chrono::seconds(spec_.shutdown_timeout));
       slots_[i].current = slots_[i].successor = nullptr;
     }
     // Timers of dropped slots stay until the pool stops (they are stopped).
   }
-  for (std::size_t i = 0; i < std::min<std::size_t>(slots_.size(), static_cast<std::size_t>(old_processes)); ++i)
-    replace(i, "configuration changed");
+  if (replace_processes) {
+    for (std::size_t i = 0; i < std::min<std::size_t>(slots_.size(), static_cast<std::size_t>(old_processes)); ++i)
+      replace(i, "configuration changed", Drain::Eviction);
+  }
+  fill_static_slots();
+  tick();
+}
+
+void Pool::fill_static_slots() {
+  if (stopping_ || spec_.manager.mode != ProcessManagerMode::Static) return;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(spec_.processes); ++i) {
+    if (slots_[i].empty()) slots_[i].current = spawn(i);
+  }
+}
+
+bool Pool::spawn_in_empty_slot(const std::string& why) {
+  for (std::size_t i = 0; i < static_cast<std::size_t>(spec_.processes); ++i) {
+    if (!slots_[i].empty()) continue;
+    slots_[i].quick_failures = 0;
+    slots_[i].current = spawn(i);
+    if (slots_[i].current) log_->write_line("info", spec_.name, slots_[i].current->pid(), "started: " + why);
+    return true;
+  }
+  return false;
+}
+
+void Pool::stop_idle(std::size_t slot, const std::string& why) {
+  Slot& s = slots_[slot];
+  if (!s.current || s.successor) return;
+  log_->write_line("info", spec_.name, s.current->pid(), "stopping this process: " + why);
+  // Nothing in flight: it has only idle keep-alive connections to close.
+  s.current->stop(drain_time(Drain::Graceful));
+  s.current = nullptr;
 }
 
 void Pool::on_ready(WorkerProcess& w) {
@@ -171,14 +238,15 @@ void Pool::on_ready(WorkerProcess& w) {
     WorkerProcess* old = s.current;
     s.current = &w;
     s.successor = nullptr;
-    if (old) old->stop(std::chrono::seconds(spec_.graceful_timeout + spec_.shutdown_timeout));
+    if (old) old->stop(drain_time(s.drain), s.drain == Drain::Eviction ? SIGUSR2 : SIGTERM);
   }
   if (stopping_) w.stop(std::chrono::seconds(spec_.shutdown_timeout));
   if (spec_.restart_interval > 0) {
     long pid = w.pid();
     after(static_cast<std::uint64_t>(spec_.restart_interval) * 1000, [this, pid] {
       for (auto& slot : slots_) {
-        if (slot.current && slot.current->pid() == pid) replace(slot.current->slot(), "restart-interval reached");
+        if (slot.current && slot.current->pid() == pid)
+          replace(slot.current->slot(), "restart-interval reached", Drain::Graceful);
       }
     });
   }
@@ -193,10 +261,8 @@ struct OneShot {
 
 void Pool::after(std::uint64_t ms, std::function<void()> fn) {
   if (stopping_) return;
-  auto* timer = new uv_timer_t;
-  uv_timer_init(loop_, timer);
+  auto* timer = make_timer();
   timer->data = new OneShot{this, std::move(fn)};
-  open_timers_++;
   one_shots_.push_back(timer);
   uv_timer_start(timer, [](uv_timer_t* t) {
     auto* shot = static_cast<OneShot*>(t->data);
@@ -204,13 +270,7 @@ void Pool::after(std::uint64_t ms, std::function<void()> fn) {
     shot->fn();
     delete shot;
     pool->one_shots_.remove(t);
-    t->data = pool;
-    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
-      auto* p = static_cast<Pool*>(h->data);
-      delete reinterpret_cast<uv_timer_t*>(h);
-      p->open_timers_--;
-      p->maybe_finish_stop();
-    });
+    pool->close_handle(reinterpret_cast<uv_handle_t*>(t));
   }, ms, 0);
 }
 
@@ -220,13 +280,13 @@ void Pool::on_exit(WorkerProcess& w, int64_t status, int sig) {
   std::string reason = exit_reason(status, sig);
   bool expected = stopping_ || (s.current != &w && s.successor != &w);
   if (expected) {
-    if (!stopping_) last_exit_ = reason + " after being replaced";
+    if (!stopping_) last_exit_ = reason + " after being replaced or stopped";
     log_->write_line("info", spec_.name, w.pid(), "stopped (" + reason + ")");
     maybe_finish_stop();
     return;
   }
   last_exit_ = reason;
-  auto lived = std::chrono::steady_clock::now() - w.started();
+  auto lived = Clock::now() - w.started();
   if (lived < std::chrono::seconds(10) || w.state() == WorkerProcess::State::Starting)
     s.quick_failures++;
   else
@@ -258,10 +318,8 @@ void Pool::schedule_respawn(std::size_t slot, long dead_pid) {
                    fmt::format("worker slot {}: {}; starting a new one{}", slot, last_exit_,
                                delay_ms ? fmt::format(" in {} ms", delay_ms) : std::string()));
   if (!s.respawn_timer) {
-    s.respawn_timer = new uv_timer_t;
-    uv_timer_init(loop_, s.respawn_timer);
+    s.respawn_timer = make_timer();
     s.respawn_timer->data = nullptr;
-    open_timers_++;
   }
   struct Ctx { Pool* pool; std::size_t slot; };
   delete static_cast<Ctx*>(s.respawn_timer->data);
@@ -291,6 +349,96 @@ void Pool::check_scripts() {
   if (touched) replace_all("script changed");
 }
 
+PoolLimits Pool::limits() const {
+  PoolLimits l;
+  l.processes = spec_.processes;
+  l.threads = spec_.worker.threads;
+  l.inactivity_timeout = std::chrono::seconds(spec_.inactivity_timeout);
+  l.deadlock_timeout = std::chrono::seconds(spec_.deadlock_timeout);
+  return l;
+}
+
+std::vector<ProcessView> Pool::views(Clock::time_point now) const {
+  std::vector<ProcessView> out;
+  for (std::size_t i = 0; i < std::min(slots_.size(), static_cast<std::size_t>(spec_.processes)); ++i) {
+    const Slot& s = slots_[i];
+    if (s.current) out.push_back(s.current->view(now));
+    else if (s.successor || s.respawn_pending()) out.push_back(ProcessView{});  // starting: not ready
+  }
+  return out;
+}
+
+long Pool::slot_of(long pid) const {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].current && slots_[i].current->pid() == pid) return static_cast<long>(i);
+  }
+  return -1;
+}
+
+void Pool::tick() {
+  if (stopping_) return;
+  if (spec_.script_reloading) check_scripts();
+  auto now = Clock::now();
+  for (auto& s : slots_) {
+    if (s.current) s.current->observe(now);
+  }
+  auto plan = plan_tick(spec_.manager, limits(), views(now));
+  for (long pid : plan.deadlocked) {
+    long i = slot_of(pid);
+    if (i < 0) continue;
+    Slot& s = slots_[static_cast<std::size_t>(i)];
+    log_->write_line("error", spec_.name, pid,
+                     fmt::format("no thread could take the Python GIL for {} s (deadlock-timeout): replacing "
+                                 "this process; its requests in flight are lost",
+                                 seconds_of(s.current->view(now).gil_stalled)));
+    replace(static_cast<std::size_t>(i), "deadlock-timeout", Drain::Graceful);
+    // It cannot finish anything: stop it now rather than once the successor is ready.
+    s.current->stop(std::chrono::seconds(spec_.shutdown_timeout));
+  }
+  for (long pid : plan.stop) {
+    long i = slot_of(pid);
+    if (i >= 0)
+      stop_idle(static_cast<std::size_t>(i),
+                spec_.manager.mode == ProcessManagerMode::Ondemand
+                    ? fmt::format("idle for {} s (process-idle-timeout)", spec_.manager.idle_timeout.count())
+                    : fmt::format("more than max-spare ({}) spare processes", spec_.manager.max_spare));
+  }
+  for (long pid : plan.replace_idle) {
+    long i = slot_of(pid);
+    if (i >= 0)
+      replace(static_cast<std::size_t>(i), fmt::format("idle for {} s (inactivity-timeout)", spec_.inactivity_timeout),
+              Drain::Graceful);
+  }
+  for (int n = 0; n < plan.spawn; ++n) {
+    if (!spawn_in_empty_slot(fmt::format("fewer than min-spare ({}) spare processes", spec_.manager.min_spare))) break;
+  }
+  update_socket_watch();
+}
+
+void Pool::update_socket_watch() {
+  if (!socket_watch_) return;
+  auto live = static_cast<int>(views(Clock::now()).size());
+  bool want = !stopping_ && watches_socket(spec_.manager, limits(), live);
+  bool paused = watch_pause_ && uv_is_active(reinterpret_cast<uv_handle_t*>(watch_pause_));
+  if (want && !paused) {
+    uv_poll_start(socket_watch_, UV_READABLE, [](uv_poll_t* p, int status, int) {
+      if (status == 0) static_cast<Pool*>(p->data)->on_connection_waiting();
+    });
+  } else {
+    uv_poll_stop(socket_watch_);
+  }
+}
+
+void Pool::on_connection_waiting() {
+  // Level-triggered: silence the watch while workers take the connection.
+  uv_poll_stop(socket_watch_);
+  uv_timer_start(watch_pause_, [](uv_timer_t* t) { static_cast<Pool*>(t->data)->update_socket_watch(); },
+                 kWatchPauseMs, 0);
+  auto now = Clock::now();
+  if (spawn_for_waiting_connection(spec_.manager, limits(), views(now)))
+    spawn_in_empty_slot("a connection waits and no thread is free");
+}
+
 void Pool::stop(std::function<void()> done) {
   stopping_ = true;
   stopped_ = std::move(done);
@@ -303,19 +451,14 @@ void Pool::stop(std::function<void()> done) {
 }
 
 void Pool::close_timers() {
-  auto close = [this](uv_timer_t*& t) {
-    if (!t) return;
-    uv_timer_stop(t);
-    t->data = this;
-    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
-      auto* pool = static_cast<Pool*>(h->data);
-      delete reinterpret_cast<uv_timer_t*>(h);
-      pool->open_timers_--;
-      pool->maybe_finish_stop();
-    });
-    t = nullptr;
+  auto close = [this](auto*& handle) {
+    if (!handle) return;
+    close_handle(reinterpret_cast<uv_handle_t*>(handle));
+    handle = nullptr;
   };
-  close(watch_timer_);
+  close(tick_timer_);
+  close(watch_pause_);
+  close(socket_watch_);
   for (auto* t : one_shots_) {
     delete static_cast<OneShot*>(t->data);
     uv_timer_t* timer = t;
@@ -332,7 +475,7 @@ void Pool::close_timers() {
 }
 
 void Pool::maybe_finish_stop() {
-  if (!stopping_ || !workers_.empty() || open_timers_ > 0 || !stopped_) return;
+  if (!stopping_ || !workers_.empty() || open_handles_ > 0 || !stopped_) return;
   if (listen_fd_) {
     listen_fd_.reset();
     if (owns_socket_path_ && spec_.listen.kind == Address::Kind::Unix) unlink(spec_.listen.path.c_str());
@@ -348,6 +491,7 @@ PoolStatus Pool::status() const {
   st.address = spec_.listen.str();
   st.protocol = spec_.worker.protocol;
   st.user = spec_.user_name;
+  st.process_manager = to_string(spec_.manager.mode);
   st.processes = spec_.processes;
   st.threads = spec_.worker.threads;
   st.requests = retired_requests_;

@@ -1,9 +1,13 @@
 // One pool as the supervisor runs it (mod_wsgi's WSGIDaemonProcess): the
 // listening socket, owned here so it outlives every worker, and `processes`
-// slots, each holding a worker. A worker is replaced gracefully (its
+// slots, each holding a worker or empty. A worker is replaced gracefully (its
 // successor is serving before it stops accepting) when it asks to retire
-// (maximum-requests), when restart-interval passes, when a script is touched,
-// and on reload; it is respawned with backoff when it dies.
+// (maximum-requests, request-timeout), when restart-interval or
+// inactivity-timeout passes, when a script is touched, on SIGUSR1 and on
+// reload; it is respawned with backoff when it dies. Once a second the pool
+// reads its workers' scoreboards and lets the process manager
+// (process_manager.h) say which slots to fill or empty; with ondemand and
+// dynamic it also watches the socket for connections no thread is free for.
 #pragma once
 
 #include <uv.h>
@@ -17,6 +21,7 @@
 #include <vector>
 
 #include "supervisor/log_sink.h"
+#include "supervisor/process_manager.h"
 #include "supervisor/worker_process.h"
 #include "util/address.h"
 #include "util/fd.h"
@@ -35,10 +40,14 @@ struct PoolSpec {
   std::string worker_executable;
   std::vector<std::string> environment;  // NAME=value: the workers' whole environment
   std::string user_name;                 // for status
+  ProcessManagerSettings manager;  // static / ondemand / dynamic
   int shutdown_timeout = 5;
-  int graceful_timeout = 15;
+  int graceful_timeout = 15;   // drain time when a process asked to be replaced
+  int eviction_timeout = 15;   // drain time when the operator asked (reload, touch, SIGUSR1)
   int startup_timeout = 15;
   int restart_interval = 0;
+  int inactivity_timeout = 0;  // replace a process idle this long after serving (0: never)
+  int deadlock_timeout = 0;    // replace a process whose GIL stayed taken this long (0: never)
   bool script_reloading = true;
   std::vector<std::string> scripts;  // watched for touches when script_reloading
 
@@ -53,7 +62,7 @@ struct PoolSpec {
 };
 
 struct PoolStatus {
-  std::string name, address, protocol, user;
+  std::string name, address, protocol, user, process_manager;
   int processes = 0, threads = 0;
   std::uint64_t requests = 0, in_flight = 0, restarts = 0;
   std::string last_exit;
@@ -73,10 +82,14 @@ class Pool {
   // Hands the listening socket to a successor pool (reload with a changed
   // spec on the same address): this pool then stops without unlinking it.
   UniqueFd take_socket();
-  // Replaces every process gracefully, e.g. after a spec change or a touch.
+  // How long a replaced process may finish its requests: graceful-timeout
+  // when it asked to go, eviction-timeout when the operator asked.
+  enum class Drain { Graceful, Eviction };
+  // Replaces every process gracefully, e.g. after a touched script.
   void replace_all(const std::string& reason);
-  // Takes a new spec for the same socket and rolls every process over to it.
-  void update(PoolSpec spec);
+  // Takes a new spec for the same socket; with `replace_processes` (what the
+  // workers were started with changed) rolls every process over to it.
+  void update(PoolSpec spec, bool replace_processes);
   // Graceful stop: SIGTERM, SIGKILL after shutdown-timeout; `done` runs when
   // every worker is gone and the socket is closed (and unlinked if owned).
   void stop(std::function<void()> done);
@@ -90,17 +103,36 @@ class Pool {
     WorkerProcess* successor = nullptr;
     int quick_failures = 0;
     uv_timer_t* respawn_timer = nullptr;
-    std::string pending_reason;  // why the slot wants a successor once it can
+    Drain drain = Drain::Graceful;  // for `current`, once `successor` is ready
+    bool respawn_pending() const { return respawn_timer && uv_is_active(reinterpret_cast<uv_handle_t*>(respawn_timer)); }
+    bool empty() const { return !current && !successor && !respawn_pending(); }
   };
 
   WorkerProcess* spawn(std::size_t slot);
-  void replace(std::size_t slot, const std::string& reason);
+  void replace(std::size_t slot, const std::string& reason, Drain drain);
   void on_ready(WorkerProcess& w);
   void on_exit(WorkerProcess& w, int64_t status, int signal);
   void schedule_respawn(std::size_t slot, long dead_pid);
   void check_scripts();
+  // The once-a-second look: scripts, then the process manager's plan.
+  void tick();
+  void fill_static_slots();
+  // Starts a worker in an empty slot; false if every slot is taken.
+  bool spawn_in_empty_slot(const std::string& why);
+  void stop_idle(std::size_t slot, const std::string& why);
+  // What the process manager sees: a view per taken slot (a pending respawn
+  // counts as a process starting).
+  std::vector<ProcessView> views(std::chrono::steady_clock::time_point now) const;
+  long slot_of(long pid) const;
+  PoolLimits limits() const;
+  // ondemand and dynamic: a readable socket means a connection waits.
+  void update_socket_watch();
+  void on_connection_waiting();
+  std::chrono::milliseconds drain_time(Drain drain) const;
   void maybe_finish_stop();
   void close_timers();
+  uv_timer_t* make_timer();
+  void close_handle(uv_handle_t* handle);
   // Runs `fn` once after `ms`, unless the pool stops first.
   void after(std::uint64_t ms, std::function<void()> fn);
 
@@ -112,9 +144,11 @@ class Pool {
   std::vector<Slot> slots_;
   std::list<std::unique_ptr<WorkerProcess>> workers_;  // every live or closing worker
   std::map<std::string, std::int64_t> script_mtimes_;
-  uv_timer_t* watch_timer_ = nullptr;
+  uv_timer_t* tick_timer_ = nullptr;
+  uv_poll_t* socket_watch_ = nullptr;  // watching while active
+  uv_timer_t* watch_pause_ = nullptr;  // re-arms socket_watch_ after a look
   std::list<uv_timer_t*> one_shots_;
-  int open_timers_ = 0;
+  int open_handles_ = 0;  // timers and the socket watch not yet closed
   bool stopping_ = false;
   std::function<void()> stopped_;
   std::uint64_t retired_requests_ = 0;

@@ -79,7 +79,9 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   w.request_timeout = p.request_timeout;
   w.interrupt_timeout = p.interrupt_timeout;
   w.graceful_timeout = p.graceful_timeout;
+  w.eviction_timeout = p.eviction_timeout ? p.eviction_timeout : p.graceful_timeout;
   w.shutdown_timeout = p.shutdown_timeout;
+  w.deadlock_timeout = p.deadlock_timeout;
   w.maximum_requests = p.maximum_requests;
   w.display_name = p.display_name;
   w.memory_limit = p.memory_limit;
@@ -98,8 +100,17 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   s.environment = worker_environment(*account, p.lang, p.locale, p.environment);
   s.shutdown_timeout = p.shutdown_timeout;
   s.graceful_timeout = p.graceful_timeout;
+  s.eviction_timeout = w.eviction_timeout;
   s.startup_timeout = p.startup_timeout;
   s.restart_interval = p.restart_interval;
+  s.inactivity_timeout = p.inactivity_timeout;
+  s.deadlock_timeout = p.deadlock_timeout;
+  s.manager.mode = p.process_manager == config::ProcessManager::Ondemand ? ProcessManagerMode::Ondemand
+                   : p.process_manager == config::ProcessManager::Dynamic ? ProcessManagerMode::Dynamic
+                                                                           : ProcessManagerMode::Static;
+  s.manager.min_spare = p.min_spare;
+  s.manager.max_spare = p.max_spare;
+  s.manager.idle_timeout = std::chrono::seconds(p.process_idle_timeout);
   s.script_reloading = p.script_reloading;
   return true;
 }

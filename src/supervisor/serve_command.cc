@@ -290,6 +290,8 @@ bool build_spec(const ServeArgs& args, PoolSpec& spec, std::string& error) {
   spec.worker_executable = find_worker_executable();
   spec.user_name = user->name;
   spec.graceful_timeout = w.graceful_timeout;
+  spec.eviction_timeout = w.eviction_timeout = w.graceful_timeout;
+  spec.deadlock_timeout = w.deadlock_timeout = 60;  // mod_wsgi-express's
   spec.scripts = {script};
   spec.environment = worker_environment(*user, "C.UTF-8", "C.UTF-8", {});
   return true;

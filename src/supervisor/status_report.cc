@@ -41,10 +41,11 @@ std::string status_json(const std::vector<PoolStatus>& pools, long supervisor_pi
   for (std::size_t i = 0; i < pools.size(); ++i) {
     const auto& p = pools[i];
     out += fmt::format(
-        "{}{{\"name\": {}, \"listen\": {}, \"protocol\": {}, \"user\": {}, \"processes\": {}, "
-        "\"threads\": {}, \"requests\": {}, \"in_flight\": {}, \"restarts\": {}, \"last_exit\": {}, "
-        "\"workers\": [",
-        i ? ", " : "", quoted(p.name), quoted(p.address), quoted(p.protocol), quoted(p.user), p.processes,
+        "{}{{\"name\": {}, \"listen\": {}, \"protocol\": {}, \"user\": {}, \"process_manager\": {}, "
+        "\"processes\": {}, \"threads\": {}, \"requests\": {}, \"in_flight\": {}, \"restarts\": {}, "
+        "\"last_exit\": {}, \"workers\": [",
+        i ? ", " : "", quoted(p.name), quoted(p.address), quoted(p.protocol), quoted(p.user), quoted(p.process_manager),
+        p.processes,
         p.threads, p.requests, p.in_flight, p.restarts, p.last_exit.empty() ? "null" : quoted(p.last_exit));
     for (std::size_t j = 0; j < p.workers.size(); ++j) {
       const auto& w = p.workers[j];
@@ -67,8 +68,10 @@ std::string status_text(const std::vector<PoolStatus>& pools, long supervisor_pi
   std::string out = fmt::format("wsgi-fpm supervisor pid {}, up {}, {} pool{}\n", supervisor_pid,
                                 human_age(uptime), pools.size(), pools.size() == 1 ? "" : "s");
   for (const auto& p : pools) {
-    out += fmt::format("\npool {}: {} ({}), user {}, {} process{} x {} thread{}\n", p.name, p.address, p.protocol,
-                       p.user, p.processes, p.processes == 1 ? "" : "es", p.threads, p.threads == 1 ? "" : "s");
+    bool fixed = p.process_manager == "static" || p.process_manager.empty();
+    out += fmt::format("\npool {}: {} ({}), user {}, {}{} process{} x {} thread{}{}\n", p.name, p.address,
+                       p.protocol, p.user, fixed ? "" : "up to ", p.processes, p.processes == 1 ? "" : "es",
+                       p.threads, p.threads == 1 ? "" : "s", fixed ? "" : ", " + p.process_manager);
     out += fmt::format("  requests {}, in flight {}, restarts {}, last exit: {}\n", p.requests, p.in_flight,
                        p.restarts, p.last_exit.empty() ? "-" : p.last_exit);
     out += fmt::format("  {:>8}  {:<9} {:>6} {:>9} {:>5} {:>8}\n", "PID", "STATE", "AGE", "REQUESTS", "BUSY", "RSS");

@@ -91,16 +91,6 @@ std::string Supervisor::apply(const config::Config& config) {
     }
   }
   for (const auto& pool : config.pools) {
-    // Keys the file may set that this version accepts but does not act on
-    // yet: said out loud, never silently ignored.
-    for (const char* key : {"inactivity-timeout", "deadlock-timeout", "eviction-timeout"}) {
-      if (pool.locations.has(key))
-        error(pool.location_of(key).str() + ": " + key + " is not enforced by this version of wsgi-fpm yet");
-    }
-    if (pool.process_manager != config::ProcessManager::Static)
-      error(pool.location_of("process-manager").str() + ": process-manager " +
-            config::to_string(pool.process_manager) +
-            " is not implemented by this version yet; the pool runs static with `processes` processes");
     PoolSpec spec;
     std::string why;
     if (!make_pool_spec(pool, spec, why)) {
@@ -111,10 +101,12 @@ std::string Supervisor::apply(const config::Config& config) {
     if (existing != pools_.end()) {
       Pool& old = *existing->second;
       if (old.spec().same_socket(spec)) {
-        if (old.spec().fingerprint() != spec.fingerprint()) {
-          info("pool " + pool.name + " changed: replacing its processes");
-          old.update(std::move(spec));
-        }
+        // What only the supervisor uses (the process manager's settings,
+        // inactivity-timeout, ...) applies at once; what the workers were
+        // started with needs new ones.
+        bool workers_changed = old.spec().fingerprint() != spec.fingerprint();
+        if (workers_changed) info("pool " + pool.name + " changed: replacing its processes");
+        old.update(std::move(spec), workers_changed);
         continue;
       }
       // A new address or socket ownership: a new socket. Stop the old pool

@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -21,11 +20,6 @@ struct WorkerProcess::Pipe {
 
 namespace {
 
-std::uint64_t now_us() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<std::uint64_t>(tv.tv_sec) * 1000000u + static_cast<std::uint64_t>(tv.tv_usec);
-}
 
 void on_alloc(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
   buf->base = new char[suggested];
@@ -196,11 +190,14 @@ void WorkerProcess::on_notify(std::string_view line) {
   if (line == "ready") {
     if (state_ == State::Starting) {
       state_ = State::Ready;
+      last_active_ = std::chrono::steady_clock::now();
       events_.ready(*this);
     }
-  } else if (line.starts_with("retire")) {
-    auto reason = line.size() > 7 ? std::string(line.substr(7)) : std::string("requested");
-    if (state_ == State::Ready) events_.retire(*this, reason);
+  } else if (line.starts_with("retire") || line.starts_with("evict")) {
+    bool evicted = line.starts_with("evict");
+    auto verb = evicted ? std::size_t{5} : std::size_t{6};
+    auto reason = line.size() > verb + 1 ? std::string(line.substr(verb + 1)) : std::string("requested");
+    if (state_ == State::Ready) events_.retire(*this, reason, evicted);
   }
 }
 
@@ -208,10 +205,10 @@ void WorkerProcess::signal(int signum) {
   if (process_ && state_ != State::Exited) uv_process_kill(process_, signum);
 }
 
-void WorkerProcess::stop(std::chrono::milliseconds kill_after) {
+void WorkerProcess::stop(std::chrono::milliseconds kill_after, int signum) {
   if (state_ == State::Exited || state_ == State::Stopping) return;
   state_ = State::Stopping;
-  signal(SIGTERM);
+  signal(signum);
   if (!kill_timer_) {
     kill_timer_ = new uv_timer_t;
     uv_timer_init(loop_, kill_timer_);
@@ -234,6 +231,26 @@ std::uint64_t WorkerProcess::requests_served() const {
   return board_ ? board_->requests_served.load(std::memory_order_relaxed) : 0;
 }
 
+void WorkerProcess::observe(std::chrono::steady_clock::time_point now) {
+  std::uint64_t served = requests_served();
+  unsigned busy = board_ ? board_->busy_threads.load(std::memory_order_relaxed) : 0;
+  if (busy > 0 || served != observed_requests_) last_active_ = now;
+  observed_requests_ = served;
+}
+
+ProcessView WorkerProcess::view(std::chrono::steady_clock::time_point now) const {
+  ProcessView v;
+  v.pid = pid_;
+  v.ready = state_ == State::Ready;
+  v.busy_threads = board_ ? board_->busy_threads.load(std::memory_order_relaxed) : 0;
+  v.served_any = observed_requests_ > 0;
+  if (v.ready && v.busy_threads == 0) v.idle_for = now - last_active_;
+  std::uint64_t beat = board_ ? board_->gil_heartbeat_us.load(std::memory_order_relaxed) : 0;
+  std::uint64_t mono = monotonic_us();
+  if (beat && mono > beat) v.gil_stalled = std::chrono::microseconds(mono - beat);
+  return v;
+}
+
 ProcessStatus WorkerProcess::status() const {
   ProcessStatus s;
   s.pid = pid_;
@@ -247,7 +264,7 @@ ProcessStatus WorkerProcess::status() const {
   s.requests = requests_served();
   if (board_ && board_->magic == kScoreboardMagic) {
     s.busy_threads = board_->busy_threads.load(std::memory_order_relaxed);
-    std::uint64_t now = now_us();
+    std::uint64_t now = wall_clock_us();
     for (std::uint32_t i = 0; i < board_->thread_count && i < kScoreboardThreads; ++i) {
       const ThreadSlot& t = board_->threads[i];
       for (int attempt = 0; attempt < 3; ++attempt) {

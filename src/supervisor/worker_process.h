@@ -4,6 +4,8 @@
 
 #include <uv.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "supervisor/log_sink.h"
+#include "supervisor/process_manager.h"
 #include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::supervisor {
@@ -37,7 +40,10 @@ class WorkerProcess {
 
   struct Events {
     std::function<void(WorkerProcess&)> ready;
-    std::function<void(WorkerProcess&, const std::string& reason)> retire;
+    // The worker wants a successor; `evicted`: because the operator asked
+    // (SIGUSR1), so its requests get eviction-timeout rather than
+    // graceful-timeout to finish.
+    std::function<void(WorkerProcess&, const std::string& reason, bool evicted)> retire;
     std::function<void(WorkerProcess&, int64_t status, int signal)> exited;
     // Every handle closed: the object may be destroyed.
     std::function<void(WorkerProcess&)> closed;
@@ -59,8 +65,9 @@ class WorkerProcess {
 
   bool spawn(const SpawnOptions& options, std::string& error);
   void signal(int signum);
-  // Graceful stop: SIGTERM now, SIGKILL after `kill_after`.
-  void stop(std::chrono::milliseconds kill_after);
+  // Graceful stop: `signum` now (SIGTERM: drain for graceful-timeout;
+  // SIGUSR2: for eviction-timeout), SIGKILL after `kill_after`.
+  void stop(std::chrono::milliseconds kill_after, int signum = SIGTERM);
 
   std::size_t slot() const { return slot_; }
   long pid() const { return pid_; }
@@ -68,6 +75,11 @@ class WorkerProcess {
   std::uint64_t requests_served() const;
   std::chrono::steady_clock::time_point started() const { return started_; }
   ProcessStatus status() const;
+  // Reads the scoreboard for the process manager: call once a tick, so that
+  // idle time counts from the last tick that saw a request.
+  void observe(std::chrono::steady_clock::time_point now);
+  // What the process manager sees (after the last observe()).
+  ProcessView view(std::chrono::steady_clock::time_point now) const;
 
  private:
   struct Pipe;
@@ -89,6 +101,8 @@ class WorkerProcess {
   Scoreboard* board_ = nullptr;
   int open_handles_ = 0;
   std::uint64_t final_requests_ = 0;
+  std::uint64_t observed_requests_ = 0;
+  std::chrono::steady_clock::time_point last_active_;
 };
 
 }  // namespace wsgi_fpm::supervisor

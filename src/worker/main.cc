@@ -27,6 +27,7 @@
 #include "util/network.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
+#include "worker/gil_heartbeat.h"
 #include "worker/resource_limits.h"
 #include "worker/options.h"
 #include "worker/privileges.h"
@@ -92,9 +93,13 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 
+  // SIGTERM and the like: stop, requests get graceful-timeout. SIGUSR2 (the
+  // supervisor evicting us): the same with eviction-timeout. SIGUSR1 (anyone,
+  // as to a mod_wsgi daemon process): ask the supervisor for a graceful
+  // restart.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&stop_signals, s);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&stop_signals, s);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -183,6 +188,24 @@ int main(int argc, char** argv) {
       monitor_state.reset();
     });
   }
+  std::unique_ptr<worker::GilHeartbeat> heartbeat;
+  if (options.deadlock_timeout > 0) {
+    // Wait for the GIL in the interpreter a busy request thread last ran in,
+    // another one each beat: CPython 3.11 asks a holder to let go only when
+    // the waiter is in the holder's interpreter, so a heartbeat that always
+    // waited in the main one would take a long loop in a sub-interpreter
+    // for a deadlock.
+    heartbeat = std::make_unique<worker::GilHeartbeat>(
+        [&reporter] { reporter.gil_taken(); },
+        [&, beat = std::size_t{0}]() mutable -> PyInterpreterState* {
+          std::vector<PyInterpreterState*> busy;
+          for (int i = 0; i < options.threads; ++i) {
+            python::ThreadState* state = slot_states[static_cast<std::size_t>(i)].load();
+            if (state && reporter.busy(i) && state->last_interpreter()) busy.push_back(state->last_interpreter());
+          }
+          return busy.empty() ? nullptr : busy[beat++ % busy.size()];
+        });
+  }
   std::vector<pthread_t> threads;
   for (int i = 0; i < options.threads; ++i) {
     threads.push_back(start_thread(options.stack_size, [&, slot = i] {
@@ -212,14 +235,18 @@ int main(int argc, char** argv) {
   }
 
   int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) != 0) {
+  while (true) {
+    if (sigwait(&stop_signals, &signal_number) != 0) continue;
+    if (signal_number != SIGUSR1) break;
+    reporter.evict("SIGUSR1");
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.graceful_timeout);
+  int drain_seconds = signal_number == SIGUSR2 ? options.eviction_timeout : options.graceful_timeout;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(drain_seconds);
   reporter.stopping();
   dispatcher.begin_stop();
   if (!dispatcher.wait_drained(deadline)) {
-    log::warning("{} connection(s) still busy after graceful-timeout ({} s): exiting anyway",
-                 dispatcher.open_connections(), options.graceful_timeout);
+    log::warning("{} connection(s) still busy after {} ({} s): exiting anyway", dispatcher.open_connections(),
+                 signal_number == SIGUSR2 ? "eviction-timeout" : "graceful-timeout", drain_seconds);
     std::_Exit(1);  // Python cannot be finalized under running requests
   }
   dispatcher.release_threads();
@@ -228,6 +255,7 @@ int main(int argc, char** argv) {
     monitor.stop();
     pthread_join(monitor_thread, nullptr);
   }
+  heartbeat.reset();
   router.unload(main_state);
   python::finalize_runtime(main_state);
   return 0;

@@ -73,6 +73,8 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--interrupt-timeout", number(o.interrupt_timeout)},
       {"--graceful-timeout", number(o.graceful_timeout)},
       {"--shutdown-timeout", number(o.shutdown_timeout)},
+      {"--eviction-timeout", number(o.eviction_timeout)},
+      {"--deadlock-timeout", number(o.deadlock_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
       {"--maximum-requests", number(o.maximum_requests)},
       {"--memory-limit", number(o.memory_limit)},
@@ -160,6 +162,8 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--interrupt-timeout", std::to_string(o.interrupt_timeout));
   add("--graceful-timeout", std::to_string(o.graceful_timeout));
   add("--shutdown-timeout", std::to_string(o.shutdown_timeout));
+  add("--eviction-timeout", std::to_string(o.eviction_timeout));
+  if (o.deadlock_timeout) add("--deadlock-timeout", std::to_string(o.deadlock_timeout));
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
   if (o.maximum_requests) add("--maximum-requests", std::to_string(o.maximum_requests));
   if (o.log_bare) add("--log-bare", "1");

@@ -40,8 +40,10 @@ struct WorkerOptions {
   int socket_timeout = 60;
   int queue_timeout = 45;
   int request_timeout = 60;   // seconds, scaled by 1 + ln(threads); 0: off
-  int interrupt_timeout = 0;  // 0: replace the process instead of raising RequestTimeout  // seconds a request may wait before a thread takes it; 0: no limit
-  int graceful_timeout = 15;
+  int interrupt_timeout = 0;  // 0: replace the process instead of raising RequestTimeout
+  int graceful_timeout = 15;  // drain time on SIGTERM
+  int eviction_timeout = 15;  // drain time on SIGUSR2 (the supervisor's graceful restart)
+  int deadlock_timeout = 0;   // >0: a thread takes the GIL every second to show it can
   int shutdown_timeout = 5;
   pid_t supervisor_pid = 0;
   int maximum_requests = 0;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,12 +11,6 @@
 
 namespace wsgi_fpm::worker {
 namespace {
-
-std::uint64_t now_us() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<std::uint64_t>(tv.tv_sec) * 1000000u + static_cast<std::uint64_t>(tv.tv_usec);
-}
 
 bool fd_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
@@ -29,7 +22,7 @@ Reporter::Reporter(int threads, int maximum_requests) : maximum_requests_(maximu
     if (p != MAP_FAILED) {
       board_ = static_cast<Scoreboard*>(p);
       board_->thread_count = static_cast<std::uint32_t>(std::min<std::size_t>(threads, kScoreboardThreads));
-      board_->started_us.store(now_us(), std::memory_order_relaxed);
+      board_->started_us.store(wall_clock_us(), std::memory_order_relaxed);
       board_->magic = kScoreboardMagic;
     }
     close(kScoreboardFd);  // the mapping stays; the descriptor is not needed
@@ -75,7 +68,7 @@ void Reporter::request_started(int slot, std::string_view method, std::string_vi
   put(" ");
   put(uri);
   s.url_length = static_cast<std::uint32_t>(n);
-  s.request_start_us.store(now_us(), std::memory_order_relaxed);
+  s.request_start_us.store(wall_clock_us(), std::memory_order_relaxed);
   s.generation.fetch_add(1, std::memory_order_release);
   board_->busy_threads.fetch_add(1, std::memory_order_relaxed);
 }
@@ -88,6 +81,24 @@ void Reporter::request_finished(int slot) {
     board_->requests_served.store(served, std::memory_order_relaxed);
   }
   if (maximum_requests_ > 0 && served >= static_cast<std::uint64_t>(maximum_requests_)) retire("maximum-requests");
+}
+
+bool Reporter::busy(int slot) const {
+  if (!board_ || slot < 0 || static_cast<std::size_t>(slot) >= kScoreboardThreads) return false;
+  return board_->threads[slot].request_start_us.load(std::memory_order_relaxed) != 0;
+}
+
+void Reporter::gil_taken() {
+  if (board_) board_->gil_heartbeat_us.store(monotonic_us(), std::memory_order_relaxed);
+}
+
+void Reporter::evict(const std::string& reason) {
+  if (retiring_.exchange(true)) return;
+  if (notify_fd_ >= 0) {
+    notify("evict " + reason);
+  } else {
+    kill(getpid(), SIGUSR2);  // no supervisor: drain with eviction-timeout and stop
+  }
 }
 
 void Reporter::retire(const std::string& reason) {

@@ -1,6 +1,6 @@
 // How a worker tells the supervisor what it does: the scoreboard for live
-// state, the notify pipe for the two events the supervisor acts on ("ready"
-// once it can serve, "retire" when it wants to be replaced).
+// state, the notify pipe for the events the supervisor acts on ("ready"
+// once it can serve, "retire" or "evict" when it wants to be replaced).
 #pragma once
 
 #include <atomic>
@@ -26,10 +26,17 @@ class Reporter {
   // Asks to be replaced (once): the supervisor starts a successor, then
   // stops this process gracefully.
   void retire(const std::string& reason);
+  // Asks for a graceful restart that the operator wanted (SIGUSR1): as
+  // retire(), but the supervisor gives requests eviction-timeout to finish.
+  void evict(const std::string& reason);
+  // A thread just held the GIL (for deadlock-timeout).
+  void gil_taken();
 
   // Around each request on request thread `slot`.
   void request_started(int slot, std::string_view method, std::string_view uri);
   void request_finished(int slot);
+  // Whether request thread `slot` is in a request (false without a scoreboard).
+  bool busy(int slot) const;
 
  private:
   void notify(std::string_view line);

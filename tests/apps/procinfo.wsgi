@@ -6,6 +6,10 @@
 #                            (default 0), then answers JSON: pid, ppid,
 #                            getresuid, getresgid, getgroups, the WSGI flags,
 #                            mod_wsgi.process_group and the path it was asked
+#   [spin=MS]                first loops in pure Python for MS milliseconds
+#   [hold_gil=S]             first blocks S seconds holding the GIL (libc
+#                            sleep through ctypes.PyDLL), for deadlock-timeout
+import ctypes
 import json
 import os
 import time
@@ -20,6 +24,12 @@ def application(environ, start_response):
     ms = int(q.get("ms", 0))
     if ms:
         time.sleep(ms / 1000.0)
+    if "spin" in q:  # busy in pure Python: the interpreter still hands the GIL over
+        end = time.monotonic() + int(q["spin"]) / 1000.0
+        while time.monotonic() < end:
+            pass
+    if "hold_gil" in q:  # libc sleep(3) through PyDLL, which keeps the GIL: a deadlock
+        ctypes.PyDLL(None).sleep(int(q["hold_gil"]))
     body = json.dumps({
         "pid": os.getpid(),
         "ppid": os.getppid(),

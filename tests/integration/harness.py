@@ -22,6 +22,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -760,11 +761,18 @@ class Supervisor(Proc):
         wait_for(up, timeout, what=f"{self.name}'s control socket {self.control_socket}")
 
     def wait_ready(self, timeout=30):
-        """Until the control socket answers and every pool listens and is settled."""
+        """Until the control socket answers and every pool listens and, when it
+        runs a fixed number of processes (process-manager static), is settled."""
         self.wait_control(timeout)
-        for name in self.pools():
-            wait_for(lambda: listen_ready(self.listen_of(name)), timeout, what=f"pool {name} listening")
-            self.wait_settled(name, timeout)
+        for name, pool in self.pools().items():
+            listen = self.listen_of(name)
+            if pool.get("process-manager", "static") == "static":
+                wait_for(lambda: listen_ready(listen), timeout, what=f"pool {name} listening")
+                self.wait_settled(name, timeout)
+            elif listen.startswith("/"):
+                # A test connection would be demand: ondemand would start a process.
+                wait_for(lambda: os.path.exists(listen) and stat.S_ISSOCK(os.stat(listen).st_mode), timeout,
+                         what=f"pool {name}'s socket {listen}")
 
     def workers(self):
         """Pids of every worker process under this supervisor."""
