@@ -152,9 +152,12 @@ void Dispatcher::begin_stop() {
   std::lock_guard lock(mutex_);
   if (stopping_) return;
   stopping_ = true;
+  // Out of the epoll set: this process accepts no more, its siblings do. The
+  // descriptor stays open until the dispatcher goes, because a request thread
+  // may be inside accept4() on it right now: closed under it, the number
+  // could be handed to the next socket opened (ThreadSanitizer found this in
+  // tests/unit/test_dispatcher.cc).
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
-  // Only this process's copy: the supervisor and siblings keep the socket.
-  listen_fd_.reset();
   for (auto& [raw, entry] : entries_) {
     // An idle keep-alive connection becomes readable at EOF; the thread it
     // wakes finds no request and closes it.

@@ -7,7 +7,7 @@
 //  - a process accepts only while it has an idle thread; busy processes leave
 //    new connections in the shared backlog for their siblings;
 //  - an idle keep-alive connection costs an epoll entry, never a thread;
-//  - a graceful stop drops this process's copy of the listening socket
+//  - a graceful stop takes the listening socket out of the epoll set
 //    (siblings keep accepting), lets requests in flight finish, and closes
 //    idle connections.
 #pragma once

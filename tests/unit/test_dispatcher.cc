@@ -1,0 +1,237 @@
+// The worker's request threads sharing connections (worker/dispatcher.h),
+// without Python: several threads serve FastCGI clients that come and go,
+// keep connections open between requests and pipeline them, then a graceful
+// stop with idle keep-alive connections open. It uses a real UNIX socket
+// (unlike the other unit tests) because the threads meet in epoll, and it is
+// here, in the unit suite, so that scripts/sanitize runs it under
+// ThreadSanitizer: the worker itself embeds a CPython that is not
+// TSan-instrumented, so this is how its own threads' locking gets checked.
+#include <doctest/doctest.h>
+
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "protocol/fastcgi.h"
+#include "util/fd.h"
+#include "worker/dispatcher.h"
+#include "worker/fastcgi_connection.h"
+
+using namespace wsgi_fpm;
+
+namespace {
+
+struct TempSocket {
+  std::string dir, path;
+  TempSocket() {
+    char tmpl[] = "/tmp/wfpm-dispatcher-XXXXXX";
+    dir = mkdtemp(tmpl);
+    path = dir + "/s.sock";
+  }
+  ~TempSocket() {
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+  }
+};
+
+sockaddr_un address_of(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  path.copy(a.sun_path, sizeof a.sun_path - 1);
+  return a;
+}
+
+UniqueFd listen_unix(const std::string& path) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  auto a = address_of(path);
+  REQUIRE(bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(fd.get(), 128) == 0);
+  return fd;
+}
+
+UniqueFd connect_unix(const std::string& path) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  auto a = address_of(path);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return {};
+  return fd;
+}
+
+protocol::Params request_params(int n) {
+  protocol::Params p;
+  p.add("REQUEST_METHOD", "GET");
+  p.add("REQUEST_URI", "/n/" + std::to_string(n));
+  p.add("SERVER_PROTOCOL", "HTTP/1.1");
+  return p;
+}
+
+// Reads responses from one connection; bytes past a response (the next
+// pipelined one) stay for the next call.
+struct Reader {
+  int fd;
+  std::string buf;
+  // One response's STDOUT, or "" if the connection failed first.
+  std::string next() {
+    fastcgi::ClientResponse response;
+    char chunk[4096];
+    while (true) {
+      buf.erase(0, response.feed(buf));
+      if (!response.error().empty()) return "";
+      if (response.done()) return response.stdout_data();
+      ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) return "";
+      buf.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+};
+
+std::string read_response(int fd) { return Reader{fd, {}}.next(); }
+
+bool send_all(int fd, const std::string& data) {
+  std::size_t sent = 0;
+  while (sent < data.size()) {
+    ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Answers each request with its own URI, so a client can tell it got its
+// own response and not a neighbour's.
+void echo_uri(worker::Connection& conn, std::atomic<int>& served) {
+  std::string body(conn.params().get_or("REQUEST_URI", "?"));
+  std::string head = "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n";
+  std::string_view pieces[] = {head, body};
+  conn.write(pieces, true);
+  served.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct Pool {
+  TempSocket where;
+  std::atomic<int> served{0};
+  worker::Dispatcher dispatcher;
+  std::vector<std::thread> threads;
+
+  explicit Pool(int thread_count)
+      : dispatcher(listen_unix(where.path).release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
+          return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
+        }) {
+    for (int i = 0; i < thread_count; ++i)
+      threads.emplace_back([this] { dispatcher.run_thread([this](worker::Connection& c) { echo_uri(c, served); }); });
+  }
+  // A graceful stop, as the worker's main thread does it.
+  bool stop(std::chrono::seconds within) {
+    dispatcher.begin_stop();
+    bool drained = dispatcher.wait_drained(std::chrono::steady_clock::now() + within);
+    dispatcher.release_threads();
+    for (auto& t : threads) t.join();
+    threads.clear();
+    return drained;
+  }
+  ~Pool() {
+    if (!threads.empty()) stop(std::chrono::seconds(5));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("request threads share new, kept-alive and pipelined connections, then stop gracefully") {
+  Pool pool(4);
+  constexpr int kClients = 6, kConnections = 15, kPerConnection = 4;
+  std::atomic<int> wrong{0}, ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int k = 0; k < kConnections; ++k) {
+        UniqueFd fd = connect_unix(pool.where.path);
+        if (!fd) {
+          wrong++;
+          continue;
+        }
+        bool keep = (c + k) % 3 != 0;  // some connections close after one request
+        bool pipeline = c % 2 == 1;     // some send every request before reading
+        int requests = keep ? kPerConnection : 1;
+        std::string batch;
+        for (int r = 0; r < requests; ++r) {
+          int n = (c * 1000) + (k * 10) + r;
+          std::string one = fastcgi::encode_request(1, request_params(n), "", keep && r + 1 < requests);
+          if (pipeline) {
+            batch += one;
+            continue;
+          }
+          if (!send_all(fd.get(), one) || read_response(fd.get()).find("/n/" + std::to_string(n)) == std::string::npos)
+            wrong++;
+          else
+            ok++;
+        }
+        if (pipeline) {
+          if (!send_all(fd.get(), batch)) {
+            wrong++;
+            continue;
+          }
+          Reader reader{fd.get(), {}};
+          for (int r = 0; r < requests; ++r) {
+            int n = (c * 1000) + (k * 10) + r;
+            if (reader.next().find("/n/" + std::to_string(n)) == std::string::npos) wrong++;
+            else ok++;
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(wrong.load() == 0);
+  CHECK(ok.load() == pool.served.load());
+  CHECK(ok.load() > kClients * kConnections);
+
+  // Idle keep-alive connections at the stop are closed, not waited for.
+  std::vector<UniqueFd> idle;
+  for (int i = 0; i < 5; ++i) {
+    idle.push_back(connect_unix(pool.where.path));
+    REQUIRE(idle.back());
+    REQUIRE(send_all(idle.back().get(), fastcgi::encode_request(1, request_params(i), "", true)));
+    CHECK(read_response(idle.back().get()).find("/n/" + std::to_string(i)) != std::string::npos);
+  }
+  CHECK(pool.stop(std::chrono::seconds(10)));
+  for (auto& fd : idle) {
+    char byte;
+    CHECK(recv(fd.get(), &byte, 1, 0) == 0);  // EOF: the worker closed it
+  }
+}
+
+TEST_CASE("a stop while requests run lets them finish") {
+  TempSocket where;
+  std::atomic<int> finished{0};
+  std::atomic<bool> entered{false};
+  worker::Dispatcher dispatcher(listen_unix(where.path).release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
+    return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
+  });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&] {
+      dispatcher.run_thread([&](worker::Connection& c) {
+        entered = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        echo_uri(c, finished);
+      });
+    });
+  }
+  UniqueFd fd = connect_unix(where.path);
+  REQUIRE(fd);
+  REQUIRE(send_all(fd.get(), fastcgi::encode_request(1, request_params(7), "", false)));
+  for (int i = 0; i < 200 && !entered; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(entered.load());
+  dispatcher.begin_stop();
+  CHECK(dispatcher.wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  CHECK(read_response(fd.get()).find("/n/7") != std::string::npos);
+  CHECK(finished.load() == 1);
+  dispatcher.release_threads();
+  for (auto& t : threads) t.join();
+}
