@@ -13,10 +13,17 @@
 #include <string>
 #include <vector>
 
-#include "config/address.h"
 #include "config/source_location.h"
+#include "util/address.h"
+#include "util/network.h"
 
 namespace wsgi_fpm::config {
+
+// Addresses and client networks are spelled as everywhere else (util/).
+using wsgi_fpm::Address;
+using wsgi_fpm::Network;
+using wsgi_fpm::parse_address;
+using wsgi_fpm::parse_network;
 
 enum class Protocol { FastCgi, Scgi };
 enum class ProcessManager { Static, Ondemand, Dynamic };

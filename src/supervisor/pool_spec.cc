@@ -12,13 +12,7 @@ namespace wsgi_fpm::supervisor {
 
 bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   s.name = p.name;
-  std::string why;
-  auto addr = parse_address(p.listen.str(), why);
-  if (!addr) {
-    error = p.location_of("listen").str() + ": " + why;
-    return false;
-  }
-  s.listen = *addr;
+  s.listen = p.listen;
   bool root = geteuid() == 0;
   s.socket_owner.uid = root ? p.socket_user.uid : static_cast<uid_t>(-1);
   s.socket_owner.gid = root ? p.socket_group.gid : static_cast<gid_t>(-1);

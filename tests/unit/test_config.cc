@@ -972,10 +972,23 @@ TEST_CASE("a host name instead of an address") {
     pools:
       a:
         user: tenant-a
+        listen: web.example:9001
+        apps: [{script: /a.wsgi}]
+  )") == "F:4:13: invalid listen address 'web.example:9001': 'web.example' is not a numeric IPv4 address "
+         "(expected /path, unix:/path, IPV4:PORT or [IPV6]:PORT)");
+}
+
+TEST_CASE("localhost is the one name taken, as 127.0.0.1") {
+  Config c = load_ok(R"(
+    pools:
+      a:
+        user: tenant-a
         listen: localhost:9001
         apps: [{script: /a.wsgi}]
-  )") == "F:4:13: invalid listen address 'localhost:9001': 'localhost' is not a numeric IPv4 address "
-         "(expected /path, unix:/path, IPV4:PORT or [IPV6]:PORT)");
+  )");
+  CHECK(c.pools[0].listen.str() == "127.0.0.1:9001");
+  std::string why;
+  CHECK(c.pools[0].listen.conflicts_with(*parse_address("127.0.0.1:9001", why)));
 }
 
 TEST_CASE("an IPv6 address without brackets") {
