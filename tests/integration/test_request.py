@@ -47,8 +47,10 @@ def hello_pool(on_close, protocol, listen=None, name="hello"):
     """etc/examples/hello.wsgi, owned by the test user, served by `wsgi-fpm serve`."""
     scratch = h.Scratch(prefix=f"wfpm-request-{name}-")
     apps = h.install_apps(scratch, extra=[os.path.join(h.ETC, "examples", "hello.wsgi")])
+    # socket-user means something for a UNIX socket only (serve refuses it for TCP).
+    unix = listen is None or listen.startswith(("/", "unix:"))
     serve = h.Serve(scratch, os.path.join(apps, "hello.wsgi"), name=name, protocol=protocol,
-                    listen=listen, args=["--socket-user", h.FRONTEND_USER])
+                    listen=listen, args=["--socket-user", h.FRONTEND_USER] if unix else [])
     on_close(serve.kill)
     return serve
 

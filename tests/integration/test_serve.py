@@ -166,6 +166,60 @@ def root_owned_script_refused():
         raise AssertionError(f"{serve.socket_path} left behind by a refused start")
 
 
+def serve_takes_the_pool_keys_of_the_file():
+    """`serve --process-manager ondemand --process-idle-timeout 2
+    --maximum-requests 2`, keys `serve` never had options of its own for: no
+    process until the first request, a new one after two requests, none
+    after two idle seconds."""
+    scratch = h.Scratch(prefix="wfpm-serve-keys-")
+    apps = h.install_apps(scratch)
+    serve = h.Serve(scratch, os.path.join(apps, "procinfo.wsgi"), name="keys", wait=False,
+                    args=["--threads", "1", "--process-manager", "ondemand", "--process-idle-timeout", "2",
+                          "--maximum-requests", "2"])
+    try:
+        # Connecting to see it listen would be demand: watch the file instead.
+        h.wait_for(lambda: os.path.exists(serve.socket_path) and stat.S_ISSOCK(os.stat(serve.socket_path).st_mode),
+                   20, what="serve's socket")
+        time.sleep(1.5)
+        if serve.workers():
+            raise AssertionError(f"ondemand serve runs {serve.workers()} before any request")
+
+        def pid_of_one_request():
+            resp = h.fcgi_request(serve.socket_path, "/")
+            if resp.status != 200:
+                raise AssertionError(f"got {resp.status} {resp.body[:200]!r}")
+            return json.loads(resp.body)["pid"]
+
+        first, second = pid_of_one_request(), pid_of_one_request()
+        if first != second:
+            raise AssertionError(f"one single-thread ondemand process, yet served by {first} and {second}")
+        # The retiring process serves on until its successor is ready.
+        h.wait_for(lambda: pid_of_one_request() != first, 10, interval=0.1,
+                   what="maximum-requests 2 to bring a new process")
+        h.wait_for(lambda: not serve.workers(), 10, what="the idle process to stop")
+    finally:
+        serve.kill()
+
+
+def serve_says_which_option_is_wrong():
+    """Every bad option is reported with the option itself, and nothing starts."""
+    scratch = h.Scratch(prefix="wfpm-serve-bad-")
+    apps = h.install_apps(scratch)
+    serve = h.Serve(scratch, os.path.join(apps, "procinfo.wsgi"), name="bad", wait=False,
+                    args=["--threads", "0", "--thread", "2", "--maximum-requests", "many"])
+    rc = serve.wait(15)
+    err = serve.stderr()
+    if rc != 1:
+        raise AssertionError(f"serve exited {rc} on bad options:\n{err}")
+    for want in ("wsgi-fpm serve: --threads 0: 'threads' must be between 1 and 1024, not 0",
+                 "wsgi-fpm serve: --thread 2: unknown option --thread (did you mean --threads?)",
+                 "wsgi-fpm serve: --maximum-requests many: 'maximum-requests' must be an integer"):
+        if want not in err:
+            raise AssertionError(f"stderr lacks {want!r}:\n{err}")
+    if os.path.exists(serve.socket_path):
+        raise AssertionError("a refused serve left its socket")
+
+
 def main():
     runner = h.Runner(budget=500)
     group = h.Group(two_process_pool)
@@ -176,6 +230,8 @@ def main():
     runner.add("serve/graceful_stop_leaves_nothing", lambda: pool_graceful_stop(group))
     runner.add("serve/sigterm_finishes_request_in_flight", sigterm_finishes_request_in_flight)
     runner.add("serve/root_owned_script_refused", root_owned_script_refused)
+    runner.add("serve/takes_the_pool_keys_of_the_file", serve_takes_the_pool_keys_of_the_file)
+    runner.add("serve/says_which_option_is_wrong", serve_says_which_option_is_wrong)
     runner.main()
 
 
