@@ -421,9 +421,10 @@ void Pool::update_socket_watch() {
   bool want = !stopping_ && watches_socket(spec_.manager, limits(), live);
   bool paused = watch_pause_ && uv_is_active(reinterpret_cast<uv_handle_t*>(watch_pause_));
   if (want && !paused) {
-    uv_poll_start(socket_watch_, UV_READABLE, [](uv_poll_t* p, int status, int) {
-      if (status == 0) static_cast<Pool*>(p->data)->on_connection_waiting();
-    });
+    // An error on the socket is looked at like a connection: the pause keeps
+    // either from spinning.
+    uv_poll_start(socket_watch_, UV_READABLE,
+                  [](uv_poll_t* p, int, int) { static_cast<Pool*>(p->data)->on_connection_waiting(); });
   } else {
     uv_poll_stop(socket_watch_);
   }
