@@ -154,6 +154,44 @@ def ondemand_worker_killed_is_replaced_then_idles_out():
     stop_and_check(sup, [victim, after], [sup.listen_of("od")])
 
 
+def ondemand_idle_stops_lose_no_request():
+    """Requests arriving around the moment processes are stopped for idling
+    (process-idle-timeout 1, a client with gaps of 0.9 to 1.9 s): every one gets its 200,
+    from a process still serving or from one started for it."""
+    sup = start("wfpm-pm-race-", {"od": {"processes": 2, "process-manager": "ondemand",
+                                         "process-idle-timeout": 1}})
+    outcomes, lock = [], threading.Lock()
+
+    def client(seed):
+        gaps = [0.9 + ((seed * 7 + i * 3) % 11) / 10 for i in range(100)]
+        deadline = time.monotonic() + 14
+        for gap in gaps:
+            if time.monotonic() > deadline:
+                return
+            try:
+                resp = h.fcgi_request(sup.listen_of("od"), "/", timeout=20)
+                outcome = "ok" if resp.status == 200 else f"status {resp.status}"
+            except (h.FcgiClosed, h.FcgiConnectError) as e:
+                outcome = f"{type(e).__name__}: {e}"
+            with lock:
+                outcomes.append(outcome)
+            time.sleep(gap)
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    bad = [o for o in outcomes if o != "ok"]
+    stops = sup.stderr().count("(process-idle-timeout)")
+    print(f"# {len(outcomes)} requests, {stops} idle stops", file=sys.stderr)
+    if bad or len(outcomes) < 6:
+        raise AssertionError(f"{len(bad)} of {len(outcomes)} requests failed: {bad[:3]}")
+    if stops < 2:
+        raise AssertionError("no process was stopped for idling: the race was not exercised")
+    stop_and_check(sup, sup.workers(), [sup.listen_of("od")])
+
+
 def dynamic_keeps_spares_between_min_and_max():
     """min-spare 1, max-spare 2, processes 4, one thread each: one process at
     start; three long requests make it four (three busy and one spare, never
@@ -231,6 +269,7 @@ def main():
     runner.add("process_manager/ondemand_grows_to_processes_and_no_further", ondemand_grows_to_processes_and_no_further)
     runner.add("process_manager/ondemand_worker_killed_is_replaced_then_idles_out",
                ondemand_worker_killed_is_replaced_then_idles_out)
+    runner.add("process_manager/ondemand_idle_stops_lose_no_request", ondemand_idle_stops_lose_no_request)
     runner.add("process_manager/dynamic_keeps_spares_between_min_and_max", dynamic_keeps_spares_between_min_and_max)
     runner.add("process_manager/reload_switches_process_manager", reload_switches_process_manager)
     runner.main()
