@@ -20,7 +20,6 @@ struct WorkerProcess::Pipe {
 
 namespace {
 
-
 void on_alloc(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
   buf->base = new char[suggested];
   buf->len = suggested;
