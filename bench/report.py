@@ -14,7 +14,8 @@ import platform
 import statistics
 import subprocess
 
-DIRECT_PEERS = [("uwsgi", "uWSGI"), ("php-fpm", "PHP-FPM"), ("libfcgi", "libfcgi C responder")]
+DIRECT_PEERS = [("uwsgi", "uWSGI"), ("uwsgi-lazy", "uWSGI --lazy-apps"), ("php-fpm", "PHP-FPM"),
+                ("libfcgi", "libfcgi C responder")]
 HTTP_PEERS = [("nginx+uwsgi", "nginx → uWSGI"), ("apache+mod_wsgi", "Apache mod_wsgi")]
 WORKLOAD_TEXT = {
     "hello": "hello world, 14 B",
@@ -25,7 +26,7 @@ WORKLOAD_TEXT = {
     "flask": "Flask hello world",
 }
 SERVER_TEXT = {
-    "wsgi-fpm": "wsgi-fpm", "uwsgi": "uWSGI", "php-fpm": "PHP-FPM (hello.php)",
+    "wsgi-fpm": "wsgi-fpm", "uwsgi": "uWSGI", "uwsgi-lazy": "uWSGI --lazy-apps", "php-fpm": "PHP-FPM (hello.php)",
     "libfcgi": "libfcgi C responder", "nginx+wsgi-fpm": "nginx → wsgi-fpm",
     "nginx+uwsgi": "nginx → uWSGI", "apache+mod_wsgi": "Apache mod_wsgi daemon",
 }
@@ -113,26 +114,35 @@ def absolute_table(runs, order):
 
 
 def memory_table(runs, order):
-    lines = ["| workload | server | workers | RSS per worker MiB | workers total MiB | master MiB |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| workload | server | workers | RSS per worker MiB | PSS per worker MiB | private per worker MiB "
+             "| all processes PSS MiB | master RSS MiB |",
+             "|---|---|---|---|---|---|---|---|"]
+    mib = lambda kb: kb / 1024
     for w, s in order:
         # nginx's runs repeat the direct ones' backends; Apache's daemon processes appear only there.
         if w not in ("hello", "flask") or s in ("nginx+wsgi-fpm", "nginx+uwsgi"):
             continue
         rs = [runs[(w, s)][k] for k in sorted(runs[(w, s)])]
-        workers = [m for r in rs for m in r["memory"]["workers"]]
-        if s == "libfcgi":
-            per = [r["memory"]["master"] / 1024 for r in rs]
-            lines.append("| %s | %s | 1 | %s | %s | — |" % (WORKLOAD_TEXT[w], SERVER_TEXT[s], spread(per, "{:.1f}"),
-                                                           spread(per, "{:.1f}")))
+        mem = [r["memory"] for r in rs]
+        if s == "libfcgi":  # one process, no master
+            per = [mib(m["master"]) for m in mem]
+            pss = [mib(m["master_pss_private"][0]) for m in mem if m.get("master_pss_private")]
+            private = [mib(m["master_pss_private"][1]) for m in mem if m.get("master_pss_private")]
+            lines.append("| %s | %s | 1 | %s | %s | %s | %s | — |" % (
+                WORKLOAD_TEXT[w], SERVER_TEXT[s], spread(per, "{:.1f}"), spread(pss, "{:.1f}"),
+                spread(private, "{:.1f}"), spread(pss, "{:.1f}")))
             continue
+        workers = [k for m in mem for k in m["workers"]]
         if not workers:
             continue
-        totals = [sum(r["memory"]["workers"]) / 1024 for r in rs]
-        masters = [r["memory"]["master"] / 1024 for r in rs]
-        lines.append("| %s | %s | %d | %s | %s | %s |" % (
-            WORKLOAD_TEXT[w], SERVER_TEXT.get(s, s), len(rs[0]["memory"]["workers"]),
-            spread([k / 1024 for k in workers], "{:.1f}"), spread(totals, "{:.1f}"), spread(masters, "{:.1f}")))
+        detail = [d for m in mem for d in m.get("workers_pss_private", [])]
+        totals = [mib(sum(d[0] for d in m.get("workers_pss_private", [])) + m.get("master_pss_private", [0])[0])
+                  for m in mem if m.get("workers_pss_private")]
+        lines.append("| %s | %s | %d | %s | %s | %s | %s | %s |" % (
+            WORKLOAD_TEXT[w], SERVER_TEXT.get(s, s), len(mem[0]["workers"]),
+            spread([mib(k) for k in workers], "{:.1f}"), spread([mib(d[0]) for d in detail], "{:.1f}"),
+            spread([mib(d[1]) for d in detail], "{:.1f}"), spread(totals, "{:.1f}"),
+            spread([mib(m["master"]) for m in mem], "{:.1f}")))
     return "\n".join(lines) + "\n"
 
 
@@ -271,14 +281,21 @@ def main():
         "- **HTTP**: `wrk -t1` to nginx (`fastcgi_pass` to wsgi-fpm or uWSGI over a UNIX socket, one "
         "nginx worker) or to Apache (mpm_event, mod_wsgi daemon mode `WSGIDaemonProcess processes=%s "
         "threads=%s`), on 127.0.0.1.\n"
-        "- Apps: `bench/apps/`. wsgi-fpm and mod_wsgi run them in their default application group "
-        "(a sub-interpreter); uWSGI in its main interpreter.\n"
+        "- Apps: `bench/apps/`. wsgi-fpm runs them as `wsgi-fpm serve` does by default, in the main "
+        "interpreter (application-group %%{GLOBAL}, as mod_wsgi-express); uWSGI in its main interpreter; "
+        "mod_wsgi in its default application group, a sub-interpreter (%%{RESOURCE}).\n"
+        "- uWSGI loads the app in its master and forks the workers from it (its default); "
+        "`uWSGI --lazy-apps` loads it in each worker after fork(), as wsgi-fpm and mod_wsgi do (their "
+        "workers are exec'd, not forked from a loaded master). Only hello and Flask run it.\n"
         "- Server CPU is user + system time over the measured seconds (from /proc/PID/stat) of the server's "
         "processes, master and workers; in the HTTP runs it includes nginx, or all of Apache, so that it "
         "is the whole stack's cost per request.\n"
-        "- Memory is VmRSS from /proc/PID/status after the measurement: the workers (for Apache, the "
-        "mod_wsgi daemon processes) and, separately, the master (wsgi-fpm's supervisor; for Apache, its "
-        "parent process).\n"
+        "- Memory is read from /proc/PID/smaps_rollup after the measurement, for the workers (for Apache, "
+        "the mod_wsgi daemon processes) and the master (wsgi-fpm's supervisor; for Apache, its parent "
+        "process). RSS counts every page a process maps, shared libraries included, and a forked worker "
+        "has not mapped what its master touched before fork(), so RSS alone flatters forked workers; PSS "
+        "divides each shared page among the processes sharing it, and private pages are the process's own: "
+        "\"all processes PSS\" (master and workers) is what the server costs the machine.\n"
         % (a.rounds, a.warmup, a.duration, a.processes, a.threads, a.sleep_threads, a.sleep_connections,
            a.connections, a.processes, a.threads))
     doc.append("## Throughput: wsgi-fpm ÷ peer\n")

@@ -71,16 +71,28 @@ PyObject* EnvironKeys::get(std::string_view name) {
   return raw;
 }
 
+PyObject* EnvironKeys::get(std::size_t position, std::string_view name) {
+  if (position < by_position_.size() && by_position_[position].first == name) return by_position_[position].second;
+  PyObject* key = get(name);  // owned by keys_, or nullptr
+  if (key && position < kPositions) {
+    if (position >= by_position_.size()) by_position_.resize(position + 1);
+    by_position_[position] = {std::string(name), key};
+  }
+  return key;
+}
+
 PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
                     const protocol::PathSplit& split, PyObject* input, PyObject* errors,
                     EnvironKeys* keys) {
   PyRef env = PyRef::steal(PyDict_Copy(environ_template));
   if (!env) return {};
   PyObject* e = env.get();
-  for (const auto& p : params.items()) {
+  const auto& items = params.items();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& p = items[i];
     if (skipped(p.name)) continue;
     if (p.name == "CONTENT_LENGTH" && content_length_means_no_body(params, p.value)) continue;
-    PyRef key = keys ? PyRef::borrow(keys->get(p.name)) : PyRef();
+    PyRef key = keys ? PyRef::borrow(keys->get(i, p.name)) : PyRef();
     if (!key) key = PyRef::steal(latin1(p.name));
     PyRef value = PyRef::steal(latin1(p.value));
     if (!key || !value || PyDict_SetItem(e, key.get(), value.get()) < 0) return {};

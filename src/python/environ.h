@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "protocol/params.h"
 #include "protocol/request_path.h"
@@ -32,9 +34,18 @@ class EnvironKeys {
  public:
   // A borrowed reference, valid while this cache lives; nullptr on error.
   PyObject* get(std::string_view name);
-  void clear() { keys_.clear(); }
+  // The same for the parameter at `position` of the request. A frontend sends
+  // the same names in the same order every time, so a comparison with the
+  // name last seen there usually replaces hashing it.
+  PyObject* get(std::size_t position, std::string_view name);
+  void clear() {
+    by_position_.clear();
+    keys_.clear();
+  }
 
  private:
+  static constexpr std::size_t kPositions = 128;
+  std::vector<std::pair<std::string, PyObject*>> by_position_;  // borrowed from keys_
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

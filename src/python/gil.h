@@ -7,6 +7,8 @@
 
 #include <Python.h>
 
+#include "python/request_io.h"
+
 namespace wsgi_fpm::python {
 
 // Holds the GIL with `state` for the guard's scope.
@@ -31,6 +33,25 @@ class GilRelease {
 
  private:
   PyThreadState* saved_;
+};
+
+// Keeps the GIL across calls on `io` for the guard's scope, releasing it only
+// while `io` waits for its socket. For calls that are normally quick (a
+// response that fits the socket buffer); a long copy should use GilRelease.
+class GilReleasedWhileWaiting {
+ public:
+  explicit GilReleasedWhileWaiting(RequestIo& io) : io_(io) {
+    io_.set_wait_hooks({&release, &restore, this});
+  }
+  ~GilReleasedWhileWaiting() { io_.set_wait_hooks({}); }
+  GilReleasedWhileWaiting(const GilReleasedWhileWaiting&) = delete;
+  GilReleasedWhileWaiting& operator=(const GilReleasedWhileWaiting&) = delete;
+
+ private:
+  static void release(void* self) { static_cast<GilReleasedWhileWaiting*>(self)->saved_ = PyEval_SaveThread(); }
+  static void restore(void* self) { PyEval_RestoreThread(static_cast<GilReleasedWhileWaiting*>(self)->saved_); }
+  RequestIo& io_;
+  PyThreadState* saved_ = nullptr;
 };
 
 }  // namespace wsgi_fpm::python

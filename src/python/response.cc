@@ -9,6 +9,11 @@
 namespace wsgi_fpm::python {
 namespace {
 
+// Responses up to this size are written holding the GIL (see
+// GilReleasedWhileWaiting): copying them into the socket takes a few
+// microseconds, less than handing the GIL to another thread and back.
+constexpr std::size_t kWriteHoldingGil = 256 * 1024;
+
 // A WSGI "native string": str whose characters are all latin-1.
 bool latin1(PyObject* s, std::string& out, const char* what) {
   if (!PyUnicode_Check(s)) {
@@ -133,8 +138,13 @@ bool Response::send(std::span<const std::string_view> chunks, bool last) {
     return true;
   }
   bool ok;
-  {
-    GilRelease unlocked;
+  std::size_t bytes = 0;
+  for (auto piece : pieces) bytes += piece.size();
+  if (bytes <= kWriteHoldingGil) {
+    GilReleasedWhileWaiting waits(io_);
+    ok = io_.write(pieces, last);
+  } else {
+    GilRelease unlocked;  // a long copy into the socket: let other threads run meanwhile
     ok = io_.write(pieces, last);
   }
   head_sent_ = true;

@@ -34,15 +34,15 @@ char* InputBuffer::prepare(std::size_t at_least, std::size_t& room) {
 // setsockopt(SO_RCVTIMEO) is needed per connection.
 bool Connection::wait_for(short events) {
   pollfd p{fd_.get(), events, 0};
-  while (true) {
-    int n = ::poll(&p, 1, timeout_ms_);
-    if (n > 0) return true;
-    if (n == 0) {
-      errno = ETIMEDOUT;
-      return false;
-    }
-    if (errno != EINTR) return false;
-  }
+  if (wait_hooks_.before) wait_hooks_.before(wait_hooks_.context);
+  int n;
+  do {
+    n = ::poll(&p, 1, timeout_ms_);
+  } while (n < 0 && errno == EINTR);
+  int saved = n == 0 ? ETIMEDOUT : errno;
+  if (wait_hooks_.after) wait_hooks_.after(wait_hooks_.context);
+  errno = saved;  // the hook may have run Python
+  return n > 0;
 }
 
 ssize_t Connection::receive(char* buf, std::size_t n) {

@@ -26,7 +26,7 @@ bool FastCgiConnection::flush_reply() {
   return ok;
 }
 
-bool FastCgiConnection::next_event(ServerSession::Event& event) {
+bool FastCgiConnection::next_event(ServerSession::Event& event, bool may_read) {
   while (true) {
     fastcgi::Record record;
     std::size_t consumed = 0;
@@ -54,6 +54,7 @@ bool FastCgiConnection::next_event(ServerSession::Event& event) {
       if (event != ServerSession::Event::None) return true;
       continue;
     }
+    if (!may_read) return false;
     // Incomplete: read more. No STDIN chunk is pending here, so the buffer may move.
     std::size_t room = 0;
     char* at = input_.prepare(16 * 1024, room);
@@ -185,9 +186,25 @@ void FastCgiConnection::abort() {
   ::shutdown(fd_.get(), SHUT_RDWR);
 }
 
+void FastCgiConnection::skip_buffered_body() {
+  chunk_length_ = 0;
+  while (!stdin_done_ && !broken_) {
+    ServerSession::Event event;
+    if (!next_event(event, false)) return;
+    if (event == ServerSession::Event::StdinData) chunk_length_ = 0;
+    if (event == ServerSession::Event::StdinEnd) stdin_done_ = true;
+    if (event == ServerSession::Event::Aborted) broken_ = true;  // nothing left to answer
+  }
+}
+
 bool FastCgiConnection::finish_request() {
   if (broken_) return false;
   bool keep = session_.keep_connection();
+  // The end of STDIN usually came in the same read as the head (a GET, or a
+  // body the application did not read): then the connection closes at once,
+  // with no shutdown and no linger (a syscall less per request).
+  skip_buffered_body();
+  if (broken_) return false;
   // Read to the end of STDIN even when the connection closes next: a
   // frontend still writing the body (or, like Apache, the empty STDIN record
   // after it) would fail the request on a closed socket (EPIPE: 502/503).

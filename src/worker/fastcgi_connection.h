@@ -26,8 +26,12 @@ class FastCgiConnection final : public Connection {
 
  private:
   // Parses the next record into `event`; reads more bytes when needed.
-  // False on EOF, error or protocol error (`eof_between_requests_` tells which).
-  bool next_event(fastcgi::ServerSession::Event& event);
+  // False on EOF, error or protocol error (`clean_eof_` tells which). With
+  // `may_read` false it only parses what is buffered, and returns false
+  // without setting `broken_` when that ends mid-record.
+  bool next_event(fastcgi::ServerSession::Event& event, bool may_read = true);
+  // Discards the STDIN records already buffered, without waiting for more.
+  void skip_buffered_body();
   bool flush_reply();
 
   fastcgi::ServerSession session_;
