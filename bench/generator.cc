@@ -1,8 +1,11 @@
 #include "bench/generator.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -151,7 +154,23 @@ class Generator {
     c.connect_req.data = &c;
     if (target_.is_unix) {
       uv_pipe_init(&loop_, &c.h.pipe, 0);
-      uv_pipe_connect(&c.connect_req, &c.h.pipe, target_.path.c_str(), on_connect);
+      // connect() by hand and write at once, as nginx and Apache do: a UNIX
+      // connect completes (or fails) on the spot, and they send the request
+      // in the same breath. uv_pipe_connect() would defer the write to the
+      // next loop iteration, so every server would accept an empty
+      // connection and sleep until the request came.
+      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      int rc = fd < 0 ? -errno : 0;
+      if (rc == 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&target_.addr), target_.addr_len) != 0)
+        rc = -errno;
+      if (rc == 0) rc = uv_pipe_open(&c.h.pipe, fd);
+      if (rc != 0) {
+        if (fd >= 0) ::close(fd);
+        fail_connect(c, rc);
+        return;
+      }
+      uv_read_start(&c.h.stream, on_alloc, on_read);
+      send(c);
       return;
     }
     uv_tcp_init(&loop_, &c.h.tcp);
