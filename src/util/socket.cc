@@ -49,6 +49,12 @@ UniqueFd listen_on(const Address& addr, const SocketOwnership& owner, int backlo
   if (addr.kind == Address::Kind::Tcp) {
     int one = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Frontends speak first (the FastCGI or SCGI request), so the kernel may
+    // hold a new connection back until its first bytes are in: the worker
+    // thread woken for it reads at once instead of accepting an empty
+    // connection and sleeping again until the request comes.
+    int defer_seconds = 10;
+    setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
     if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) {
       error = errno_text("bind", addr);
       return {};
