@@ -1,10 +1,11 @@
 // How a worker's request threads share its connections.
 //
-// Every request thread waits in epoll_wait on one epoll set holding the
-// pool's listening socket (EPOLLEXCLUSIVE) and the idle keep-alive
-// connections (EPOLLONESHOT): each readiness wakes one thread, which then
-// serves that connection itself (no hand-off between threads). So:
-//  - a process accepts only while it has an idle thread; busy processes leave
+// The listening thread (one at a time: worker/listener_gate.h) waits in
+// epoll_wait on one epoll set holding the pool's listening socket
+// (EPOLLEXCLUSIVE, edge-triggered) and the idle keep-alive connections
+// (EPOLLONESHOT); it serves what wakes it itself (no hand-off between
+// threads). So:
+//  - a process accepts only while a thread listens; busy processes leave
 //    new connections in the shared backlog for their siblings;
 //  - an idle keep-alive connection costs an epoll entry, never a thread;
 //  - a graceful stop takes the listening socket out of the epoll set
@@ -14,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <chrono>
 #include <functional>
@@ -23,6 +25,7 @@
 
 #include "util/fd.h"
 #include "worker/connection.h"
+#include "worker/listener_gate.h"
 
 namespace wsgi_fpm::worker {
 
@@ -53,10 +56,20 @@ class Dispatcher {
 
  private:
   struct Entry;
-  void serve(Entry* entry, const RequestHandler& handler);
-  void accept_one(const RequestHandler& handler);
-  void close_entry(Entry* entry);
-  void arm(Entry* entry, bool first_time);
+  // The thread that serves a connection owns its Entry; only connections
+  // waiting in the epoll set are in waiting_. So a connection per request
+  // (nginx's default) takes no lock.
+  void serve(std::unique_ptr<Entry> entry, const RequestHandler& handler);
+  // Into the epoll set (and waiting_) until its next request, or closed if
+  // stopping.
+  void park(std::unique_ptr<Entry> entry);
+  void close(std::unique_ptr<Entry> entry);
+  void accept_burst(const RequestHandler& handler);
+  // A connection from the backlog, or none with errno EAGAIN (empty, or
+  // stopping), EINTR or ECONNABORTED (try again).
+  UniqueFd accept_one();
+  // Runs the admission check and counts the connection; null if refused.
+  std::unique_ptr<Entry> admit(UniqueFd fd);
 
   UniqueFd listen_fd_;
   UniqueFd epoll_fd_;
@@ -64,10 +77,20 @@ class Dispatcher {
   ConnectionFactory factory_;
   std::function<bool(int fd)> admit_;
 
+  ListenerGate gate_;  // which threads wait in epoll_wait
+  // Threads inside epoll_wait right now.
+  std::atomic<int> waiting_threads_{0};
+  // The backlog may hold connections no edge will announce: the next thread
+  // back from a request accepts them.
+  std::atomic<bool> backlog_pending_{false};
+
+  // Connections open: served, or waiting.
+  std::atomic<std::size_t> open_{0};
+  std::atomic<bool> stopping_{false};  // set under mutex_
+
   std::mutex mutex_;
   std::condition_variable drained_;
-  bool stopping_ = false;
-  std::unordered_map<Entry*, std::unique_ptr<Entry>> entries_;
+  std::unordered_map<Entry*, std::unique_ptr<Entry>> waiting_;
 };
 
 }  // namespace wsgi_fpm::worker

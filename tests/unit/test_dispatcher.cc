@@ -23,6 +23,7 @@
 #include "util/fd.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
+#include "worker/listener_gate.h"
 
 using namespace wsgi_fpm;
 
@@ -119,12 +120,17 @@ struct Pool {
   worker::Dispatcher dispatcher;
   std::vector<std::thread> threads;
 
-  explicit Pool(int thread_count)
+  explicit Pool(int thread_count, std::chrono::milliseconds per_request = {})
       : dispatcher(listen_unix(where.path).release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
           return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
         }) {
     for (int i = 0; i < thread_count; ++i)
-      threads.emplace_back([this] { dispatcher.run_thread([this](worker::Connection& c) { echo_uri(c, served); }); });
+      threads.emplace_back([this, per_request] {
+        dispatcher.run_thread([this, per_request](worker::Connection& c) {
+          std::this_thread::sleep_for(per_request);
+          echo_uri(c, served);
+        });
+      });
   }
   // A graceful stop, as the worker's main thread does it.
   bool stop(std::chrono::seconds within) {
@@ -206,6 +212,31 @@ TEST_CASE("request threads share new, kept-alive and pipelined connections, then
   }
 }
 
+// The listening socket is edge-triggered: connections queued in the backlog
+// while every thread is busy raise no edge of their own, and must still be
+// accepted when a thread comes free, with no later connection to announce
+// them.
+TEST_CASE("a burst of connections larger than the thread count is served in full") {
+  Pool pool(2, std::chrono::milliseconds(5));
+  constexpr int kBurst = 40;
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < kBurst; ++i) {
+    clients.push_back(connect_unix(pool.where.path));
+    REQUIRE(clients.back());
+    timeval five_seconds{5, 0};
+    setsockopt(clients.back().get(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+  }
+  for (int i = 0; i < kBurst; ++i)
+    REQUIRE(send_all(clients[i].get(), fastcgi::encode_request(1, request_params(i), "", false)));
+  int answered = 0;
+  for (int i = 0; i < kBurst; ++i) {
+    if (read_response(clients[i].get()).find("/n/" + std::to_string(i)) == std::string::npos) break;  // stranded
+    ++answered;
+  }
+  CHECK(answered == kBurst);
+  CHECK(pool.stop(std::chrono::seconds(10)));
+}
+
 TEST_CASE("a stop while requests run lets them finish") {
   TempSocket where;
   std::atomic<int> finished{0};
@@ -234,4 +265,92 @@ TEST_CASE("a stop while requests run lets them finish") {
   CHECK(finished.load() == 1);
   dispatcher.release_threads();
   for (auto& t : threads) t.join();
+}
+
+// Handlers that block (time.sleep, a database) still get every thread: the
+// listener gate promotes reserve threads while the others are held.
+TEST_CASE("blocking requests run on every thread at once") {
+  TempSocket where;
+  std::atomic<int> running{0}, most{0}, finished{0};
+  worker::Dispatcher dispatcher(listen_unix(where.path).release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
+    return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
+  });
+  constexpr int kThreads = 4;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      dispatcher.run_thread([&](worker::Connection& c) {
+        int now = ++running;
+        for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        --running;
+        echo_uri(c, finished);
+      });
+    });
+  }
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < kThreads; ++i) {
+    clients.push_back(connect_unix(where.path));
+    REQUIRE(clients.back());
+    REQUIRE(send_all(clients.back().get(), fastcgi::encode_request(1, request_params(i), "", false)));
+  }
+  for (int i = 0; i < kThreads; ++i) CHECK(read_response(clients[i].get()).find("/n/" + std::to_string(i)) != std::string::npos);
+  CHECK(most.load() == kThreads);
+  dispatcher.begin_stop();
+  CHECK(dispatcher.wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  dispatcher.release_threads();
+  for (auto& t : threads) t.join();
+}
+
+TEST_CASE("the listener gate: one listener, reserves promoted only for held work") {
+  // A long tick, so that the quick work below is never caught mid-request
+  // twice in a row even on a loaded machine.
+  worker::ListenerGate gate(std::chrono::milliseconds(200));
+  auto& first = gate.join();
+  auto& second = gate.join();
+  REQUIRE(gate.wait_turn());  // no listener yet: this thread listens
+  CHECK(gate.listeners() == 1);
+  std::atomic<bool> second_listens{false}, second_done{false};
+  std::thread reserve([&] {
+    bool turn = gate.wait_turn();  // a listener exists: waits in reserve
+    second_listens = turn;
+    if (turn) {
+      gate.start_serving(second);
+      gate.stop_serving(second);
+      // Back while the first still holds its request (blocking_), or
+      // after close(): either way it does not wait again for long.
+      while (gate.wait_turn()) {
+        gate.start_serving(second);
+        gate.stop_serving(second);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    second_done = true;
+  });
+  for (int i = 0; i < 200 && gate.reserves() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(gate.reserves() == 1);
+
+  // Quick work, however much of it, leaves the reserve alone.
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(700);
+  bool always_listened = true;
+  while (std::chrono::steady_clock::now() < until) {
+    gate.start_serving(first);
+    gate.stop_serving(first);
+    always_listened = gate.wait_turn() && always_listened;
+  }
+  CHECK(always_listened);
+  CHECK_FALSE(second_listens.load());
+  CHECK(gate.reserves() == 1);
+
+  // Work held across ticks: the reserve thread is promoted.
+  gate.start_serving(first);
+  for (int i = 0; i < 200 && !second_listens; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(second_listens.load());
+  gate.stop_serving(first);
+
+  gate.close();
+  reserve.join();
+  CHECK(second_done.load());
+  CHECK_FALSE(gate.wait_turn());
 }
