@@ -17,6 +17,9 @@ namespace wsgi_fpm::worker {
 struct Dispatcher::Entry {
   std::unique_ptr<Connection> connection;
   bool registered = false;  // has been added to the epoll set
+  // No request read from it yet: a connection accepted in a burst waits in
+  // the epoll set for its first request, which a stop must not cut off.
+  bool fresh = true;
 };
 
 namespace {
@@ -129,6 +132,10 @@ UniqueFd Dispatcher::accept_one() {
     errno = EAGAIN;
     return UniqueFd();
   }
+  return accept_listening();
+}
+
+UniqueFd Dispatcher::accept_listening() {
   int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (fd >= 0) return UniqueFd(fd);
   int saved = errno;
@@ -159,6 +166,7 @@ void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handl
   while (true) {
     auto head = conn.read_head();
     if (head != Connection::HeadResult::Ready) return close(std::move(entry));
+    entry->fresh = false;
     handler(conn);
     if (!conn.finish_request()) return close(std::move(entry));
     if (!conn.has_buffered_input()) break;  // else: the next request is already here
@@ -168,10 +176,16 @@ void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handl
 
 void Dispatcher::park(std::unique_ptr<Entry> entry) {
   std::unique_lock lock(mutex_);
-  if (stopping_.load()) {
+  // Stopping, an idle keep-alive connection closes; one accepted but not yet
+  // served waits for its request all the same (the frontend sent it to us).
+  if (stopping_.load() && !entry->fresh) {
     lock.unlock();
     return close(std::move(entry));
   }
+  park_locked(std::move(entry));
+}
+
+void Dispatcher::park_locked(std::unique_ptr<Entry> entry) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
   ev.data.ptr = entry.get();
@@ -206,7 +220,22 @@ void Dispatcher::begin_stop() {
   for (auto& [raw, entry] : waiting_) {
     // An idle keep-alive connection becomes readable at EOF; the thread it
     // wakes finds no request and closes it.
-    ::shutdown(entry->connection->fd(), SHUT_RDWR);
+    if (!entry->fresh) ::shutdown(entry->connection->fd(), SHUT_RDWR);
+  }
+  // What the backlog holds now may have been announced to this process
+  // alone (the listening socket is edge-triggered and EPOLLEXCLUSIVE: an
+  // edge wakes one process, and one of ours that took it may have seen
+  // stopping_ and not accepted). Left there, it would wait for a sibling to
+  // be woken by some later connection, or for ever. So this process adopts
+  // it and serves it before it exits; under the lock, so that wait_drained
+  // counts it.
+  while (true) {
+    UniqueFd fd = accept_listening();
+    if (!fd) {
+      if (errno == EAGAIN) break;
+      continue;  // EINTR, ECONNABORTED
+    }
+    if (auto entry = admit(std::move(fd))) park_locked(std::move(entry));
   }
   drained_.notify_all();
 }

@@ -9,8 +9,9 @@
 //    new connections in the shared backlog for their siblings;
 //  - an idle keep-alive connection costs an epoll entry, never a thread;
 //  - a graceful stop takes the listening socket out of the epoll set
-//    (siblings keep accepting), lets requests in flight finish, and closes
-//    idle connections.
+//    (siblings keep accepting), serves what it has accepted and what its
+//    backlog holds at that moment, lets requests in flight finish, and
+//    closes idle connections.
 #pragma once
 
 #include <sys/types.h>
@@ -45,7 +46,8 @@ class Dispatcher {
   // and drained.
   void run_thread(const RequestHandler& handler);
 
-  // Stops accepting and closes idle connections; requests in flight go on.
+  // Stops accepting and closes idle connections; requests in flight, and
+  // connections accepted whose request has not come yet, go on.
   // Safe from any thread.
   void begin_stop();
   // Waits until no connection is left, or the deadline. True if drained.
@@ -61,13 +63,15 @@ class Dispatcher {
   // (nginx's default) takes no lock.
   void serve(std::unique_ptr<Entry> entry, const RequestHandler& handler);
   // Into the epoll set (and waiting_) until its next request, or closed if
-  // stopping.
+  // stopping and it has served one.
   void park(std::unique_ptr<Entry> entry);
+  void park_locked(std::unique_ptr<Entry> entry);  // mutex_ held
   void close(std::unique_ptr<Entry> entry);
   void accept_burst(const RequestHandler& handler);
   // A connection from the backlog, or none with errno EAGAIN (empty, or
   // stopping), EINTR or ECONNABORTED (try again).
   UniqueFd accept_one();
+  UniqueFd accept_listening();  // accept_one, stopping or not
   // Runs the admission check and counts the connection; null if refused.
   std::unique_ptr<Entry> admit(UniqueFd fd);
 
