@@ -59,5 +59,20 @@ inline constexpr int kScoreboardFd = 4;
 // was asked to restart gracefully, e.g. by SIGUSR1 as mod_wsgi's daemon
 // processes are, so its requests get eviction-timeout to finish).
 inline constexpr int kNotifyFd = 5;
+// preload-fork: a pool's template process (src/worker/fork_template.h) takes
+// fork requests on this SOCK_SEQPACKET socket.
+inline constexpr int kForkCommandFd = 6;
+
+// One fork request, sent with SCM_RIGHTS carrying the new worker's stdout,
+// stderr, scoreboard and notify descriptors, in that order; and the reply:
+// the worker's pid, or -errno if it could not be made.
+struct ForkRequest {
+  std::uint64_t id;
+};
+struct ForkReply {
+  std::uint64_t id;
+  std::int64_t pid;
+};
+inline constexpr int kForkRequestFds = 4;
 
 }  // namespace wsgi_fpm

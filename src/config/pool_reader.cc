@@ -1,5 +1,6 @@
 #include "config/pool_reader.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -108,6 +109,12 @@ void check_pool(Reader& r, Pool& pool, const std::string& runtime_dir) {
   }
   for (auto& app : pool.apps) {
     if (!app.locations.has("preload")) app.preload = pool.preload;
+  }
+  if (pool.preload_fork && has("apps") &&
+      std::none_of(pool.apps.begin(), pool.apps.end(), [](const App& a) { return a.application_group == "%{GLOBAL}"; })) {
+    r.error(pool.location_of("preload-fork"),
+            "'preload-fork' shares the apps of application-group %{GLOBAL} (the main interpreter: CPython ends "
+            "sub-interpreters at fork), and no app of this pool is in it");
   }
 }
 
@@ -268,6 +275,7 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
        }},
       {"script-reloading", boolean(pool.script_reloading)},
       {"preload", boolean(pool.preload)},
+      {"preload-fork", boolean(pool.preload_fork)},
       {"apps", [&](const Entry& e) { pool.apps = read_apps(r, e); }},
       // Recycling and timeouts
       {"maximum-requests", integer(pool.maximum_requests, 0, std::numeric_limits<int>::max())},

@@ -104,6 +104,7 @@ struct Pool {
   std::map<std::string, std::string> environment;  // environment
   bool script_reloading = true;            // script-reloading
   bool preload = false;                    // preload: import every app at process start
+  bool preload_fork = false;               // preload-fork: fork workers from a template
   std::vector<App> apps;                   // apps
 
   // Recycling and timeouts (seconds; 0 = off unless noted).

@@ -46,6 +46,7 @@ std::vector<std::string> PoolSpec::fingerprint() const {
   f.push_back(worker_executable);
   f.push_back(std::to_string(processes));
   f.push_back(std::to_string(restart_interval));
+  f.push_back(preload_fork ? "preload-fork" : "");
   return f;
 }
 
@@ -86,6 +87,7 @@ bool Pool::start(std::string& error, UniqueFd socket) {
   spec_.worker.listen_fd = kListenFd;
   spec_.worker.supervisor_pid = getpid();
   spec_.worker.log_bare = true;
+  if (spec_.preload_fork && !become_child_subreaper(error)) return false;
   slots_.resize(static_cast<std::size_t>(spec_.processes));
   for (const auto& s : spec_.scripts) script_mtimes_[s] = mtime_of(s);
   tick_timer_ = make_timer();
@@ -104,6 +106,7 @@ bool Pool::start(std::string& error, UniqueFd socket) {
                                spec_.worker.threads == 1 ? "" : "s") +
                        (spec_.manager.mode == ProcessManagerMode::Static ? std::string()
                                                                           : fmt::format(", {}", manager)));
+  if (spec_.preload_fork) start_template("pool started");
   fill_static_slots();
   tick();
   return true;
@@ -115,6 +118,8 @@ UniqueFd Pool::take_socket() {
 }
 
 WorkerProcess* Pool::spawn(std::size_t slot) {
+  // preload-fork: the template's ready event fills the slot.
+  if (spec_.preload_fork && !template_ready()) return nullptr;
   WorkerProcess::Events events;
   events.ready = [this](WorkerProcess& w) { on_ready(w); };
   events.retire = [this](WorkerProcess& w, const std::string& reason, bool evicted) {
@@ -136,20 +141,23 @@ WorkerProcess* Pool::spawn(std::size_t slot) {
   std::string error;
   WorkerProcess* raw = w.get();
   workers_.push_back(std::move(w));
-  if (!raw->spawn(o, error)) {
+  bool started = spec_.preload_fork ? raw->fork_from(*template_, o, error) : raw->spawn(o, error);
+  if (!started) {
     log_->write_line("error", spec_.name, 0, error);
     last_exit_ = error;
+    // A refused fork request opened nothing that would close later.
+    if (spec_.preload_fork) workers_.remove_if([&](const auto& p) { return p.get() == raw; });
     schedule_respawn(slot, 0);
     return nullptr;
   }
   // A worker that never says "ready" within startup-timeout is killed and
   // counts as a failed start.
   if (spec_.startup_timeout > 0) {
-    long pid = raw->pid();
-    after(static_cast<std::uint64_t>(spec_.startup_timeout) * 1000, [this, pid] {
+    std::uint64_t serial = raw->serial();
+    after(static_cast<std::uint64_t>(spec_.startup_timeout) * 1000, [this, serial] {
       for (auto& w : workers_) {
-        if (w->pid() == pid && w->state() == WorkerProcess::State::Starting) {
-          log_->write_line("error", spec_.name, pid,
+        if (w->serial() == serial && w->state() == WorkerProcess::State::Starting) {
+          log_->write_line("error", spec_.name, w->pid(),
                            fmt::format("not ready after startup-timeout ({} s); killing it", spec_.startup_timeout));
           w->signal(SIGKILL);
         }
@@ -169,12 +177,20 @@ void Pool::replace(std::size_t slot, const std::string& reason, Drain drain) {
   Slot& s = slots_[slot];
   if (s.successor) return;  // one already on its way
   if (!s.current) return;   // nothing running: a respawn or the manager covers it
+  if (spec_.preload_fork && !template_ready()) {
+    s.deferred_replace = std::make_pair(reason, drain);
+    return;
+  }
+  s.deferred_replace.reset();
   log_->write_line("info", spec_.name, s.current->pid(), "replacing this process: " + reason);
   s.drain = drain;
   s.successor = spawn(slot);
 }
 
 void Pool::replace_all(const std::string& reason) {
+  // preload-fork: the template imported the old code; its successor must be
+  // ready before the workers can be (replace() defers until then).
+  if (spec_.preload_fork) start_template(reason);
   for (std::size_t i = 0; i < slots_.size(); ++i) replace(i, reason, Drain::Eviction);
 }
 
@@ -197,7 +213,11 @@ void Pool::update(PoolSpec spec, bool replace_processes) {
     }
     // Timers of dropped slots stay until the pool stops (they are stopped).
   }
+  if (!spec_.preload_fork) stop_templates();
   if (replace_processes) {
+    std::string error;
+    if (spec_.preload_fork && !become_child_subreaper(error)) log_->write_line("error", spec_.name, getpid(), error);
+    if (spec_.preload_fork) start_template("configuration changed");
     for (std::size_t i = 0; i < std::min<std::size_t>(slots_.size(), static_cast<std::size_t>(old_processes)); ++i)
       replace(i, "configuration changed", Drain::Eviction);
   }
@@ -217,7 +237,7 @@ bool Pool::spawn_in_empty_slot(const std::string& why) {
     if (!slots_[i].empty()) continue;
     slots_[i].quick_failures = 0;
     slots_[i].current = spawn(i);
-    if (slots_[i].current) log_->write_line("info", spec_.name, slots_[i].current->pid(), "started: " + why);
+    if (slots_[i].current) log_->write_line("info", spec_.name, getpid(), fmt::format("slot {} started: {}", i, why));
     return true;
   }
   return false;
@@ -250,6 +270,105 @@ void Pool::on_ready(WorkerProcess& w) {
       }
     });
   }
+}
+
+bool Pool::template_ready() const {
+  return template_ && template_->state() == WorkerProcess::State::Ready && !next_template_;
+}
+
+void Pool::start_template(const std::string& reason) {
+  if (stopping_) return;
+  if (next_template_) {
+    // It may have imported the code that just changed: start over.
+    next_template_->stop(std::chrono::seconds(spec_.shutdown_timeout));
+    next_template_ = nullptr;
+  }
+  WorkerProcess::Events events;
+  events.ready = [this](WorkerProcess& t) { on_template_ready(t); };
+  events.retire = [](WorkerProcess&, const std::string&, bool) {};
+  events.exited = [this](WorkerProcess& t, int64_t status, int sig) { on_template_exit(t, status, sig); };
+  events.closed = [this](WorkerProcess& t) {
+    workers_.remove_if([&](const auto& p) { return p.get() == &t; });
+    maybe_finish_stop();
+  };
+  auto t = std::make_unique<WorkerProcess>(loop_, slots_.size(), std::move(events));
+  WorkerProcess::SpawnOptions o;
+  o.executable = spec_.worker_executable;
+  worker::WorkerOptions options = spec_.worker;
+  options.fork_template = true;
+  o.arguments = worker::worker_arguments(options);
+  o.environment = spec_.environment;
+  o.listen_fd = listen_fd_.get();
+  o.pool_name = spec_.name;
+  o.log = log_;
+  o.fork_template = true;
+  std::string error;
+  WorkerProcess* raw = t.get();
+  workers_.push_back(std::move(t));
+  if (!raw->spawn(o, error)) {
+    log_->write_line("error", spec_.name, getpid(), "cannot start the template: " + error);
+    template_failures_++;
+    after(static_cast<std::uint64_t>(std::min(100 << std::min(template_failures_ - 1, 9), 30000)),
+          [this] { if (!next_template_) start_template("retrying"); });
+    return;
+  }
+  next_template_ = raw;
+  log_->write_line("info", spec_.name, raw->pid(), "template starting (" + reason + ")");
+  if (spec_.startup_timeout > 0) {
+    std::uint64_t serial = raw->serial();
+    after(static_cast<std::uint64_t>(spec_.startup_timeout) * 1000, [this, serial] {
+      if (next_template_ && next_template_->serial() == serial &&
+          next_template_->state() == WorkerProcess::State::Starting) {
+        log_->write_line("error", spec_.name, next_template_->pid(),
+                         fmt::format("template not ready after startup-timeout ({} s); killing it",
+                                     spec_.startup_timeout));
+        next_template_->signal(SIGKILL);
+      }
+    });
+  }
+}
+
+void Pool::on_template_ready(WorkerProcess& t) {
+  if (&t != next_template_ || stopping_) return;
+  WorkerProcess* old = template_;
+  template_ = &t;
+  next_template_ = nullptr;
+  template_failures_ = 0;
+  log_->write_line("info", spec_.name, t.pid(), "template ready: workers are forked from it");
+  if (old) old->stop(std::chrono::seconds(spec_.shutdown_timeout));
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (auto deferred = slots_[i].deferred_replace) replace(i, deferred->first, deferred->second);
+  }
+  fill_static_slots();
+  tick();
+}
+
+void Pool::on_template_exit(WorkerProcess& t, int64_t status, int sig) {
+  std::string reason = exit_reason(status, sig);
+  if (stopping_ || (&t != template_ && &t != next_template_)) {
+    log_->write_line("info", spec_.name, t.pid(), "template stopped (" + reason + ")");
+    maybe_finish_stop();
+    return;
+  }
+  if (&t == template_) {
+    template_ = nullptr;
+    log_->write_line("warning", spec_.name, t.pid(),
+                     "template " + reason + "; its workers keep serving, a new template is starting");
+  } else {
+    next_template_ = nullptr;
+    template_failures_++;
+    log_->write_line("error", spec_.name, t.pid(), "template " + reason + " before it was ready");
+  }
+  last_exit_ = "template " + reason;
+  int delay_ms = template_failures_ == 0 ? 0 : std::min(100 << std::min(template_failures_ - 1, 9), 30000);
+  after(static_cast<std::uint64_t>(delay_ms), [this] { if (!next_template_) start_template("the last one exited"); });
+}
+
+void Pool::stop_templates() {
+  for (WorkerProcess* t : {template_, next_template_}) {
+    if (t) t->stop(std::chrono::seconds(spec_.shutdown_timeout));
+  }
+  template_ = next_template_ = nullptr;
 }
 
 namespace {
@@ -377,6 +496,7 @@ long Pool::slot_of(long pid) const {
 
 void Pool::tick() {
   if (stopping_) return;
+  if (spec_.preload_fork) reap_unknown_children();
   if (spec_.script_reloading) check_scripts();
   auto now = Clock::now();
   for (auto& s : slots_) {
@@ -498,8 +618,13 @@ PoolStatus Pool::status() const {
   st.requests = retired_requests_;
   st.restarts = restarts_;
   st.last_exit = last_exit_;
+  if (template_) {
+    auto ts = template_->status();
+    st.template_pid = ts.pid;
+    st.template_rss_bytes = ts.rss_bytes;
+  }
   for (const auto& w : workers_) {
-    if (w->state() == WorkerProcess::State::Exited) continue;
+    if (w->state() == WorkerProcess::State::Exited || w->is_template()) continue;
     auto ps = w->status();
     st.requests += ps.requests;
     st.in_flight += ps.in_flight.size();

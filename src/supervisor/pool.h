@@ -17,6 +17,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,9 @@ struct PoolSpec {
   int deadlock_timeout = 0;    // replace a process whose GIL stayed taken this long (0: never)
   bool script_reloading = true;
   std::vector<std::string> scripts;  // watched for touches when script_reloading
+  // preload-fork: workers are forked from a template process that imported
+  // the pool's %{GLOBAL} apps (worker/fork_template.h).
+  bool preload_fork = false;
 
   // Changing any of these needs a new socket.
   bool same_socket(const PoolSpec& o) const {
@@ -66,6 +70,8 @@ struct PoolStatus {
   int processes = 0, threads = 0;
   std::uint64_t requests = 0, in_flight = 0, restarts = 0;
   std::string last_exit;
+  long template_pid = 0;  // preload-fork: the template workers are forked from
+  std::uint64_t template_rss_bytes = 0;
   std::vector<ProcessStatus> workers;
 };
 
@@ -104,11 +110,22 @@ class Pool {
     int quick_failures = 0;
     uv_timer_t* respawn_timer = nullptr;
     Drain drain = Drain::Graceful;  // for `current`, once `successor` is ready
+    // preload-fork: a replacement asked for while no template could fork it
+    // (a new one is starting), made once one is ready.
+    std::optional<std::pair<std::string, Drain>> deferred_replace;
     bool respawn_pending() const { return respawn_timer && uv_is_active(reinterpret_cast<uv_handle_t*>(respawn_timer)); }
     bool empty() const { return !current && !successor && !respawn_pending(); }
   };
 
   WorkerProcess* spawn(std::size_t slot);
+  // preload-fork: the template. `template_` forks the workers; a touched
+  // script or a reload starts `next_template_`, which takes over (and the
+  // workers are replaced from it) once it is ready.
+  bool template_ready() const;
+  void start_template(const std::string& reason);
+  void on_template_ready(WorkerProcess& t);
+  void on_template_exit(WorkerProcess& t, int64_t status, int signal);
+  void stop_templates();
   void replace(std::size_t slot, const std::string& reason, Drain drain);
   void on_ready(WorkerProcess& w);
   void on_exit(WorkerProcess& w, int64_t status, int signal);
@@ -154,6 +171,9 @@ class Pool {
   std::uint64_t retired_requests_ = 0;
   std::uint64_t restarts_ = 0;
   std::string last_exit_;
+  WorkerProcess* template_ = nullptr;
+  WorkerProcess* next_template_ = nullptr;
+  int template_failures_ = 0;
 };
 
 }  // namespace wsgi_fpm::supervisor

@@ -106,6 +106,7 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   s.manager.max_spare = p.max_spare;
   s.manager.idle_timeout = std::chrono::seconds(p.process_idle_timeout);
   s.script_reloading = p.script_reloading;
+  s.preload_fork = p.preload_fork;
   return true;
 }
 

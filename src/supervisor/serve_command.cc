@@ -44,6 +44,7 @@ the file or exist only here:
   --application-group G    the sub-interpreter: %{GLOBAL} (default here), %{RESOURCE},
                            %{SERVER}, %{HOST}, %{ENV:NAME} or a name
   --preload BOOL           import SCRIPT when a process starts (default true here)
+  --preload-fork BOOL      import SCRIPT once and fork the workers from that process
   --python-path DIRS       colon-separated directories added to sys.path
   --supplementary-groups G comma-separated
   --allowed-clients NETS   comma-separated networks (TCP; default loopback)

@@ -43,10 +43,12 @@ std::string status_json(const std::vector<PoolStatus>& pools, long supervisor_pi
     out += fmt::format(
         "{}{{\"name\": {}, \"listen\": {}, \"protocol\": {}, \"user\": {}, \"process_manager\": {}, "
         "\"processes\": {}, \"threads\": {}, \"requests\": {}, \"in_flight\": {}, \"restarts\": {}, "
-        "\"last_exit\": {}, \"workers\": [",
+        "\"last_exit\": {}, \"template\": {}, \"workers\": [",
         i ? ", " : "", quoted(p.name), quoted(p.address), quoted(p.protocol), quoted(p.user), quoted(p.process_manager),
         p.processes,
-        p.threads, p.requests, p.in_flight, p.restarts, p.last_exit.empty() ? "null" : quoted(p.last_exit));
+        p.threads, p.requests, p.in_flight, p.restarts, p.last_exit.empty() ? "null" : quoted(p.last_exit),
+        p.template_pid ? fmt::format("{{\"pid\": {}, \"rss\": {}}}", p.template_pid, p.template_rss_bytes)
+                       : std::string("null"));
     for (std::size_t j = 0; j < p.workers.size(); ++j) {
       const auto& w = p.workers[j];
       out += fmt::format(
@@ -74,6 +76,8 @@ std::string status_text(const std::vector<PoolStatus>& pools, long supervisor_pi
                        p.threads, p.threads == 1 ? "" : "s", fixed ? "" : ", " + p.process_manager);
     out += fmt::format("  requests {}, in flight {}, restarts {}, last exit: {}\n", p.requests, p.in_flight,
                        p.restarts, p.last_exit.empty() ? "-" : p.last_exit);
+    if (p.template_pid)
+      out += fmt::format("  preload-fork template pid {}, RSS {}\n", p.template_pid, human_bytes(p.template_rss_bytes));
     out += fmt::format("  {:>8}  {:<9} {:>6} {:>9} {:>5} {:>8}\n", "PID", "STATE", "AGE", "REQUESTS", "BUSY", "RSS");
     for (const auto& w : p.workers) {
       out += fmt::format("  {:>8}  {:<9} {:>6} {:>9} {:>5} {:>8}\n", w.pid, w.state, human_age(w.age_seconds),

@@ -1,11 +1,17 @@
 #include "supervisor/worker_process.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "util/fd.h"
 
@@ -20,25 +26,33 @@ struct WorkerProcess::Pipe {
 
 namespace {
 
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
 void on_alloc(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
   buf->base = new char[suggested];
   buf->len = suggested;
 }
 
+std::uint64_t next_serial = 1;
+// The pids of our children that a WorkerProcess will reap (through libuv or
+// its pidfd): reap_unknown_children() leaves them alone.
+std::set<long> known_children;
+
 }  // namespace
 
 WorkerProcess::WorkerProcess(uv_loop_t* loop, std::size_t slot, Events events)
-    : loop_(loop), slot_(slot), events_(std::move(events)) {}
+    : loop_(loop), slot_(slot), events_(std::move(events)), serial_(next_serial++) {}
 
 WorkerProcess::~WorkerProcess() {
+  fail_pending_forks("the template is gone");
   if (board_) munmap(board_, sizeof(Scoreboard));
 }
 
-bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
-  pool_name_ = o.pool_name;
-  log_ = o.log;
+bool WorkerProcess::make_scoreboard(UniqueFd& board_fd, std::string& error) {
   // The scoreboard: shared memory the worker writes and we read.
-  UniqueFd board_fd(memfd_create("wsgi-fpm-scoreboard", MFD_CLOEXEC));
+  board_fd.reset(memfd_create("wsgi-fpm-scoreboard", MFD_CLOEXEC));
   if (!board_fd || ftruncate(board_fd.get(), sizeof(Scoreboard)) != 0) {
     error = std::string("scoreboard: ") + std::strerror(errno);
     return false;
@@ -49,6 +63,24 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
     return false;
   }
   board_ = static_cast<Scoreboard*>(p);
+  return true;
+}
+
+bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
+  pool_name_ = o.pool_name;
+  log_ = o.log;
+  UniqueFd board_fd;
+  if (!make_scoreboard(board_fd, error)) return false;
+  UniqueFd template_end;
+  if (o.fork_template) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+      error = std::string("fork-request socket: ") + std::strerror(errno);
+      return false;
+    }
+    command_fd_.reset(pair[0]);
+    template_end.reset(pair[1]);
+  }
 
   stdout_ = std::make_unique<Pipe>();
   stderr_ = std::make_unique<Pipe>();
@@ -58,11 +90,8 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
     pipe->handle.data = this;
     open_handles_++;
   }
-  stdout_->on_line = [this](std::string_view l) { on_line(false, l); };
-  stderr_->on_line = [this](std::string_view l) { on_line(true, l); };
-  notify_->on_line = [this](std::string_view l) { on_notify(l); };
 
-  uv_stdio_container_t stdio[6];
+  uv_stdio_container_t stdio[7];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&stdout_->handle);
@@ -74,6 +103,8 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
   stdio[kScoreboardFd].data.fd = board_fd.get();
   stdio[kNotifyFd].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[kNotifyFd].data.stream = reinterpret_cast<uv_stream_t*>(&notify_->handle);
+  stdio[kForkCommandFd].flags = UV_INHERIT_FD;
+  stdio[kForkCommandFd].data.fd = template_end.get();
 
   std::vector<char*> argv{const_cast<char*>(o.executable.c_str())};
   std::vector<std::string> args = o.arguments;
@@ -89,21 +120,10 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
   options.args = argv.data();
   options.env = env.data();
   options.stdio = stdio;
-  options.stdio_count = 6;
+  options.stdio_count = o.fork_template ? 7 : 6;
   options.exit_cb = [](uv_process_t* h, int64_t status, int sig) {
     auto* self = static_cast<WorkerProcess*>(h->data);
-    self->state_ = State::Exited;
-    if (self->board_) self->final_requests_ = self->board_->requests_served.load(std::memory_order_relaxed);
-    if (self->kill_timer_) {
-      uv_timer_stop(self->kill_timer_);
-      uv_close(reinterpret_cast<uv_handle_t*>(self->kill_timer_), [](uv_handle_t* raw) {
-        auto* me = static_cast<WorkerProcess*>(raw->data);
-        delete reinterpret_cast<uv_timer_t*>(raw);
-        me->handle_closed();
-      });
-      self->kill_timer_ = nullptr;
-    }
-    self->events_.exited(*self, status, sig);
+    self->handle_exit(status, sig);
     uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* raw) {
       auto* me = static_cast<WorkerProcess*>(raw->data);
       delete reinterpret_cast<uv_process_t*>(raw);
@@ -119,6 +139,7 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
   if (rc != 0) {
     error = "cannot start " + o.executable + ": " + uv_strerror(rc);
     state_ = State::Exited;
+    command_fd_.reset();
     // libuv closed nothing: close our handles so the object can go away.
     uv_close(reinterpret_cast<uv_handle_t*>(process_), [](uv_handle_t* raw) {
       auto* me = static_cast<WorkerProcess*>(raw->data);
@@ -134,6 +155,81 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
     return false;
   }
   pid_ = process_->pid;
+  known_children.insert(pid_);
+  if (command_fd_) {
+    command_poll_ = new uv_poll_t;
+    uv_poll_init(loop_, command_poll_, command_fd_.get());
+    command_poll_->data = this;
+    open_handles_++;
+    uv_poll_start(command_poll_, UV_READABLE,
+                  [](uv_poll_t* p, int, int) { static_cast<WorkerProcess*>(p->data)->on_fork_replies(); });
+  }
+  start_reading();
+  return true;
+}
+
+bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& o, std::string& error) {
+  pool_name_ = o.pool_name;
+  log_ = o.log;
+  forked_ = true;
+  UniqueFd board_fd;
+  if (!make_scoreboard(board_fd, error)) return false;
+  // Our read ends, and the write ends the worker gets.
+  UniqueFd ours[3], theirs[3];
+  for (int i = 0; i < 3; ++i) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+      error = std::string("pipe: ") + std::strerror(errno);
+      return false;
+    }
+    ours[i].reset(p[0]);
+    theirs[i].reset(p[1]);
+  }
+  ForkRequest request{serial_};
+  iovec iov{&request, sizeof request};
+  int fds[kForkRequestFds] = {theirs[0].get(), theirs[1].get(), board_fd.get(), theirs[2].get()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof fds);
+  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+  ssize_t sent;
+  do {
+    sent = sendmsg(fork_template.command_fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  if (sent != static_cast<ssize_t>(sizeof request)) {
+    error = std::string("cannot ask the template for a worker: ") + std::strerror(errno);
+    return false;
+  }
+  fork_template.pending_forks_[serial_] = this;
+  awaiting_pid_ = true;
+  open_handles_++;  // the process itself, until its exit is known
+
+  stdout_ = std::make_unique<Pipe>();
+  stderr_ = std::make_unique<Pipe>();
+  notify_ = std::make_unique<Pipe>();
+  Pipe* pipes[3] = {stdout_.get(), stderr_.get(), notify_.get()};
+  for (int i = 0; i < 3; ++i) {
+    uv_pipe_init(loop_, &pipes[i]->handle, 0);
+    pipes[i]->handle.data = this;
+    open_handles_++;
+    uv_pipe_open(&pipes[i]->handle, ours[i].release());
+  }
+  started_ = std::chrono::steady_clock::now();
+  start_reading();
+  return true;
+}
+
+void WorkerProcess::start_reading() {
+  stdout_->on_line = [this](std::string_view l) { on_line(false, l); };
+  stderr_->on_line = [this](std::string_view l) { on_line(true, l); };
+  notify_->on_line = [this](std::string_view l) { on_notify(l); };
   for (Pipe* pipe : {stdout_.get(), stderr_.get(), notify_.get()}) {
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&pipe->handle), on_alloc,
@@ -163,7 +259,6 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
           }
         });
   }
-  return true;
 }
 
 void WorkerProcess::handle_closed() {
@@ -187,6 +282,12 @@ void WorkerProcess::on_line(bool from_stderr, std::string_view line) {
 
 void WorkerProcess::on_notify(std::string_view line) {
   if (line == "ready") {
+    // A forked worker can say so before the template's answer with its pid
+    // is read: it is ready once both have come.
+    if (awaiting_pid_) {
+      ready_before_pid_ = true;
+      return;
+    }
     if (state_ == State::Starting) {
       state_ = State::Ready;
       last_active_ = std::chrono::steady_clock::now();
@@ -201,7 +302,170 @@ void WorkerProcess::on_notify(std::string_view line) {
 }
 
 void WorkerProcess::signal(int signum) {
-  if (process_ && state_ != State::Exited) uv_process_kill(process_, signum);
+  if (state_ == State::Exited) return;
+  if (process_) {
+    uv_process_kill(process_, signum);
+  } else if (awaiting_pid_) {
+    if (pending_signal_ != SIGKILL) pending_signal_ = signum;
+  } else if (pidfd_ >= 0) {
+    syscall(SYS_pidfd_send_signal, pidfd_, signum, nullptr, 0);
+  }
+}
+
+void WorkerProcess::handle_exit(int64_t status, int sig) {
+  state_ = State::Exited;
+  known_children.erase(pid_);
+  if (board_) final_requests_ = board_->requests_served.load(std::memory_order_relaxed);
+  if (kill_timer_) {
+    uv_timer_stop(kill_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(kill_timer_), [](uv_handle_t* raw) {
+      auto* me = static_cast<WorkerProcess*>(raw->data);
+      delete reinterpret_cast<uv_timer_t*>(raw);
+      me->handle_closed();
+    });
+    kill_timer_ = nullptr;
+  }
+  if (command_fd_) {
+    fail_pending_forks("the template exited");
+    if (command_poll_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(command_poll_), [](uv_handle_t* raw) {
+        auto* me = static_cast<WorkerProcess*>(raw->data);
+        delete reinterpret_cast<uv_poll_t*>(raw);
+        me->command_fd_.reset();
+        me->handle_closed();
+      });
+      command_poll_ = nullptr;
+    }
+  }
+  events_.exited(*this, status, sig);
+}
+
+void WorkerProcess::on_fork_replies() {
+  while (true) {
+    ForkReply reply{};
+    ssize_t n = recv(command_fd_.get(), &reply, sizeof reply, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n != static_cast<ssize_t>(sizeof reply)) {
+      // The template is gone (or broken): its exit is reported by libuv.
+      uv_poll_stop(command_poll_);
+      fail_pending_forks(n == 0 ? "the template closed its socket" : "the template answered nonsense");
+      return;
+    }
+    auto it = pending_forks_.find(reply.id);
+    if (it == pending_forks_.end()) continue;
+    WorkerProcess* worker = it->second;
+    pending_forks_.erase(it);
+    if (reply.pid > 0)
+      worker->adopt(static_cast<long>(reply.pid));
+    else
+      worker->fork_failed(std::string("the template could not fork: ") + std::strerror(static_cast<int>(-reply.pid)));
+  }
+}
+
+void WorkerProcess::fail_pending_forks(const std::string& why) {
+  auto pending = std::move(pending_forks_);
+  pending_forks_.clear();
+  for (auto& [id, worker] : pending) worker->fork_failed(why);
+}
+
+void WorkerProcess::adopt(long pid) {
+  awaiting_pid_ = false;
+  pid_ = pid;
+  known_children.insert(pid_);
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  if (pidfd_ < 0) {
+    // Only an already reaped process has no pidfd, and we are its reaper.
+    if (log_) log_->write_line("error", pool_name_, pid_, std::string("pidfd_open: ") + std::strerror(errno));
+    handle_exit(127, 0);
+    handle_closed();
+    return;
+  }
+  pidfd_poll_ = new uv_poll_t;
+  uv_poll_init(loop_, pidfd_poll_, pidfd_);
+  pidfd_poll_->data = this;
+  uv_poll_start(pidfd_poll_, UV_READABLE,
+                [](uv_poll_t* p, int, int) { static_cast<WorkerProcess*>(p->data)->on_pidfd_readable(); });
+  if (pending_signal_) {
+    signal(pending_signal_);
+    pending_signal_ = 0;
+  }
+  if (ready_before_pid_) on_notify("ready");
+}
+
+void WorkerProcess::fork_failed(const std::string& why) {
+  awaiting_pid_ = false;
+  if (log_) log_->write_line("error", pool_name_, 0, "no worker: " + why);
+  handle_exit(127, 0);
+  handle_closed();  // the process's own count: there is none
+}
+
+void WorkerProcess::on_pidfd_readable() {
+  siginfo_t info{};
+  if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info, WEXITED | WNOHANG) != 0) {
+    // ECHILD: it exited before the middle process did, so it is not our
+    // child yet; it will be in a moment (the poll fires again). Unless it is
+    // gone for good, which only a reaper could have done.
+    if (errno == ECHILD && kill(static_cast<pid_t>(pid_), 0) != 0) {
+      handle_exit(127, 0);
+      close_pidfd();
+    }
+    return;
+  }
+  if (info.si_pid == 0) return;  // not yet
+  int64_t status = info.si_code == CLD_EXITED ? info.si_status : 0;
+  int sig = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED ? info.si_status : 0;
+  handle_exit(status, sig);
+  close_pidfd();
+}
+
+void WorkerProcess::close_pidfd() {
+  uv_close(reinterpret_cast<uv_handle_t*>(pidfd_poll_), [](uv_handle_t* raw) {
+    auto* me = static_cast<WorkerProcess*>(raw->data);
+    delete reinterpret_cast<uv_poll_t*>(raw);
+    close(me->pidfd_);
+    me->pidfd_ = -1;
+    me->handle_closed();
+  });
+  pidfd_poll_ = nullptr;
+}
+
+bool become_child_subreaper(std::string& error) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    error = std::string("prctl(PR_SET_CHILD_SUBREAPER): ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+void reap_unknown_children() {
+  // /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN, which not every
+  // kernel has: read each process's parent instead.
+  static std::set<long> suspects;  // unknown zombies seen by the last look
+  std::set<long> seen;
+  long self = getpid();
+  DIR* proc = opendir("/proc");
+  if (!proc) return;
+  while (dirent* e = readdir(proc)) {
+    char* end;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0 || known_children.count(pid)) continue;
+    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    auto close = line.rfind(')');
+    if (close == std::string::npos || close + 4 >= line.size()) continue;
+    char state = line[close + 2];
+    long parent = std::strtol(line.c_str() + close + 4, nullptr, 10);
+    if (parent != self || state != 'Z') continue;
+    // Seen twice: not a forked worker whose pid is still on its way to us.
+    if (suspects.count(pid))
+      waitpid(static_cast<pid_t>(pid), nullptr, WNOHANG);
+    else
+      seen.insert(pid);
+  }
+  closedir(proc);
+  suspects = std::move(seen);
 }
 
 void WorkerProcess::stop(std::chrono::milliseconds kill_after, int signum) {

@@ -9,11 +9,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "supervisor/log_sink.h"
+#include "util/fd.h"
 #include "supervisor/process_manager.h"
 #include "wsgi_fpm/scoreboard.h"
 
@@ -56,6 +58,9 @@ class WorkerProcess {
     int listen_fd = -1;
     std::string pool_name;
     std::shared_ptr<LogSink> log;
+    // preload-fork: this process is a template (the worker was given
+    // --fork-template) and gets a fork-request socket as kForkCommandFd.
+    bool fork_template = false;
   };
 
   WorkerProcess(uv_loop_t* loop, std::size_t slot, Events events);
@@ -64,6 +69,14 @@ class WorkerProcess {
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
   bool spawn(const SpawnOptions& options, std::string& error);
+  // preload-fork: asks the ready `fork_template` for this worker. Its pid is
+  // known (pid() stops being 0) once the template answers; signals sent
+  // before then are delivered then.
+  bool fork_from(WorkerProcess& fork_template, const SpawnOptions& options, std::string& error);
+  bool is_template() const { return static_cast<bool>(command_fd_); }
+  // A number no other WorkerProcess of this supervisor has (a pid may be 0
+  // or be reused).
+  std::uint64_t serial() const { return serial_; }
   void signal(int signum);
   // Graceful stop: `signum` now (SIGTERM: drain for graceful-timeout;
   // SIGUSR2: for eviction-timeout), SIGKILL after `kill_after`.
@@ -86,6 +99,18 @@ class WorkerProcess {
   void on_line(bool from_stderr, std::string_view line);
   void on_notify(std::string_view line);
   void handle_closed();
+  bool make_scoreboard(UniqueFd& fd, std::string& error);
+  void start_reading();
+  // The process is gone: state, kill timer, the exited event.
+  void handle_exit(int64_t status, int signal);
+  // preload-fork, as the forked worker: the template answered.
+  void adopt(long pid);
+  void fork_failed(const std::string& why);
+  void on_pidfd_readable();
+  void close_pidfd();
+  // preload-fork, as the template: answers from the fork-request socket.
+  void on_fork_replies();
+  void fail_pending_forks(const std::string& why);
 
   uv_loop_t* loop_;
   std::size_t slot_;
@@ -103,6 +128,29 @@ class WorkerProcess {
   std::uint64_t final_requests_ = 0;
   std::uint64_t observed_requests_ = 0;
   std::chrono::steady_clock::time_point last_active_;
+  std::uint64_t serial_;
+  // preload-fork, as a forked worker: the pidfd its exit is seen on (it is
+  // our child, adopted as the subreaper, but libuv does not know it).
+  bool forked_ = false;
+  bool awaiting_pid_ = false;
+  bool ready_before_pid_ = false;
+  int pending_signal_ = 0;
+  int pidfd_ = -1;
+  uv_poll_t* pidfd_poll_ = nullptr;
+  // preload-fork, as a template: the fork-request socket, and the workers
+  // waiting for their pid by request id.
+  UniqueFd command_fd_;
+  uv_poll_t* command_poll_ = nullptr;
+  std::map<std::uint64_t, WorkerProcess*> pending_forks_;
 };
+
+// preload-fork: makes the supervisor the reaper of its workers' orphans, so
+// that a worker forked by a template (fork_template.h) becomes its child.
+// Idempotent. False with `error`.
+bool become_child_subreaper(std::string& error);
+// Reaps exited children that no WorkerProcess knows (orphans of workers'
+// own children, adopted as the subreaper): a zombie seen twice, a tick
+// apart. Call once a second while subreaper.
+void reap_unknown_children();
 
 }  // namespace wsgi_fpm::supervisor

@@ -27,6 +27,7 @@
 #include "util/network.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
+#include "worker/fork_template.h"
 #include "worker/gil_heartbeat.h"
 #include "worker/resource_limits.h"
 #include "worker/options.h"
@@ -74,8 +75,9 @@ int main(int argc, char** argv) {
   }
   log::set_source(options.pool);
   log::set_bare(options.log_bare);
-  if (!options.display_name.empty())
-    worker::set_process_title(argc, argv, worker::expand_display_name(options.display_name, options.pool));
+  const std::string title =
+      options.display_name.empty() ? std::string() : worker::expand_display_name(options.display_name, options.pool);
+  worker::set_process_title(argc, argv, options.fork_template && !title.empty() ? title + " template" : title);
   if (!worker::apply_resource_limits(options, error) || !worker::become_pool_user(options, error)) {
     log::error("cannot start a worker: {}", error);
     return 3;
@@ -130,9 +132,19 @@ int main(int argc, char** argv) {
   }
   python::Interpreters interpreters(options.python_path);
   worker::Router router(options, interpreters);
+  if (options.fork_template) {
+    {
+      python::ThreadState preloading;
+      router.preload(preloading, worker::Router::Preload::MainInterpreter);
+    }
+    worker::serve_fork_requests(options.supervisor_pid, main_state);
+    // From here on, a worker forked from the template.
+    worker::set_process_title(argc, argv, title);
+  }
   {
     python::ThreadState preloading;
-    router.preload(preloading);
+    router.preload(preloading, options.fork_template ? worker::Router::Preload::MarkedInSubInterpreters
+                                                     : worker::Router::Preload::Marked);
   }
 
   worker::ConnectionLimits limits{options.request_header_limit, options.socket_timeout * 1000};

@@ -63,6 +63,7 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--app-script", Setter([&](const std::string& v) { app().script = v; return true; })},
       {"--app-callable", Setter([&](const std::string& v) { app().callable = v; return true; })},
       {"--app-group", Setter([&](const std::string& v) { app().application_group = v; return true; })},
+      {"--fork-template", Setter([&](const std::string& v) { o.fork_template = v == "1"; return v == "0" || v == "1"; })},
       {"--app-preload", Setter([&](const std::string& v) { app().preload = v == "1"; return v == "0" || v == "1"; })},
       {"--limit-request-body", number(o.limit_request_body)},
       {"--request-header-limit", number(o.request_header_limit)},
@@ -185,6 +186,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   if (o.script_uid) add("--script-uid", std::to_string(*o.script_uid));
   if (o.script_gid) add("--script-gid", std::to_string(*o.script_gid));
   if (!o.display_name.empty()) add("--display-name", o.display_name);
+  if (o.fork_template) add("--fork-template", "1");
   return a;
 }
 

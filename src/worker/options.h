@@ -59,6 +59,8 @@ struct WorkerOptions {
   std::optional<uid_t> script_uid;         // script-user: scripts must be owned by it
   std::optional<gid_t> script_gid;         // script-group
   std::string display_name;  // the process title; "" keeps the executable's name
+  // preload-fork: be the pool's template (fork_template.h) rather than serve.
+  bool fork_template = false;
 };
 
 // Parses `--key value` pairs. False with `error` naming the bad argument.

@@ -71,10 +71,14 @@ Router::Router(const WorkerOptions& o, python::Interpreters& interpreters)
   }
 }
 
-void Router::preload(python::ThreadState& thread) {
+void Router::preload(python::ThreadState& thread, Preload which) {
   for (std::size_t i = 0; i < apps_.size(); ++i) {
-    if (!preload_[i]) continue;
-    if (!application_group_is_fixed(group_patterns_[i])) {
+    bool fixed = application_group_is_fixed(group_patterns_[i]);
+    bool main = fixed && application_group(group_patterns_[i], {}, "").empty();
+    if (which == Preload::MainInterpreter && !main) continue;
+    if (which == Preload::MarkedInSubInterpreters && main) continue;
+    if (which != Preload::MainInterpreter && !preload_[i]) continue;
+    if (!fixed) {
       log::warning("{}: not preloaded: its application-group {} depends on the request (preload needs "
                    "%{{GLOBAL}} or a fixed name, as mod_wsgi's WSGIImportScript does)",
                    apps_[i]->config().script, group_patterns_[i]);

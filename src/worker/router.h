@@ -18,10 +18,16 @@ class Router {
  public:
   Router(const WorkerOptions& options, python::Interpreters& interpreters);
 
+  // Which apps preload() imports. preload-fork splits the work: a template
+  // imports the main interpreter's apps, marked preload or not (sharing them
+  // is its purpose), and each forked worker the rest (CPython ends every
+  // sub-interpreter at fork()).
+  enum class Preload { Marked, MainInterpreter, MarkedInSubInterpreters };
+
   // Imports the scripts of apps marked preload whose application group does
   // not depend on the request (failures are logged; those apps answer 500
   // and retry on their next request). Call without the GIL.
-  void preload(python::ThreadState& thread);
+  void preload(python::ThreadState& thread, Preload which = Preload::Marked);
 
   // Drops every application's Python objects and ends the sub-interpreters
   // (their atexit handlers run), before Python is finalized. Call without the

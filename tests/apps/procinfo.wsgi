@@ -9,11 +9,17 @@
 #   [spin=MS]                first loops in pure Python for MS milliseconds
 #   [hold_gil=S]             first blocks S seconds holding the GIL (libc
 #                            sleep through ctypes.PyDLL), for deadlock-timeout
+# It also says which process imported it ("imported_in": the serving one,
+# or with preload-fork the template it was forked from) and its VERSION,
+# which a test may change to see new code served.
 import ctypes
 import json
 import os
 import time
 from urllib.parse import parse_qs
+
+IMPORTED_IN = os.getpid()
+VERSION = 1
 
 
 def application(environ, start_response):
@@ -41,6 +47,9 @@ def application(environ, start_response):
         "run_once": environ.get("wsgi.run_once"),
         "process_group": environ.get("mod_wsgi.process_group"),
         "path": environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+        "imported_in": IMPORTED_IN,
+        "version": VERSION,
+        "application_group": environ.get("mod_wsgi.application_group"),
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])

@@ -455,6 +455,29 @@ TEST_CASE("a dynamic pool keeps up to all its processes spare unless told otherw
   CHECK(c.pools[0].max_spare == 6);
 }
 
+TEST_CASE("preload-fork is off unless asked, and needs an app in the main interpreter") {
+  Config c = load_ok(R"(
+    pools:
+      a:
+        user: tenant-a
+        apps: [{script: /a.wsgi}]
+      b:
+        user: tenant-a
+        preload-fork: true
+        apps: [{script: /b.wsgi, application-group: "%{GLOBAL}"}, {mount: /x, script: /x.wsgi}]
+  )");
+  CHECK_FALSE(c.pools[0].preload_fork);
+  CHECK(c.pools[1].preload_fork);
+  CHECK(the_error(R"(
+    pools:
+      a:
+        user: tenant-a
+        preload-fork: true
+        apps: [{script: /a.wsgi}]
+  )") == "F:4:19: 'preload-fork' shares the apps of application-group %{GLOBAL} (the main interpreter: CPython "
+         "ends sub-interpreters at fork), and no app of this pool is in it");
+}
+
 TEST_CASE("an empty pools mapping is allowed when includes bring the pools") {
   TempDir dir;
   dir.write("pools.d/a.yaml", R"(

@@ -1,0 +1,137 @@
+#include "worker/fork_template.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "python/gil.h"
+#include "util/log.h"
+#include "wsgi_fpm/scoreboard.h"
+
+namespace wsgi_fpm::worker {
+namespace {
+
+void reply(std::uint64_t id, std::int64_t pid) {
+  ForkReply r{id, pid};
+  // SOCK_SEQPACKET: one record, whole or not at all.
+  while (send(kForkCommandFd, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+void close_all(const int* fds, int n) {
+  for (int i = 0; i < n; ++i) close(fds[i]);
+}
+
+// In the new worker: waits until the middle process is gone and the
+// supervisor has adopted us, then arranges to die with it as a spawned
+// worker does (privileges.cc). Exits if the supervisor is not our parent.
+void become_supervisors_child(pid_t middle, pid_t supervisor_pid) {
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (getppid() == middle && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (supervisor_pid && getppid() != supervisor_pid) {
+    log::error("a forked worker was not adopted by the supervisor (pid {}, parent {}): exiting", supervisor_pid,
+               getppid());
+    std::_Exit(3);
+  }
+}
+
+}  // namespace
+
+void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
+  // The stop signals are blocked (main.cc); take them here so that SIGTERM
+  // ends the template, which has no request to drain.
+  sigset_t stop_signals;
+  pthread_sigmask(SIG_BLOCK, nullptr, &stop_signals);
+  int signals = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  if (signals < 0) {
+    log::error("template: signalfd: {}", std::strerror(errno));
+    std::_Exit(5);
+  }
+  // "ready": the apps are imported; the supervisor may ask for workers.
+  static constexpr char kReady[] = "ready\n";
+  if (write(kNotifyFd, kReady, sizeof kReady - 1) < 0) std::_Exit(0);
+
+  while (true) {
+    pollfd watch[2] = {{kForkCommandFd, POLLIN, 0}, {signals, POLLIN, 0}};
+    if (poll(watch, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      std::_Exit(5);
+    }
+    if (watch[1].revents) std::_Exit(0);
+
+    ForkRequest request{};
+    iovec iov{&request, sizeof request};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kForkRequestFds)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(kForkCommandFd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) std::_Exit(0);  // the supervisor closed the socket: we are done
+
+    int fds[kForkRequestFds];
+    int got = 0;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      got = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      std::memcpy(fds, CMSG_DATA(c), sizeof(int) * static_cast<std::size_t>(std::min(got, kForkRequestFds)));
+    }
+    if (n != sizeof request || got != kForkRequestFds || (msg.msg_flags & MSG_CTRUNC)) {
+      close_all(fds, std::min(got, kForkRequestFds));
+      reply(request.id, -EPROTO);
+      continue;
+    }
+
+    std::fflush(nullptr);  // nothing buffered may be written twice
+    pid_t middle;
+    {
+      python::GilHold gil(main_state);
+      PyOS_BeforeFork();
+      middle = fork();
+      if (middle == 0) {
+        pid_t self = getpid();
+        pid_t worker = fork();
+        if (worker != 0) {
+          reply(request.id, worker > 0 ? worker : -errno);
+          std::_Exit(0);
+        }
+        PyOS_AfterFork_Child();
+        become_supervisors_child(self, supervisor_pid);
+        // The worker's own descriptors replace the template's.
+        const int targets[kForkRequestFds] = {1, 2, kScoreboardFd, kNotifyFd};
+        for (int i = 0; i < kForkRequestFds; ++i) dup2(fds[i], targets[i]);
+        close_all(fds, kForkRequestFds);
+        close(kForkCommandFd);
+        close(signals);
+        return;  // GilHold lets go of the GIL on the way out
+      }
+      int fork_errno = errno;
+      PyOS_AfterFork_Parent();
+      errno = fork_errno;
+    }
+    close_all(fds, kForkRequestFds);
+    if (middle < 0) {
+      reply(request.id, -errno);
+      continue;
+    }
+    while (waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+}  // namespace wsgi_fpm::worker

@@ -1,0 +1,25 @@
+// preload-fork: a pool's template process. It has dropped privileges and
+// imported the pool's %{GLOBAL} apps like any worker, then, instead of
+// serving, forks a worker each time the supervisor asks. The workers share
+// the imported modules' memory copy-on-write (uWSGI's default, gunicorn's
+// --preload) and start without importing anything.
+//
+// Each worker is forked twice over so that it becomes the supervisor's child
+// (the supervisor is a child subreaper), not the template's: a template that
+// dies or is replaced takes no worker with it, and the supervisor reaps and
+// signals its workers as it does spawned ones.
+#pragma once
+
+#include <Python.h>
+#include <sys/types.h>
+
+namespace wsgi_fpm::worker {
+
+// Serves fork requests on kForkCommandFd. Returns only in a new worker, with
+// its stdout, stderr, scoreboard and notify descriptors in place and Python
+// reinitialised for the fork; the template itself exits here when the
+// supervisor closes the socket or signals it. Call with no thread but this
+// one, without the GIL; `main_state` is the main interpreter's thread state.
+void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state);
+
+}  // namespace wsgi_fpm::worker
