@@ -1,5 +1,6 @@
 #include "worker/fork_template.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -60,6 +61,19 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
     log::error("template: signalfd: {}", std::strerror(errno));
     std::_Exit(5);
   }
+  {
+    // What the workers inherit should stay shared: gc.freeze() keeps their
+    // collections from writing to every imported object (which would copy
+    // its page), as Python's gc documentation advises before fork(); and
+    // free heap goes back to the kernel rather than into every worker.
+    python::GilHold gil(main_state);
+    if (PyObject* gc = PyImport_ImportModule("gc")) {
+      Py_XDECREF(PyObject_CallMethod(gc, "freeze", nullptr));
+      Py_DECREF(gc);
+    }
+    PyErr_Clear();
+  }
+  malloc_trim(0);
   // "ready": the apps are imported; the supervisor may ask for workers.
   static constexpr char kReady[] = "ready\n";
   if (write(kNotifyFd, kReady, sizeof kReady - 1) < 0) std::_Exit(0);
