@@ -26,7 +26,7 @@ WORKLOAD_TEXT = {
     "flask": "Flask hello world",
 }
 SERVER_TEXT = {
-    "wsgi-fpm": "wsgi-fpm", "uwsgi": "uWSGI", "uwsgi-lazy": "uWSGI --lazy-apps", "php-fpm": "PHP-FPM (hello.php)",
+    "wsgi-fpm": "wsgi-fpm", "wsgi-fpm-fork": "wsgi-fpm preload-fork", "uwsgi": "uWSGI", "uwsgi-lazy": "uWSGI --lazy-apps", "php-fpm": "PHP-FPM (hello.php)",
     "libfcgi": "libfcgi C responder", "nginx+wsgi-fpm": "nginx → wsgi-fpm",
     "nginx+uwsgi": "nginx → uWSGI", "apache+mod_wsgi": "Apache mod_wsgi daemon",
 }
@@ -79,7 +79,11 @@ def workloads_in(order):
 
 
 def ratio_table(runs, order, metric, note):
-    cols = [("wsgi-fpm", p, "direct: " + t) for p, t in DIRECT_PEERS] + \
+    # The memory models side by side: wsgi-fpm with preload-fork against
+    # uWSGI's default (both fork from a process that imported the app).
+    cols = [("wsgi-fpm", p, "direct: " + t) for p, t in DIRECT_PEERS[:1]] + \
+           [("wsgi-fpm-fork", "uwsgi", "direct, preload-fork: uWSGI")] + \
+           [("wsgi-fpm", p, "direct: " + t) for p, t in DIRECT_PEERS[1:]] + \
            [("nginx+wsgi-fpm", p, "HTTP: " + t) for p, t in HTTP_PEERS]
     lines = ["| workload | " + " | ".join(c[2] for c in cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
@@ -287,6 +291,10 @@ def main():
         "- uWSGI loads the app in its master and forks the workers from it (its default); "
         "`uWSGI --lazy-apps` loads it in each worker after fork(), as wsgi-fpm and mod_wsgi do (their "
         "workers are exec'd, not forked from a loaded master). Only hello and Flask run it.\n"
+        "- `wsgi-fpm preload-fork` (`--preload-fork true`) imports the app once, in a template process, "
+        "and forks the workers from it, as uWSGI's default does; the column \"direct, preload-fork: uWSGI\" "
+        "compares it with uWSGI's default. Only hello and Flask run it. Its template counts with the "
+        "master in the memory table, as uWSGI's master (which holds the app) does.\n"
         "- Server CPU is user + system time over the measured seconds (from /proc/PID/stat) of the server's "
         "processes, master and workers; in the HTTP runs it includes nginx, or all of Apache, so that it "
         "is the whole stack's cost per request.\n"
