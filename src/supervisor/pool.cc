@@ -31,6 +31,10 @@ std::int64_t mtime_of(const std::string& path) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
+// Exponential backoff for a process that keeps dying young, so a broken
+// application never becomes a fork loop: none, then 100 ms doubling to 30 s.
+int backoff_ms(int failures) { return failures == 0 ? 0 : std::min(100 << std::min(failures - 1, 9), 30000); }
+
 long seconds_of(Clock::duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(d).count()); }
 
 }  // namespace
@@ -308,7 +312,7 @@ void Pool::start_template(const std::string& reason) {
   if (!raw->spawn(o, error)) {
     log_->write_line("error", spec_.name, getpid(), "cannot start the template: " + error);
     template_failures_++;
-    after(static_cast<std::uint64_t>(std::min(100 << std::min(template_failures_ - 1, 9), 30000)),
+    after(static_cast<std::uint64_t>(backoff_ms(template_failures_)),
           [this] { if (!next_template_) start_template("retrying"); });
     return;
   }
@@ -360,7 +364,7 @@ void Pool::on_template_exit(WorkerProcess& t, int64_t status, int sig) {
     log_->write_line("error", spec_.name, t.pid(), "template " + reason + " before it was ready");
   }
   last_exit_ = "template " + reason;
-  int delay_ms = template_failures_ == 0 ? 0 : std::min(100 << std::min(template_failures_ - 1, 9), 30000);
+  int delay_ms = backoff_ms(template_failures_);
   after(static_cast<std::uint64_t>(delay_ms), [this] { if (!next_template_) start_template("the last one exited"); });
 }
 
@@ -430,9 +434,7 @@ void Pool::on_exit(WorkerProcess& w, int64_t status, int sig) {
 void Pool::schedule_respawn(std::size_t slot, long dead_pid) {
   if (stopping_) return;
   Slot& s = slots_[slot];
-  // Exponential backoff for a process that keeps dying young, so a broken
-  // application never becomes a fork loop.
-  int delay_ms = s.quick_failures == 0 ? 0 : std::min(100 << std::min(s.quick_failures - 1, 9), 30000);
+  int delay_ms = backoff_ms(s.quick_failures);
   log_->write_line("warning", spec_.name, dead_pid ? dead_pid : getpid(),
                    fmt::format("worker slot {}: {}; starting a new one{}", slot, last_exit_,
                                delay_ms ? fmt::format(" in {} ms", delay_ms) : std::string()));
