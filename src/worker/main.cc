@@ -6,7 +6,6 @@
 // finalized only after every request thread has let go of it.
 #include <cstring>
 #include <clocale>
-#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +28,7 @@
 #include "worker/fastcgi_connection.h"
 #include "worker/fork_template.h"
 #include "worker/gil_heartbeat.h"
+#include "worker/malloc_tuning.h"
 #include "worker/resource_limits.h"
 #include "worker/options.h"
 #include "worker/privileges.h"
@@ -88,12 +88,7 @@ int main(int argc, char** argv) {
     return 3;
   }
 
-  // Request bodies and responses of a MiB or more are allocated and freed on
-  // every request; with glibc's defaults each one is a fresh mmap that is
-  // page-faulted in and unmapped again (measured: page faults were most of a
-  // 1 MiB POST's cost). A long-lived server keeps that memory instead.
-  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  worker::tune_malloc();
 
   // SIGTERM and the like: stop, requests get graceful-timeout. SIGUSR2 (the
   // supervisor evicting us): the same with eviction-timeout. SIGUSR1 (anyone,
