@@ -224,6 +224,77 @@ def callgrind_section(cg):
     return "\n".join(lines) + "\n"
 
 
+def rounds_text(values, fmt="{:.2f}"):
+    return ", ".join(fmt.format(v) for v in values) if values else "—"
+
+
+def worker_rss_mib(runs, workload, server):
+    """Median RSS of one worker over every worker of every round, in MiB."""
+    rss = [k / 1024 for r in runs.get((workload, server), {}).values() for k in r["memory"]["workers"]]
+    return statistics.median(rss) if rss else None
+
+
+def targets_section(runs):
+    """Issue 5's targets, judged from this run alone: each ratio in every round
+    and its median, so that a target met by the median but missed in a round
+    shows as such."""
+    lines = ["| target | figure (median; every round) | met? |", "|---|---|---|"]
+
+    def verdict(values, ok):
+        if not values:
+            return "not measured"
+        missed = sum(1 for v in values if not ok(v))
+        if missed == 0:
+            return "yes, in every round"
+        return ("yes by the median; missed in %d of %d rounds" % (missed, len(values))
+                if ok(statistics.median(values)) else "**no**")
+
+    hello = ratios(runs, "hello", "wsgi-fpm", "uwsgi", rps)
+    hello_p99 = ratios(runs, "hello", "wsgi-fpm", "uwsgi", lambda r: r["result"]["latency_us"]["p99"])
+    lines.append("| hello world, direct FastCGI: ≥ 1.3× uWSGI's requests/s | %s; %s | %s |" % (
+        spread(hello), rounds_text(hello), verdict(hello, lambda v: v >= 1.3)))
+    lines.append("| ... with p99 no worse (ratio ≤ 1) | %s; %s | %s |" % (
+        spread(hello_p99), rounds_text(hello_p99), verdict(hello_p99, lambda v: v <= 1.0)))
+    post = ratios(runs, "echo-1m", "wsgi-fpm", "uwsgi", rps)
+    lines.append("| 1 MiB POST echoed: ≥ 1× uWSGI's requests/s | %s; %s | %s |" % (
+        spread(post), rounds_text(post), verdict(post, lambda v: v >= 1.0)))
+    # RSS in each memory model against its like: exec'd workers that import
+    # the app themselves (wsgi-fpm's default, uWSGI --lazy-apps), and workers
+    # forked from a process that imported it (preload-fork, uWSGI's default);
+    # and wsgi-fpm's default against uWSGI's default.
+    for w in ("hello", "flask"):
+        for ours, peer in (("wsgi-fpm", "uwsgi"), ("wsgi-fpm", "uwsgi-lazy"), ("wsgi-fpm-fork", "uwsgi")):
+            a, b = worker_rss_mib(runs, w, ours), worker_rss_mib(runs, w, peer)
+            if a is None or b is None:
+                continue
+            lines.append("| %s: RSS per worker, %s ≤ %s | %.1f vs %.1f MiB | %s |" % (
+                WORKLOAD_TEXT[w], SERVER_TEXT[ours], SERVER_TEXT[peer], a, b, "yes" if a <= b else "**no**"))
+    errors = collections.Counter()
+    for (w, s), by_round in runs.items():
+        for r in by_round.values():
+            errors[SERVER_TEXT.get(s, s)] += r["result"]["errors"]["total"]
+    total = sum(errors.values())
+    lines.append("| zero errors | %s | %s |" % (
+        "%d in all" % total if total == 0 else ", ".join("%s: %d" % kv for kv in errors.items() if kv[1]),
+        "yes" if total == 0 else "**no**"))
+    return "\n".join(lines) + "\n"
+
+
+# Everything after this line in an existing output file is kept as it is:
+# notes and by-hand measurements written beside the generated figures.
+KEEP_MARKER = "<!-- Written by hand below this line; scripts/bench keeps it. -->"
+
+
+def kept_part(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    at = text.find(KEEP_MARKER)
+    return text[at:] if at >= 0 else ""
+
+
 def versions():
     def run(cmd):
         try:
@@ -306,6 +377,9 @@ def main():
         "\"all processes PSS\" (master and workers) is what the server costs the machine.\n"
         % (a.rounds, a.warmup, a.duration, a.processes, a.threads, a.sleep_threads, a.sleep_connections,
            a.connections, a.processes, a.threads))
+    doc.append("## Issue 5's targets in this run\n")
+    doc.append("Ratios wsgi-fpm ÷ uWSGI at equal processes and threads.\n")
+    doc.append(targets_section(runs))
     doc.append("## Throughput: wsgi-fpm ÷ peer\n")
     doc.append("Requests per second of wsgi-fpm divided by the peer's, per round; median (min–max) over the "
                "rounds. Above 1: wsgi-fpm served more.\n")
@@ -327,8 +401,11 @@ def main():
     doc.append("```\nscripts/bench            # 3 rounds, 5 s runs, about 15 minutes\nscripts/bench --quick    "
                "# 1 round, 1 s runs\nbuild/bench/wsgi-fpm-loadgen --help\n```\n"
                "Raw results of the last run: `build/bench-results.jsonl` (one JSON object per measurement).\n")
+    kept = kept_part(a.output)
     with open(a.output, "w") as f:
         f.write("\n".join(doc))
+        if kept:
+            f.write("\n" + kept)
 
 
 if __name__ == "__main__":
