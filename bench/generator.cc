@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "bench/response.h"
@@ -90,7 +91,7 @@ class Generator {
     stats_.clear();
     measuring_ = true;
     measure_start_ns_ = uv_hrtime();
-    getrusage(RUSAGE_SELF, &usage_start_);
+    getrusage(RUSAGE_THREAD, &usage_start_);  // this loop's thread alone: threads add up
     uv_timer_start(&phase_timer_, on_phase_timer, ms(opt_.duration), 0);
   }
 
@@ -110,7 +111,7 @@ class Generator {
     measuring_ = false;
     stats_.elapsed = static_cast<double>(uv_hrtime() - measure_start_ns_) / 1e9;
     rusage end{};
-    getrusage(RUSAGE_SELF, &end);
+    getrusage(RUSAGE_THREAD, &end);
     stats_.cpu_user = seconds(end.ru_utime) - seconds(usage_start_.ru_utime);
     stats_.cpu_system = seconds(end.ru_stime) - seconds(usage_start_.ru_stime);
     for (auto& c : conns_) {
@@ -362,10 +363,50 @@ class Generator {
 
 }  // namespace
 
+void Stats::merge(const Stats& o) {
+  latency.merge(o.latency);
+  responses += o.responses;
+  ok += o.ok;
+  bytes_read += o.bytes_read;
+  body_bytes += o.body_bytes;
+  connect_errors += o.connect_errors;
+  io_errors += o.io_errors;
+  protocol_errors += o.protocol_errors;
+  status_errors += o.status_errors;
+  for (std::size_t i = 0; i < by_status.size(); ++i) by_status[i] += o.by_status[i];
+  for (auto [mine, theirs] : {std::pair{&first_connect_error, &o.first_connect_error},
+                              std::pair{&first_io_error, &o.first_io_error},
+                              std::pair{&first_protocol_error, &o.first_protocol_error}}) {
+    if (mine->empty()) *mine = *theirs;
+  }
+  elapsed = std::max(elapsed, o.elapsed);
+  cpu_user += o.cpu_user;
+  cpu_system += o.cpu_system;
+  in_flight_at_end += o.in_flight_at_end;
+}
+
 Stats run_load(const Options& options, const Target& target, const WireRequest& request) {
+  // Each thread gets its share of the connections and of --requests.
+  int n = options.threads;
+  std::vector<Options> shares(static_cast<std::size_t>(n), options);
+  for (int i = 0; i < n; ++i) {
+    auto& o = shares[static_cast<std::size_t>(i)];
+    o.connections = options.connections / n + (i < options.connections % n ? 1 : 0);
+    if (options.requests > 0) {
+      auto per = options.requests / static_cast<std::uint64_t>(n);
+      o.requests = per + (static_cast<std::uint64_t>(i) < options.requests % static_cast<std::uint64_t>(n) ? 1 : 0);
+    }
+  }
+  std::vector<Stats> results(shares.size());
   // The loop and its handles hold pointers into the generator: keep it in one place.
-  auto g = std::make_unique<Generator>(options, target, request);
-  return g->run();
+  auto run_share = [&](std::size_t i) { results[i] = std::make_unique<Generator>(shares[i], target, request)->run(); };
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < shares.size(); ++i) threads.emplace_back(run_share, i);
+  run_share(0);
+  for (auto& t : threads) t.join();
+  Stats total = std::move(results[0]);
+  for (std::size_t i = 1; i < results.size(); ++i) total.merge(results[i]);
+  return total;
 }
 
 }  // namespace wsgi_fpm::bench

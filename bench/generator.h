@@ -1,4 +1,4 @@
-// The load generator's engine: one libuv loop driving N connections, each
+// The load generator's engine: a libuv loop (one per thread) driving N connections, each
 // sending the same pre-encoded request again and again. Nothing in the
 // per-request path allocates: connections, buffers and write requests are made
 // once, and responses are decoded as they stream by (bench/response.h).
@@ -50,9 +50,13 @@ struct Stats {
 
   std::uint64_t errors() const { return connect_errors + io_errors + protocol_errors + status_errors; }
   void clear() { *this = Stats(); }
+  // Adds another thread's: counts and CPU add up, the run lasted as long as the longest.
+  void merge(const Stats& other);
 };
 
-// Runs the whole load (warm-up, then measurement) and returns what was measured.
+// Runs the whole load (warm-up, then measurement) and returns what was
+// measured: on options.threads threads, each with its own libuv loop and its
+// share of the connections (and of --requests), measured together.
 Stats run_load(const Options& options, const Target& target, const WireRequest& request);
 
 }  // namespace wsgi_fpm::bench

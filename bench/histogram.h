@@ -23,6 +23,15 @@ class Histogram {
 
   void clear() { *this = Histogram(); }
 
+  // Adds every value `other` recorded (the generator's threads each keep one).
+  void merge(const Histogram& other) {
+    for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+    total_ += other.total_;
+    sum_ += other.sum_;
+    max_ = std::max(max_, other.max_);
+    min_ = std::min(min_, other.min_);
+  }
+
   std::uint64_t count() const { return total_; }
   std::uint64_t max() const { return max_; }
   std::uint64_t min() const { return total_ ? min_ : 0; }

@@ -78,8 +78,9 @@ double ms(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 void print_text(const Options& o, const Stats& s) {
   double rps = s.elapsed > 0 ? static_cast<double>(s.responses) / s.elapsed : 0;
-  std::printf("%s %s, %d connection%s%s, %s %s%s\n", o.protocol == Protocol::Fastcgi ? "fastcgi" : "scgi",
-              o.address.c_str(), o.connections, o.connections == 1 ? "" : "s",
+  std::printf("%s %s, %d connection%s on %d thread%s%s, %s %s%s\n",
+              o.protocol == Protocol::Fastcgi ? "fastcgi" : "scgi", o.address.c_str(), o.connections,
+              o.connections == 1 ? "" : "s", o.threads, o.threads == 1 ? "" : "s",
               o.keep_alive && o.protocol == Protocol::Fastcgi ? ", keep-alive" : ", connection per request",
               o.method.c_str(), o.path.c_str(),
               o.body_size ? (", body " + std::to_string(o.body_size) + " B").c_str() : "");
@@ -103,7 +104,7 @@ void print_text(const Options& o, const Stats& s) {
     if (!e->empty()) std::printf("             first: %s\n", e->c_str());
   }
   double cpu = s.cpu_user + s.cpu_system;
-  std::printf("  loadgen    %.0f%% of one core (user %.2f s, system %.2f s)\n",
+  std::printf("  loadgen    %.0f%% of one core, all threads (user %.2f s, system %.2f s)\n",
               s.elapsed > 0 ? 100 * cpu / s.elapsed : 0, s.cpu_user, s.cpu_system);
 }
 
@@ -129,9 +130,10 @@ std::string json_string(const std::string& s) {
 void print_json(const Options& o, const Stats& s) {
   double us = 1e3;
   const auto& h = s.latency;
-  std::printf("{\"protocol\":\"%s\",\"address\":%s,\"connections\":%d,\"keep_alive\":%s,\"method\":%s,"
-              "\"path\":%s,\"body_size\":%zu,",
+  std::printf("{\"protocol\":\"%s\",\"address\":%s,\"connections\":%d,\"threads\":%d,\"keep_alive\":%s,"
+              "\"method\":%s,\"path\":%s,\"body_size\":%zu,",
               o.protocol == Protocol::Fastcgi ? "fastcgi" : "scgi", json_string(o.address).c_str(), o.connections,
+              o.threads,
               o.keep_alive && o.protocol == Protocol::Fastcgi ? "true" : "false", json_string(o.method).c_str(),
               json_string(o.path).c_str(), o.body_size);
   std::printf("\"duration\":%.6f,\"requests\":%llu,\"ok\":%llu,\"requests_per_second\":%.3f,", s.elapsed,

@@ -16,6 +16,10 @@ latency percentiles and errors. ADDRESS: /path, unix:/path, 127.0.0.1:9000,
 
   --protocol fastcgi|scgi   wire protocol (default fastcgi)
   --connections N           concurrent connections (default 1)
+  --threads N               event loops, each on a thread of its own, sharing
+                            the connections (default 1): a connection per
+                            request costs the generator more CPU than the
+                            server, so a fast server needs more than one
   --keep-alive              FastCGI: reuse connections (FCGI_KEEP_CONN); without
                             it, and always for SCGI, one connection per request
   --duration SECONDS        measure for this long (default 5); with --requests,
@@ -67,6 +71,9 @@ Options parse_options(int argc, char** argv) {
     } else if (arg == "--connections" || arg == "-c") {
       o.connections = number<int>(arg, value());
       if (o.connections < 1) die("--connections must be at least 1");
+    } else if (arg == "--threads" || arg == "-t") {
+      o.threads = number<int>(arg, value());
+      if (o.threads < 1 || o.threads > 64) die("--threads must be between 1 and 64");
     } else if (arg == "--keep-alive") {
       o.keep_alive = true;
     } else if (arg == "--duration" || arg == "-d") {
@@ -103,6 +110,10 @@ Options parse_options(int argc, char** argv) {
   }
   if (o.address.empty()) die("no address given (see --help)");
   if (o.requests > 0 && !duration_given) o.duration = 600;
+  // Every thread drives at least one connection (and sends at least one request).
+  if (o.threads > o.connections) o.threads = o.connections;
+  if (o.requests > 0 && o.threads > 0 && static_cast<std::uint64_t>(o.threads) > o.requests)
+    o.threads = static_cast<int>(o.requests);
   if (o.duration <= 0) die("--duration must be positive");
   if (o.method.empty()) o.method = o.body_size > 0 ? "POST" : "GET";
   return o;

@@ -14,6 +14,7 @@ struct Options {
   std::string address;  // /path, unix:/path, 127.0.0.1:9000, [::1]:9000
   Protocol protocol = Protocol::Fastcgi;
   int connections = 1;
+  int threads = 1;              // event loops, each on its own thread, sharing the connections
   bool keep_alive = false;
   double duration = 5;          // seconds of measurement (with --requests: a cap, 600 by default)
   std::uint64_t requests = 0;   // 0: bounded by duration only
