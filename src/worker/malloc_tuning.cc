@@ -37,7 +37,7 @@ void tune_malloc() {
   // One arena for every thread. glibc gives each thread that allocates an
   // arena of its own (up to 8 per core), and each keeps the pages it ever
   // touched: 0.4-0.7 MiB per request thread that has served (measured: a
-  // hello world worker of 4 threads, 12.8 MiB RSS, 11.5 with one arena; same
+  // hello world worker of 4 threads, 12.3-12.5 MiB RSS, 11.2-11.3 with one arena; same
   // requests/s for hello, Flask, 1 MiB POSTs and 32 threads sleeping). Most
   // allocations are made holding the GIL anyway, and small ones come from
   // the thread's own tcache without taking the arena's lock.
