@@ -29,6 +29,7 @@ SERVER_TEXT = {
     "wsgi-fpm": "wsgi-fpm", "wsgi-fpm-fork": "wsgi-fpm preload-fork", "uwsgi": "uWSGI", "uwsgi-lazy": "uWSGI --lazy-apps", "php-fpm": "PHP-FPM (hello.php)",
     "libfcgi": "libfcgi C responder", "nginx+wsgi-fpm": "nginx → wsgi-fpm",
     "wsgi-fpm-gen2": "wsgi-fpm, generator on 2 threads",
+    "libfcgi-gen2": "libfcgi C responder, generator on 2 threads",
     "nginx+uwsgi": "nginx → uWSGI", "apache+mod_wsgi": "Apache mod_wsgi daemon",
 }
 
@@ -125,7 +126,7 @@ def memory_table(runs, order):
     mib = lambda kb: kb / 1024
     for w, s in order:
         # nginx's runs repeat the direct ones' backends; Apache's daemon processes appear only there.
-        if w not in ("hello", "flask") or s in ("nginx+wsgi-fpm", "nginx+uwsgi", "wsgi-fpm-gen2"):
+        if w not in ("hello", "flask") or s in ("nginx+wsgi-fpm", "nginx+uwsgi", "wsgi-fpm-gen2", "libfcgi-gen2"):
             continue
         rs = [runs[(w, s)][k] for k in sorted(runs[(w, s)])]
         mem = [r["memory"] for r in rs]
@@ -160,8 +161,9 @@ def saturation(runs):
     """The generator against the cheapest responder, and against the fastest
     server of the hello row: who runs out of CPU first."""
     parts = []
-    for workload in ("hello-ka", "hello"):
-        rs = list(runs.get((workload, "libfcgi"), {}).values())
+    for workload, server in (("hello-ka", "libfcgi"), ("hello-ka", "libfcgi-gen2"), ("hello", "libfcgi"),
+                             ("hello", "libfcgi-gen2")):
+        rs = list(runs.get((workload, server), {}).values())
         if not rs:
             continue
         res = [r["result"] for r in rs]
@@ -169,14 +171,27 @@ def saturation(runs):
         gen = statistics.median(100 * generator_cpu_share(r) for r in rs)
         user_us = statistics.median(1e6 * x["loadgen_cpu_seconds"]["user"] / max(1, x["requests"]) for x in res)
         srv = statistics.median(100 * r["server_cpu_seconds"] / r["result"]["duration"] for r in rs)
-        parts.append("- %s, %d connections: %.0f requests/s; the generator used %.0f%% of one core "
-                     "(%.1f µs of user time per request, the rest in the kernel), the responder %.0f%%."
+        threads = res[0].get("threads", 1)
+        parts.append("- %s, %d connections, the generator on %d thread%s: %.0f requests/s; the generator used "
+                     "%.0f%% of one core (%.1f µs of user time per request, the rest in the kernel), the "
+                     "responder %.0f%%."
                      % ("keep-alive" if res[0]["keep_alive"] else "a connection per request",
-                        res[0]["connections"], rate, gen, user_us, srv))
+                        res[0]["connections"], threads, "" if threads == 1 else "s", rate, gen, user_us, srv))
     if not parts:
         return "(no libfcgi responder run)\n"
-    text = ("The libfcgi C responder (bench/fcgi_responder.c) is the cheapest FastCGI server there is; "
-            "the generator drives it as follows:\n\n" + "\n".join(parts) + "\n\n")
+    text = ("The libfcgi C responder (bench/fcgi_responder.c) is the cheapest FastCGI server there is (one "
+            "process, as many threads as the Python servers have in all); the generator drives it as "
+            "follows:\n\n" + "\n".join(parts) + "\n\n")
+    busiest = None
+    for (w, s), by_round in runs.items():
+        if s not in ("libfcgi", "libfcgi-gen2"):
+            continue
+        both = statistics.median(100 * (generator_cpu_share(r) + r["server_cpu_seconds"] / r["result"]["duration"])
+                                 for r in by_round.values())
+        if busiest is None or both > busiest:
+            busiest = both
+    text += ("At its busiest the generator and the responder together kept %.0f%% of the machine's 200%% busy: "
+             "the responder gets what the generator leaves of two cores, and takes all of it.\n\n" % busiest)
     # The fastest server of the hello row, and how close the generator came to
     # a core of its own there (a connection per request costs the generator a
     # socket, a connect and a close each: its dearest mode).
