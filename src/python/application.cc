@@ -1,8 +1,10 @@
 #include "python/application.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "fmt/format.h"
@@ -13,6 +15,7 @@
 #include "python/runtime.h"
 #include "python/thread_control.h"
 #include "python/types.h"
+#include "util/fd.h"
 #include "util/log.h"
 
 namespace wsgi_fpm::python {
@@ -24,6 +27,24 @@ std::string module_name_for(const std::string& path) {
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
   return fmt::format("_wsgi_fpm_{:016x}", h);
+}
+
+// The script's bytes (<fstream> would link libstdc++'s locale machinery into
+// the worker). False with errno set if it cannot be read.
+bool read_whole_file(const std::string& path, std::string& out) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  out.clear();
+  char chunk[16 * 1024];
+  while (true) {
+    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n == 0) return true;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    out.append(chunk, static_cast<std::size_t>(n));
+  }
 }
 
 // Set when the last exception logged on this thread was RequestTimeout, so
@@ -62,15 +83,13 @@ bool Application::ensure_loaded(const std::string& group) {
       return false;
     }
   }
-  std::ifstream in(config_.script, std::ios::binary);
-  if (!in) {
+  std::string source;
+  if (!read_whole_file(config_.script, source)) {
     log::error("cannot read WSGI script {}: {}", config_.script, std::strerror(errno));
     return false;
   }
-  std::stringstream source;
-  source << in.rdbuf();
   std::string name = module_name_for(config_.script);
-  PyRef code = PyRef::steal(Py_CompileStringExFlags(source.str().c_str(), config_.script.c_str(),
+  PyRef code = PyRef::steal(Py_CompileStringExFlags(source.c_str(), config_.script.c_str(),
                                                     Py_file_input, nullptr, -1));
   if (!code) {
     log_exception(config_.script, "cannot compile the WSGI script");

@@ -5,7 +5,8 @@
 // functions; the instantiations below are the ones format.h declares extern
 // (what fmt's own src/format.cc builds). Building every file with
 // FMT_HEADER_ONLY instead would do the same at three times the compile time
-// per file. Should a new fmt declare more, linking fails, loudly.
+// per file. Should a new fmt declare more, linking fails, loudly. Built with
+// FMT_STATIC_THOUSANDS_SEPARATOR (meson.build), fmt never touches std::locale.
 #include <fmt/format-inl.h>
 
 FMT_BEGIN_NAMESPACE
@@ -13,9 +14,6 @@ namespace detail {
 
 template FMT_API auto dragonbox::to_decimal(float x) noexcept -> dragonbox::decimal_fp<float>;
 template FMT_API auto dragonbox::to_decimal(double x) noexcept -> dragonbox::decimal_fp<double>;
-
-template FMT_API locale_ref::locale_ref(const std::locale& loc);
-template FMT_API auto locale_ref::get<std::locale>() const -> std::locale;
 
 template FMT_API auto thousands_sep_impl(locale_ref) -> thousands_sep_result<char>;
 template FMT_API auto decimal_point_impl(locale_ref) -> char;

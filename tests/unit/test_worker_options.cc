@@ -1,0 +1,82 @@
+// The worker's command line: what the supervisor writes, the worker reads
+// back unchanged.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "worker/options.h"
+
+using wsgi_fpm::worker::AppOptions;
+using wsgi_fpm::worker::parse_worker_options;
+using wsgi_fpm::worker::worker_arguments;
+using wsgi_fpm::worker::WorkerOptions;
+
+namespace {
+
+bool read_back(const WorkerOptions& written, WorkerOptions& read, std::string& error) {
+  std::vector<std::string> args = worker_arguments(written);
+  args.insert(args.begin(), "wsgi-fpm-worker");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return parse_worker_options(static_cast<int>(argv.size()), argv.data(), read, error);
+}
+
+}  // namespace
+
+TEST_CASE("a pool's settings survive the trip through the worker's command line") {
+  WorkerOptions o;
+  o.pool = "tenant-a";
+  o.threads = 7;
+  o.uid = 1001;
+  o.gid = 1002;
+  o.groups = {1002, 33, 4000};
+  o.umask = 0027;
+  o.switch_interval = 0.0025;
+  o.python_path = {"/srv/a/lib", "/srv/a/vendor"};
+  o.allowed_clients = {"127.0.0.1/32", "::1/128"};
+  AppOptions app;
+  app.mount = "/app";
+  app.script = "/srv/a/site.wsgi";
+  app.application_group = "%{GLOBAL}";
+  o.apps = {app};
+
+  WorkerOptions r;
+  std::string error;
+  REQUIRE_MESSAGE(read_back(o, r, error), error);
+  CHECK(r.pool == "tenant-a");
+  CHECK(r.threads == 7);
+  CHECK(r.uid == o.uid);
+  CHECK(r.gid == o.gid);
+  CHECK(r.groups == o.groups);
+  REQUIRE(r.umask.has_value());
+  CHECK(*r.umask == 0027);
+  CHECK(r.switch_interval == 0.0025);
+  CHECK(r.python_path == o.python_path);
+  CHECK(r.allowed_clients == o.allowed_clients);
+  REQUIRE(r.apps.size() == 1);
+  CHECK(r.apps[0].mount == "/app");
+  CHECK(r.apps[0].script == "/srv/a/site.wsgi");
+  CHECK(r.apps[0].application_group == "%{GLOBAL}");
+}
+
+TEST_CASE("a umask of 0 and no supplementary groups read back as such") {
+  WorkerOptions o;
+  o.umask = 0;
+  AppOptions app;
+  app.script = "/srv/hello.wsgi";
+  o.apps = {app};
+  WorkerOptions r;
+  std::string error;
+  REQUIRE_MESSAGE(read_back(o, r, error), error);
+  REQUIRE(r.umask.has_value());
+  CHECK(*r.umask == 0);
+  CHECK(r.groups.empty());
+}
+
+TEST_CASE("a worker with no application is refused") {
+  WorkerOptions r;
+  std::string error;
+  CHECK_FALSE(read_back(WorkerOptions(), r, error));
+  CHECK(error == "no application: give --app-mount and --app-script");
+}
