@@ -46,6 +46,7 @@ struct Connection {
   bool writing = false;        // write_req is in use
   bool response_done = false;  // waiting only for the write to finish
   bool retry_after_close = false;
+  bool counted_start = false;  // this request took one of --requests' N starts
 };
 
 double seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
@@ -89,6 +90,8 @@ class Generator {
 
   void start_measurement() {
     stats_.clear();
+    started_ = 0;
+    for (auto& c : conns_) c.counted_start = false;
     measuring_ = true;
     measure_start_ns_ = uv_hrtime();
     getrusage(RUSAGE_THREAD, &usage_start_);  // this loop's thread alone: threads add up
@@ -141,6 +144,18 @@ class Generator {
   // Starts the next request on `c`: connects first unless the connection is kept.
   void begin(Connection& c) {
     if (stopping_) return;
+    // --requests N sends N requests, not N plus one per other connection busy
+    // when the N-th ends: once N have started, a connection goes idle (a kept
+    // one is closed) until the last response ends the run.
+    c.counted_start = false;
+    if (measuring_ && opt_.requests > 0) {
+      if (started_ >= opt_.requests) {
+        close(c, false);
+        return;
+      }
+      ++started_;
+      c.counted_start = true;
+    }
     c.started_ns = uv_hrtime();
     c.response_done = false;
     c.fastcgi.reset();
@@ -285,6 +300,9 @@ class Generator {
   }
 
   void fail_connect(Connection& c, int err) {
+    // Nothing was sent: the retry takes the start back.
+    if (c.counted_start && measuring_) --started_;
+    c.counted_start = false;
     if (measuring_) {
       ++stats_.connect_errors;
       if (stats_.first_connect_error.empty()) stats_.first_connect_error = std::string("connect: ") + uv_strerror(err);
@@ -356,6 +374,7 @@ class Generator {
   bool stopping_ = false;  // measurement over: no new requests, draining
   bool phase_timer_closed_ = false;
   std::uint64_t measure_start_ns_ = 0;
+  std::uint64_t started_ = 0;  // requests started since the measurement began
   rusage usage_start_{};
   std::vector<Connection> conns_;
   Stats stats_;

@@ -24,7 +24,8 @@ latency percentiles and errors. ADDRESS: /path, unix:/path, 127.0.0.1:9000,
                             it, and always for SCGI, one connection per request
   --duration SECONDS        measure for this long (default 5); with --requests,
                             a cap on the run (default 600)
-  --requests N              measure exactly N requests instead
+  --requests N              send exactly N requests (after the warm-up) and
+                            measure them, instead of a duration
   --warmup SECONDS          send load this long first, without counting it
   --body-size BYTES         send a POST body of this size
   --method METHOD           request method (default GET, POST with a body)
