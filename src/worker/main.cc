@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
         auto method = params.get_or("REQUEST_METHOD", "GET");
         auto uri = params.get_or("REQUEST_URI", params.get_or("PATH_INFO", "/"));
         reporter.request_started(slot, method, uri);
-        if (monitor.enabled()) monitor.started(slot, ident, std::string(method) + " " + std::string(uri));
+        if (monitor.enabled()) monitor.started(slot, ident, method, uri);
         router.handle(conn, state);
         if (monitor.enabled()) monitor.finished(slot);
         reporter.request_finished(slot);
