@@ -1,7 +1,7 @@
 // The request-timeout monitor without Python: request threads are plain
 // threads, and the actions (stack, interrupt, retire) are recorded. Run under
-// ThreadSanitizer by scripts/sanitize, which checks that the lock-free slots
-// are free of data races while four threads start and finish requests.
+// ThreadSanitizer by scripts/sanitize while four threads start and finish
+// requests.
 #include "worker/request_monitor.h"
 
 #include <doctest/doctest.h>
