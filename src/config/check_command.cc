@@ -1,12 +1,16 @@
 #include "config/check_command.h"
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/core.h>
 
 #include "config/load.h"
+#include "util/socket_file.h"
 
 namespace wsgi_fpm::config {
 namespace {
@@ -22,7 +26,36 @@ constexpr const char* kUsage =
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 if valid; 1 with every error on stderr as\n"
-    "FILE:LINE:COLUMN: message; 2 on a usage error.\n";
+    "FILE:LINE:COLUMN: message; 2 on a usage error. Warnings (a socket's\n"
+    "directory that someone other than root may write) go to stderr as\n"
+    "FILE:LINE:COLUMN: warning: message, and leave the status 0.\n";
+
+// Whoever may write a socket's directory may remove the socket, or put
+// something in its place before the supervisor binds it; the supervisor
+// never follows what it finds there (util/socket_file.h), but the pool is
+// at that user's mercy all the same.
+std::vector<Diagnostic> socket_directory_warnings(const Config& config) {
+  std::vector<Diagnostic> out;
+  auto warn = [&](const SourceLocation& where, const std::string& what, const std::string& dir) {
+    for (const auto& finding : unsafe_socket_directory(dir))
+      out.push_back({where, "warning: " + what + ": " + finding + "; only root should be able to write there"});
+  };
+  struct stat st;
+  if (stat(config.runtime_dir.c_str(), &st) == 0)
+    warn(config.location_of("runtime-dir"), "runtime-dir " + config.runtime_dir, config.runtime_dir);
+  else
+    warn(config.location_of("runtime-dir"), "runtime-dir " + config.runtime_dir,
+         config.runtime_dir.substr(0, config.runtime_dir.rfind('/')).empty()
+             ? "/" : config.runtime_dir.substr(0, config.runtime_dir.rfind('/')));
+  for (const auto& pool : config.pools) {
+    if (pool.listen.kind != Address::Kind::Unix) continue;
+    auto slash = pool.listen.path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : pool.listen.path.substr(0, slash);
+    if (dir == config.runtime_dir) continue;  // said once above
+    warn(pool.location_of("listen"), "the directory of pool " + pool.name + "'s socket", dir);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -59,6 +92,7 @@ int check_command(int argc, char** argv) {
   }
   std::size_t n = result.config->pools.size();
   fmt::print("{}: ok, {} pool{}\n", path, n, n == 1 ? "" : "s");
+  for (const auto& warning : socket_directory_warnings(*result.config)) fmt::print(stderr, "{}\n", warning.str());
   return 0;
 }
 

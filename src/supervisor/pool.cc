@@ -1,5 +1,6 @@
 #include "supervisor/pool.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,8 +59,7 @@ Pool::Pool(uv_loop_t* loop, PoolSpec spec, std::shared_ptr<LogSink> log)
     : loop_(loop), spec_(std::move(spec)), log_(std::move(log)) {}
 
 Pool::~Pool() {
-  if (listen_fd_ && owns_socket_path_ && spec_.listen.kind == Address::Kind::Unix)
-    unlink(spec_.listen.path.c_str());
+  if (listen_fd_) remove_socket_file(socket_file_);
 }
 
 uv_timer_t* Pool::make_timer() {
@@ -81,13 +81,13 @@ void Pool::close_handle(uv_handle_t* handle) {
   });
 }
 
-bool Pool::start(std::string& error, UniqueFd socket) {
-  if (socket) {
-    listen_fd_ = std::move(socket);
-  } else {
-    listen_fd_ = listen_on(spec_.listen, spec_.socket_owner, spec_.listen_backlog, error);
-    if (!listen_fd_) return false;
+bool Pool::start(std::string& error, ListeningSocket socket) {
+  if (!socket.fd) {
+    socket = listen_on(spec_.listen, spec_.socket_owner, spec_.listen_backlog, error);
+    if (!socket.fd) return false;
   }
+  listen_fd_ = std::move(socket.fd);
+  socket_file_ = std::move(socket.file);
   spec_.worker.listen_fd = kListenFd;
   spec_.worker.supervisor_pid = getpid();
   spec_.worker.log_bare = true;
@@ -116,9 +116,8 @@ bool Pool::start(std::string& error, UniqueFd socket) {
   return true;
 }
 
-UniqueFd Pool::take_socket() {
-  owns_socket_path_ = false;
-  return UniqueFd(dup(listen_fd_.get()));
+ListeningSocket Pool::take_socket() {
+  return ListeningSocket{UniqueFd(fcntl(listen_fd_.get(), F_DUPFD_CLOEXEC, 0)), std::exchange(socket_file_, {})};
 }
 
 WorkerProcess* Pool::spawn(std::size_t slot) {
@@ -601,7 +600,7 @@ void Pool::maybe_finish_stop() {
   if (!stopping_ || !workers_.empty() || open_handles_ > 0 || !stopped_) return;
   if (listen_fd_) {
     listen_fd_.reset();
-    if (owns_socket_path_ && spec_.listen.kind == Address::Kind::Unix) unlink(spec_.listen.path.c_str());
+    remove_socket_file(socket_file_);
   }
   auto done = std::move(stopped_);
   stopped_ = nullptr;

@@ -84,10 +84,10 @@ class Pool {
 
   // Binds the socket (or adopts `socket` from the pool this one replaces)
   // and starts every process. False with `error`.
-  bool start(std::string& error, UniqueFd socket = {});
+  bool start(std::string& error, ListeningSocket socket = {});
   // Hands the listening socket to a successor pool (reload with a changed
   // spec on the same address): this pool then stops without unlinking it.
-  UniqueFd take_socket();
+  ListeningSocket take_socket();
   // How long a replaced process may finish its requests: graceful-timeout
   // when it asked to go, eviction-timeout when the operator asked.
   enum class Drain { Graceful, Eviction };
@@ -101,6 +101,8 @@ class Pool {
   void stop(std::function<void()> done);
 
   const PoolSpec& spec() const { return spec_; }
+  // False once the UNIX socket file this pool bound was removed or replaced.
+  bool socket_in_place() const { return !socket_file_ || socket_file_in_place(socket_file_); }
   PoolStatus status() const;
 
  private:
@@ -157,7 +159,7 @@ class Pool {
   PoolSpec spec_;
   std::shared_ptr<LogSink> log_;
   UniqueFd listen_fd_;
-  bool owns_socket_path_ = true;
+  SocketFile socket_file_;  // the inode bound, removed at stop; empty once handed on
   std::vector<Slot> slots_;
   std::list<std::unique_ptr<WorkerProcess>> workers_;  // every live or closing worker
   std::map<std::string, std::int64_t> script_mtimes_;

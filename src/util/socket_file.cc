@@ -1,0 +1,231 @@
+#include "util/socket_file.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "fmt/format.h"
+#include "util/users.h"
+
+namespace wsgi_fpm {
+namespace {
+
+std::string errno_text(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+// "/run/x/a.sock" -> {"/run/x", "a.sock"}.
+std::pair<std::string, std::string> split_path(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+// A path that reaches exactly what `fd` refers to, however its directories
+// are renamed or replaced meanwhile: the kernel resolves /proc/self/fd/N to
+// the open file itself, never by name. bind() and chmod() take no
+// descriptor, so this is how they are pointed at an inode.
+std::string through_descriptor(int fd, const char* name = nullptr) {
+  std::string p = "/proc/self/fd/" + std::to_string(fd);
+  return name ? p + "/" + name : p;
+}
+
+bool same_inode(const struct stat& st, const SocketFile& file) {
+  return S_ISSOCK(st.st_mode) && st.st_dev == file.device && st.st_ino == file.inode;
+}
+
+// True if a process accepts connections on the socket `fd` (O_PATH) names.
+bool answered(int fd) {
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::string p = through_descriptor(fd);
+  std::memcpy(sa.sun_path, p.c_str(), p.size() + 1);
+  int rc;
+  do rc = ::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  while (rc != 0 && errno == EINTR);
+  return rc == 0;
+}
+
+// A fresh directory only root can enter, made beside the socket's final
+// place (rename() does not cross file systems), removed when done.
+class StagingDirectory {
+ public:
+  StagingDirectory(int parent, std::string& error) : parent_(parent) {
+    for (int attempt = 0; attempt < 8 && !fd_; ++attempt) {
+      std::uint64_t token = 0;
+      if (getrandom(&token, sizeof token, 0) != sizeof token) token = static_cast<std::uint64_t>(getpid()) ^ attempt;
+      name_ = fmt::format(".wsgi-fpm-bind-{:016x}", token);
+      if (mkdirat(parent_, name_.c_str(), 0700) != 0) {
+        if (errno == EEXIST) continue;  // someone took the name first: another one
+        error = errno_text("mkdir", name_);
+        name_.clear();
+        return;
+      }
+      fd_ = UniqueFd(openat(parent_, name_.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      struct stat st;
+      // Whoever may write the parent could have put their own directory
+      // under this name between the two calls: it would not be ours.
+      if (!fd_ || fstat(fd_.get(), &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 0077) != 0) {
+        error = "the directory " + name_ + " made to bind the socket in was replaced by another";
+        fd_.reset();
+        name_.clear();
+        return;
+      }
+    }
+    if (!fd_ && error.empty()) error = "cannot make a directory to bind the socket in";
+  }
+  ~StagingDirectory() {
+    if (fd_) {
+      unlinkat(fd_.get(), kSocketName, 0);  // left only if the rename failed
+      unlinkat(parent_, name_.c_str(), AT_REMOVEDIR);
+    }
+  }
+  StagingDirectory(const StagingDirectory&) = delete;
+  StagingDirectory& operator=(const StagingDirectory&) = delete;
+
+  int fd() const { return fd_.get(); }
+  explicit operator bool() const { return static_cast<bool>(fd_); }
+  static constexpr const char* kSocketName = "s";
+
+ private:
+  int parent_;
+  std::string name_;
+  UniqueFd fd_;
+};
+
+}  // namespace
+
+SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwnership& owner,
+                            std::string& error) {
+  auto [dir, name] = split_path(path);
+  if (name.empty()) {
+    error = "bind " + path + ": the path names a directory";
+    return {};
+  }
+  UniqueFd parent(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!parent) {
+    error = errno_text("bind " + path + ": cannot open the directory", dir);
+    return {};
+  }
+  {
+    UniqueFd there(openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (there && fstat(there.get(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {
+        error = "bind " + path + ": a file that is not a socket is in the way";
+        return {};
+      }
+      if (answered(there.get())) {
+        error = "bind " + path + ": another process is listening on it";
+        return {};
+      }
+      // A stale socket: the rename below replaces it.
+    }
+  }
+  StagingDirectory staging(parent.get(), error);
+  if (!staging) {
+    error = "bind " + path + ": " + error;
+    return {};
+  }
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::string staged = through_descriptor(staging.fd(), StagingDirectory::kSocketName);
+  std::memcpy(sa.sun_path, staged.c_str(), staged.size() + 1);
+  // Never more open than configured, even inside the staging directory.
+  mode_t old_umask = umask(0777 & ~owner.mode);
+  int rc = bind(socket, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  int saved = errno;
+  umask(old_umask);
+  if (rc != 0) {
+    errno = saved;
+    error = errno_text("bind", path);
+    return {};
+  }
+  // Nobody but root can reach the staging directory: the name is ours.
+  if (fchownat(staging.fd(), StagingDirectory::kSocketName, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    error = errno_text("chown", path);
+    return {};
+  }
+  // bind() honours the umask; chmod makes the mode exact (e.g. setgid bits off).
+  if (fchmodat(staging.fd(), StagingDirectory::kSocketName, owner.mode, 0) != 0) {
+    error = errno_text("chmod", path);
+    return {};
+  }
+  struct stat st;
+  if (fstatat(staging.fd(), StagingDirectory::kSocketName, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    error = errno_text("stat", path);
+    return {};
+  }
+  if (renameat(staging.fd(), StagingDirectory::kSocketName, parent.get(), name.c_str()) != 0) {
+    error = errno_text("rename into", path);
+    return {};
+  }
+  return SocketFile{path, st.st_dev, st.st_ino};
+}
+
+bool socket_file_in_place(const SocketFile& file) {
+  struct stat st;
+  return file && lstat(file.path.c_str(), &st) == 0 && same_inode(st, file);
+}
+
+void remove_socket_file(const SocketFile& file) {
+  if (!file) return;
+  auto [dir, name] = split_path(file.path);
+  UniqueFd parent(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  struct stat st;
+  if (parent && fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && same_inode(st, file))
+    unlinkat(parent.get(), name.c_str(), 0);
+}
+
+bool change_socket_ownership(const SocketFile& file, const SocketOwnership& owner, std::string& error) {
+  UniqueFd inode(open(file.path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (!inode || fstat(inode.get(), &st) != 0 || !same_inode(st, file)) {
+    error = file.path + " is no longer the socket this pool bound";
+    return false;
+  }
+  if (fchownat(inode.get(), "", owner.uid, owner.gid, AT_EMPTY_PATH) != 0) {
+    error = errno_text("chown", file.path);
+    return false;
+  }
+  if (chmod(through_descriptor(inode.get()).c_str(), owner.mode) != 0) {
+    error = errno_text("chmod", file.path);
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> unsafe_socket_directory(const std::string& dir) {
+  std::vector<std::string> findings;
+  std::string at = dir;
+  bool own_directory = true;
+  while (!at.empty()) {
+    struct stat st;
+    if (stat(at.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      if (st.st_uid != 0) {
+        auto user = find_user(st.st_uid);
+        findings.push_back(fmt::format("{} is owned by {}", at, user ? user->name : "uid " + std::to_string(st.st_uid)));
+      }
+      // Above the socket's own directory a sticky bit keeps others from
+      // renaming root's entries; in it, they may still take a name first.
+      bool sticky_protects = !own_directory && (st.st_mode & S_ISVTX);
+      if ((st.st_mode & 0022) && !sticky_protects)
+        findings.push_back(fmt::format("{} is writable by {} (mode {:04o})", at,
+                                       (st.st_mode & 0002) ? "everyone" : "its group " + std::to_string(st.st_gid),
+                                       st.st_mode & 07777));
+    }
+    if (at == "/" || at == ".") break;
+    at = split_path(at).first;
+    own_directory = false;
+  }
+  return findings;
+}
+
+}  // namespace wsgi_fpm
