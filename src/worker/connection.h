@@ -18,6 +18,9 @@ namespace wsgi_fpm::worker {
 struct ConnectionLimits {
   std::size_t request_header_limit = 64 * 1024;
   int socket_timeout_ms = 60 * 1000;  // socket-timeout
+  // What a FastCGI frontend is told by GET_VALUES (0: not said).
+  unsigned max_connections = 0;
+  unsigned max_requests = 0;
 };
 
 // A read buffer that does not zero what it is about to overwrite.

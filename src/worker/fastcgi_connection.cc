@@ -15,7 +15,7 @@ namespace wsgi_fpm::worker {
 using fastcgi::ServerSession;
 
 FastCgiConnection::FastCgiConnection(UniqueFd fd, const ConnectionLimits& limits)
-    : Connection(std::move(fd), limits.socket_timeout_ms), session_(fastcgi::ServerLimits{limits.request_header_limit}) {}
+    : Connection(std::move(fd), limits.socket_timeout_ms), session_(fastcgi::ServerLimits{limits.request_header_limit, limits.max_connections, limits.max_requests}) {}
 
 bool FastCgiConnection::flush_reply() {
   if (reply_.empty()) return true;
@@ -85,6 +85,9 @@ Connection::HeadResult FastCgiConnection::read_head() {
   while (true) {
     if (!next_event(event)) return clean_eof_ ? HeadResult::Closed : HeadResult::Failed;
     if (event == ServerSession::Event::HeadComplete) break;
+    // Answered already (UNKNOWN_ROLE); the frontend said whether it keeps
+    // the connection for another request.
+    if (event == ServerSession::Event::Refused && !session_.keep_connection()) return HeadResult::Refused;
     if (event == ServerSession::Event::Aborted) {
       // Aborted before the application ran: just end the request.
       std::string end;

@@ -142,7 +142,11 @@ int main(int argc, char** argv) {
                                                      : worker::Router::Preload::Marked);
   }
 
-  worker::ConnectionLimits limits{options.request_header_limit, options.socket_timeout * 1000};
+  // A process serves one request per thread, each on its own connection
+  // (idle keep-alive connections wait in the dispatcher and cost no thread).
+  auto per_process = static_cast<unsigned>(options.threads);
+  worker::ConnectionLimits limits{options.request_header_limit, options.socket_timeout * 1000, per_process,
+                                  per_process};
   bool scgi = options.protocol == "scgi";
   std::vector<Network> allowed;
   for (const auto& text : options.allowed_clients) {
