@@ -289,10 +289,12 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"deadlock-timeout", seconds(pool.deadlock_timeout)},
       {"queue-timeout", seconds(pool.queue_timeout)},
       {"socket-timeout", seconds(pool.socket_timeout, 1)},
+      {"request-read-timeout", seconds(pool.request_read_timeout, 1)},
       {"interrupt-timeout", seconds(pool.interrupt_timeout)},
       // Limits
       {"header-buffer-size", bytes(pool.header_buffer_size, 4096, 64ull << 20)},
       {"request-header-limit", bytes(pool.request_header_limit, 4096, 64ull << 20)},
+      {"maximum-connections", integer(pool.maximum_connections, 1, 65536)},
       {"limit-request-body", bytes(pool.limit_request_body, 0, kMaxBytes)},
       {"memory-limit", bytes(pool.memory_limit, 0, kMaxBytes)},
       {"virtual-memory-limit", bytes(pool.virtual_memory_limit, 0, kMaxBytes)},

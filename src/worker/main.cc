@@ -142,11 +142,11 @@ int main(int argc, char** argv) {
                                                      : worker::Router::Preload::Marked);
   }
 
-  // A process serves one request per thread, each on its own connection
-  // (idle keep-alive connections wait in the dispatcher and cost no thread).
-  auto per_process = static_cast<unsigned>(options.threads);
-  worker::ConnectionLimits limits{options.request_header_limit, options.socket_timeout * 1000, per_process,
-                                  per_process};
+  // What GET_VALUES tells a FastCGI frontend: the connections a process
+  // keeps open, and the requests it serves at once (one per thread).
+  worker::ConnectionLimits limits{options.request_header_limit, options.socket_timeout * 1000,
+                                  static_cast<unsigned>(options.maximum_connections),
+                                  static_cast<unsigned>(options.threads)};
   bool scgi = options.protocol == "scgi";
   std::vector<Network> allowed;
   for (const auto& text : options.allowed_clients) {
@@ -157,7 +157,9 @@ int main(int argc, char** argv) {
                                 [&](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
                                   if (scgi) return std::make_unique<worker::ScgiConnection>(std::move(fd), limits);
                                   return std::make_unique<worker::FastCgiConnection>(std::move(fd), limits);
-                                });
+                                },
+                                worker::DispatcherLimits{std::chrono::seconds(options.request_read_timeout),
+                                                         static_cast<std::size_t>(options.maximum_connections)});
   if (!allowed.empty()) {
     // allowed-clients: TCP peers outside the configured networks are closed
     // before a byte is read (UNIX sockets are guarded by their file mode).

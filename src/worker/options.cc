@@ -79,6 +79,8 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--request-header-limit", number(o.request_header_limit)},
       {"--header-buffer-size", number(o.header_buffer_size)},
       {"--socket-timeout", number(o.socket_timeout)},
+      {"--request-read-timeout", number(o.request_read_timeout)},
+      {"--maximum-connections", number(o.maximum_connections)},
       {"--queue-timeout", number(o.queue_timeout)},
       {"--request-timeout", number(o.request_timeout)},
       {"--interrupt-timeout", number(o.interrupt_timeout)},
@@ -166,6 +168,8 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--request-header-limit", std::to_string(o.request_header_limit));
   add("--header-buffer-size", std::to_string(o.header_buffer_size));
   add("--socket-timeout", std::to_string(o.socket_timeout));
+  add("--request-read-timeout", std::to_string(o.request_read_timeout));
+  add("--maximum-connections", std::to_string(o.maximum_connections));
   add("--queue-timeout", std::to_string(o.queue_timeout));
   add("--request-timeout", std::to_string(o.request_timeout));
   add("--interrupt-timeout", std::to_string(o.interrupt_timeout));

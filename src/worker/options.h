@@ -38,6 +38,8 @@ struct WorkerOptions {
   std::size_t request_header_limit = 64 * 1024;
   std::size_t header_buffer_size = 32 * 1024;
   int socket_timeout = 60;
+  int request_read_timeout = 10;  // seconds for a request head to arrive once begun
+  int maximum_connections = 512;  // open connections; over it the longest idle closes
   int queue_timeout = 45;
   int request_timeout = 60;   // seconds, scaled by 1 + ln(threads); 0: off
   int interrupt_timeout = 0;  // 0: replace the process instead of raising RequestTimeout

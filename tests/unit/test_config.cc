@@ -144,6 +144,8 @@ TEST_CASE("a minimal pool gets mod_wsgi-express's defaults") {
   CHECK(p.locale == "C.UTF-8");
   CHECK(p.queue_timeout == 45);
   CHECK(p.socket_timeout == 60);
+  CHECK(p.request_read_timeout == 10);
+  CHECK(p.maximum_connections == 512);
   CHECK(p.request_timeout == 60);
   CHECK(p.startup_timeout == 15);
   CHECK(p.deadlock_timeout == 60);
@@ -380,6 +382,8 @@ TEST_CASE("every other pool key is read into the pool") {
         deadlock-timeout: 90
         queue-timeout: 10
         socket-timeout: 15
+        request-read-timeout: 4
+        maximum-connections: 64
         interrupt-timeout: 2
         virtual-memory-limit: 4G
         cpu-time-limit: 600
@@ -421,6 +425,8 @@ TEST_CASE("every other pool key is read into the pool") {
   CHECK(p.deadlock_timeout == 90);
   CHECK(p.queue_timeout == 10);
   CHECK(p.socket_timeout == 15);
+  CHECK(p.request_read_timeout == 4);
+  CHECK(p.maximum_connections == 64);
   CHECK(p.interrupt_timeout == 2);
   CHECK(p.virtual_memory_limit == 4ull << 30);
   CHECK(p.cpu_time_limit == 600);
@@ -439,7 +445,7 @@ TEST_CASE("every other pool key is read into the pool") {
   CHECK(p.apps[0].application_group == "%{GLOBAL}");
   CHECK(p.apps[0].preload);         // from the pool
   CHECK_FALSE(p.apps[1].preload);   // its own
-  CHECK(p.apps[1].location_of("script").str() == "/etc/wsgi-fpm/wsgi-fpm.yaml:41:17");
+  CHECK(p.apps[1].location_of("script").str() == "/etc/wsgi-fpm/wsgi-fpm.yaml:43:17");
 }
 
 TEST_CASE("a dynamic pool keeps up to all its processes spare unless told otherwise") {
