@@ -3,13 +3,15 @@
 # is never pruned would. For maximum-memory (tests/integration/test_maximum_memory.py).
 #
 #   any path [mb, ms]   leaks mb MB, sleeps ms (default 0), then answers JSON:
-#                       pid, the MB this process has leaked so far, and its
-#                       RSS in bytes (/proc/self/statm)
+#                       pid, the MB this process has leaked so far, its RSS
+#                       in bytes (/proc/self/statm) and the process that
+#                       imported it (with preload-fork, the template)
 import json
 import os
 import time
 from urllib.parse import parse_qs
 
+IMPORTED_IN = os.getpid()
 LEAKED = []
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -22,7 +24,7 @@ def application(environ, start_response):
     with open("/proc/self/statm") as f:
         rss = int(f.read().split()[1]) * PAGE
     body = json.dumps({"pid": os.getpid(), "leaked_mb": sum(len(b) for b in LEAKED) >> 20,
-                       "rss": rss}).encode()
+                       "rss": rss, "imported_in": IMPORTED_IN}).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]

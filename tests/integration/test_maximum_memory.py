@@ -56,12 +56,7 @@ def leaking_process_is_replaced_and_no_request_fails():
         raise AssertionError(f"status gives a fresh worker an RSS of {fresh_rss} bytes")
     limit_mb = fresh_rss // MB + 16
 
-    config = json.loads(json.dumps(sup.config))
-    config["pools"]["capped"]["maximum-memory"] = limit_mb * MB  # the harness quotes strings
-    sup.rewrite(config)
-    r = sup.ctl("reload")
-    if r.returncode != 0:
-        raise AssertionError(f"reload exited {r.returncode}: {r.stderr.decode(errors='replace')}")
+    set_limit(sup, "capped", limit_mb * MB)
     time.sleep(1.5)  # a tick or so: the new limit is in force, nobody has served yet
     if sup.settled("capped") != before or log_lines(sup, "capped", "replacing"):
         raise AssertionError(f"setting maximum-memory replaced processes: {before} -> {sup.settled('capped')}\n"
@@ -114,6 +109,53 @@ def leaking_process_is_replaced_and_no_request_fails():
     stop_and_check(sup, after + uncapped, [sup.listen_of("capped"), sup.listen_of("uncapped")])
 
 
+def set_limit(sup, pool, limit_bytes):
+    """Sets the pool's maximum-memory by a reload."""
+    config = json.loads(json.dumps(sup.config))
+    config["pools"][pool]["maximum-memory"] = limit_bytes  # bytes: the harness would quote "26M"
+    sup.rewrite(config)
+    r = sup.ctl("reload")
+    if r.returncode != 0:
+        raise AssertionError(f"reload exited {r.returncode}: {r.stderr.decode(errors='replace')}")
+
+
+def preload_fork_worker_is_replaced_from_the_same_template():
+    """With preload-fork the worker past maximum-memory is replaced by one
+    forked from the running template, which is no worker and stays; no
+    request fails meanwhile."""
+    ensure_tenants()
+    scratch = h.Scratch(prefix="wfpm-maxmem-fork-")
+    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    pool = leaky_pool(scratch, apps, "forked", processes=1, threads=2, preload=True, **{"preload-fork": True})
+    pool["apps"][0]["application-group"] = "%{GLOBAL}"
+    sup = h.Supervisor(scratch, small_config(scratch, {"forked": pool}))
+    before = sup.wait_settled("forked")
+    status = sup.pool_status("forked")
+    template = (status.get("template") or {}).get("pid")
+    if not template:
+        raise AssertionError(f"no template in status: {status}")
+    limit_mb = status["workers"][0]["rss"] // MB + 16
+    set_limit(sup, "forked", limit_mb * MB)
+    deadline = time.monotonic() + 20
+    answers = []
+    while not (sup.settled("forked") not in (None, before) and not os.path.exists(f"/proc/{before[0]}")):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"worker {before[0]} not replaced after {len(answers)} requests\n"
+                                 f"{sup.stderr_tail()}")
+        for pid in Concurrent(sup, "forked", "/?mb=2", 2).join():
+            answers.append(pid)
+        time.sleep(0.05)
+    after = sup.settled("forked")
+    if not log_lines(sup, "forked", "replacing this process: maximum-memory (RSS ", before[0]):
+        raise AssertionError(f"the log does not say why {before[0]} was replaced:\n{sup.stderr_tail()}")
+    resp = h.fcgi_request(sup.listen_of("forked"), "/?mb=0")
+    answer = json.loads(resp.body) if resp.status == 200 else {}
+    now_template = (sup.pool_status("forked").get("template") or {}).get("pid")
+    if answer.get("pid") != after[0] or answer.get("imported_in") != template or now_template != template:
+        raise AssertionError(f"after the replacement: {answer}, template {template} -> {now_template}")
+    stop_and_check(sup, after + [template], [sup.listen_of("forked")])
+
+
 def serve_takes_maximum_memory_and_catches_a_forgotten_unit():
     """`wsgi-fpm serve --maximum-memory 200` (uWSGI's reload-on-rss counts in
     MB) is refused with a hint; `--maximum-memory 200M` serves."""
@@ -138,6 +180,8 @@ def main():
     runner = h.Runner(budget=120)
     runner.add("maximum_memory/leaking_process_is_replaced_and_no_request_fails",
                leaking_process_is_replaced_and_no_request_fails)
+    runner.add("maximum_memory/preload_fork_worker_is_replaced_from_the_same_template",
+               preload_fork_worker_is_replaced_from_the_same_template)
     runner.add("maximum_memory/serve_takes_maximum_memory_and_catches_a_forgotten_unit",
                serve_takes_maximum_memory_and_catches_a_forgotten_unit)
     runner.main()
