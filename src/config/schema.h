@@ -130,6 +130,7 @@ struct Pool {
   std::uint64_t memory_limit = 0;              // memory-limit: RLIMIT_DATA, 0 = none
   std::uint64_t virtual_memory_limit = 0;      // virtual-memory-limit: RLIMIT_AS, 0 = none
   int cpu_time_limit = 0;                      // cpu-time-limit: RLIMIT_CPU, 0 = none
+  std::uint64_t maximum_memory = 0;            // maximum-memory: RSS that replaces a process, 0 = off
 
   std::optional<std::string> error_log;  // error-log: absent = the supervisor's log
 

@@ -3,11 +3,12 @@
 // slots, each holding a worker or empty. A worker is replaced gracefully (its
 // successor is serving before it stops accepting) when it asks to retire
 // (maximum-requests, request-timeout), when restart-interval or
-// inactivity-timeout passes, when a script is touched, on SIGUSR1 and on
-// reload; it is respawned with backoff when it dies. Once a second the pool
-// reads its workers' scoreboards and lets the process manager
-// (process_manager.h) say which slots to fill or empty; with ondemand and
-// dynamic it also watches the socket for connections no thread is free for.
+// inactivity-timeout passes, when its RSS passes maximum-memory, when a
+// script is touched, on SIGUSR1 and on reload; it is respawned with backoff
+// when it dies. Once a second the pool reads its workers' scoreboards (and,
+// with maximum-memory, their RSS) and lets the process manager
+// (process_manager.h) say which slots to fill, empty or replace; with ondemand
+// and dynamic it also watches the socket for connections no thread is free for.
 #pragma once
 
 #include <uv.h>
@@ -49,6 +50,7 @@ struct PoolSpec {
   int restart_interval = 0;
   int inactivity_timeout = 0;  // replace a process idle this long after serving (0: never)
   int deadlock_timeout = 0;    // replace a process whose GIL stayed taken this long (0: never)
+  std::uint64_t maximum_memory = 0;  // replace a process whose RSS passed this many bytes (0: never)
   bool script_reloading = true;
   std::vector<std::string> scripts;  // watched for touches when script_reloading
   // preload-fork: workers are forked from a template process that imported
@@ -112,6 +114,7 @@ class Pool {
     int quick_failures = 0;
     uv_timer_t* respawn_timer = nullptr;
     Drain drain = Drain::Graceful;  // for `current`, once `successor` is ready
+    std::string reason;             // why `successor` replaces `current`
     // preload-fork: a replacement asked for while no template could fork it
     // (a new one is starting), made once one is ready.
     std::optional<std::pair<std::string, Drain>> deferred_replace;

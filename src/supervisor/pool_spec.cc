@@ -101,6 +101,7 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   s.restart_interval = p.restart_interval;
   s.inactivity_timeout = p.inactivity_timeout;
   s.deadlock_timeout = p.deadlock_timeout;
+  s.maximum_memory = p.maximum_memory;
   s.manager.mode = p.process_manager == config::ProcessManager::Ondemand ? ProcessManagerMode::Ondemand
                    : p.process_manager == config::ProcessManager::Dynamic ? ProcessManagerMode::Dynamic
                                                                            : ProcessManagerMode::Static;
