@@ -55,12 +55,12 @@ ListeningSocket listen_on(const Address& addr, const SocketOwnership& owner, int
       return {};
     }
   } else {
-    out.file = bind_socket_file(out.fd.get(), addr.path, owner, error);
+    out.file = bind_socket_file(out.fd.get(), addr.path, owner, backlog, error);
     if (!out.file) return {};
+    return out;
   }
   if (listen(out.fd.get(), backlog) != 0) {
     error = errno_text("listen", addr);
-    remove_socket_file(out.file);
     return {};
   }
   return out;

@@ -1,7 +1,7 @@
 #include "util/socket_file.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -53,56 +53,28 @@ bool answered(int fd) {
   return rc == 0;
 }
 
-// A fresh directory only root can enter, made beside the socket's final
-// place (rename() does not cross file systems), removed when done.
-class StagingDirectory {
- public:
-  StagingDirectory(int parent, std::string& error) : parent_(parent) {
-    for (int attempt = 0; attempt < 8 && !fd_; ++attempt) {
-      std::uint64_t token = 0;
-      if (getrandom(&token, sizeof token, 0) != sizeof token) token = static_cast<std::uint64_t>(getpid()) ^ attempt;
-      name_ = fmt::format(".wsgi-fpm-bind-{:016x}", token);
-      if (mkdirat(parent_, name_.c_str(), 0700) != 0) {
-        if (errno == EEXIST) continue;  // someone took the name first: another one
-        error = errno_text("mkdir", name_);
-        name_.clear();
-        return;
-      }
-      fd_ = UniqueFd(openat(parent_, name_.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      struct stat st;
-      // Whoever may write the parent could have put their own directory
-      // under this name between the two calls: it would not be ours.
-      if (!fd_ || fstat(fd_.get(), &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 0077) != 0) {
-        error = "the directory " + name_ + " made to bind the socket in was replaced by another";
-        fd_.reset();
-        name_.clear();
-        return;
-      }
-    }
-    if (!fd_ && error.empty()) error = "cannot make a directory to bind the socket in";
-  }
-  ~StagingDirectory() {
-    if (fd_) {
-      unlinkat(fd_.get(), kSocketName, 0);  // left only if the rename failed
-      unlinkat(parent_, name_.c_str(), AT_REMOVEDIR);
-    }
-  }
-  StagingDirectory(const StagingDirectory&) = delete;
-  StagingDirectory& operator=(const StagingDirectory&) = delete;
-
-  int fd() const { return fd_.get(); }
-  explicit operator bool() const { return static_cast<bool>(fd_); }
-  static constexpr const char* kSocketName = "s";
-
- private:
-  int parent_;
-  std::string name_;
-  UniqueFd fd_;
-};
+// Proves that `inode` (an O_PATH descriptor of what the path names now) is
+// the file `listener` was bound to: a connection made through it must arrive
+// at `listener`, from this very process.
+bool is_bound_to(int inode, int listener) {
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::string p = through_descriptor(inode);
+  std::memcpy(sa.sun_path, p.c_str(), p.size() + 1);
+  // A UNIX connect completes at once, into the listener's backlog.
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return false;
+  pollfd ready{listener, POLLIN, 0};
+  if (poll(&ready, 1, 1000) != 1) return false;
+  UniqueFd arrived(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  return arrived && getsockopt(arrived.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid == getpid();
+}
 
 }  // namespace
 
-SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwnership& owner,
+SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwnership& owner, int backlog,
                             std::string& error) {
   auto [dir, name] = split_path(path);
   if (name.empty()) {
@@ -126,19 +98,19 @@ SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwn
         error = "bind " + path + ": another process is listening on it";
         return {};
       }
-      // A stale socket: the rename below replaces it.
+      unlinkat(parent.get(), name.c_str(), 0);  // a stale socket
     }
-  }
-  StagingDirectory staging(parent.get(), error);
-  if (!staging) {
-    error = "bind " + path + ": " + error;
-    return {};
   }
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
-  std::string staged = through_descriptor(staging.fd(), StagingDirectory::kSocketName);
-  std::memcpy(sa.sun_path, staged.c_str(), staged.size() + 1);
-  // Never more open than configured, even inside the staging directory.
+  if (path.size() >= sizeof sa.sun_path) {
+    error = "bind " + path + ": longer than a UNIX socket path may be (" + std::to_string(sizeof sa.sun_path - 1) +
+            " bytes)";
+    return {};
+  }
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  // Created under umask(~mode): never more open than configured, and exactly
+  // that open (the file mode of a new socket is 0777 & ~umask).
   mode_t old_umask = umask(0777 & ~owner.mode);
   int rc = bind(socket, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   int saved = errno;
@@ -148,23 +120,27 @@ SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwn
     error = errno_text("bind", path);
     return {};
   }
-  // Nobody but root can reach the staging directory: the name is ours.
-  if (fchownat(staging.fd(), StagingDirectory::kSocketName, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) != 0) {
-    error = errno_text("chown", path);
+  if (listen(socket, backlog) != 0) {
+    error = errno_text("listen", path);
     return {};
   }
-  // bind() honours the umask; chmod makes the mode exact (e.g. setgid bits off).
-  if (fchmodat(staging.fd(), StagingDirectory::kSocketName, owner.mode, 0) != 0) {
-    error = errno_text("chmod", path);
-    return {};
-  }
+  // From here on the path is never followed: what it names is opened once,
+  // without following a symlink, proven to be the socket just bound, and
+  // changed through that descriptor alone.
+  UniqueFd inode(openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
-  if (fstatat(staging.fd(), StagingDirectory::kSocketName, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    error = errno_text("stat", path);
+  if (!inode || fstat(inode.get(), &st) != 0 || !S_ISSOCK(st.st_mode) || !is_bound_to(inode.get(), socket)) {
+    error = "bind " + path + ": something else was put in the socket's place before its owner and mode were set";
     return {};
   }
-  if (renameat(staging.fd(), StagingDirectory::kSocketName, parent.get(), name.c_str()) != 0) {
-    error = errno_text("rename into", path);
+  if (fchownat(inode.get(), "", owner.uid, owner.gid, AT_EMPTY_PATH) != 0) {
+    error = errno_text("chown", path);
+    unlinkat(parent.get(), name.c_str(), 0);
+    return {};
+  }
+  if (chmod(through_descriptor(inode.get()).c_str(), owner.mode) != 0) {
+    error = errno_text("chmod", path);
+    unlinkat(parent.get(), name.c_str(), 0);
     return {};
   }
   return SocketFile{path, st.st_dev, st.st_ino};

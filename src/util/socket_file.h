@@ -4,14 +4,15 @@
 // A tenant who may write the directory can swap what sits at the path between
 // any two calls that take the path (seen: a symlink renamed over the socket
 // between bind() and chown() made a root-owned 0600 file the tenant's within
-// 120 restarts). So the path is never followed after the socket is made:
-//  - bind() happens inside a fresh root-only directory, reached through a
-//    descriptor, where owner and mode are set before anyone can see it; the
-//    finished socket is then rename()d into place (rename replaces the last
-//    component, a symlink included, and never follows it);
-//  - the socket is remembered by its inode, and later changes (a reload's new
-//    owner or mode, the removal at stop) act only while the path still names
-//    that inode, through a descriptor of it.
+// 120 restarts). So the path is never followed after bind(): what it names
+// is opened once with O_NOFOLLOW, proven to be the socket just bound (a
+// connection made through that descriptor arrives at our listener, from our
+// own pid), and owner and mode are set through the descriptor. The socket
+// is remembered by its inode, and later changes (a reload's new owner or
+// mode, the removal at stop) act only while the path still names that inode.
+// (Binding in a private directory and renaming into place would do as well,
+// but the kernel keeps the address given to bind(): ss, lsof and
+// /proc/net/unix would show the private path for ever.)
 #pragma once
 
 #include <sys/types.h>
@@ -38,11 +39,12 @@ struct SocketFile {
 };
 
 // Binds `socket` (a UNIX stream socket, not yet bound) at `path` with exactly
-// `owner`, replacing a stale socket file there. Fails if something other than
-// a socket is at the path, or a process answers on the socket there.
-// Returns an empty SocketFile and sets `error` on failure.
-SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwnership& owner,
-                            std::string& error);
+// `owner` and listens, replacing a stale socket file there. Fails if
+// something other than a socket is at the path, or a process answers on the
+// socket there, or the path was swapped under it. Returns an empty
+// SocketFile and sets `error` on failure.
+SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwnership& owner, int backlog,
+                           std::string& error);
 
 // True while `file.path` names the inode that was bound.
 bool socket_file_in_place(const SocketFile& file);

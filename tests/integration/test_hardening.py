@@ -109,6 +109,9 @@ def reload_never_follows_a_symlink():
     status, info = ts.proc_get(sup, "p")
     if status != 200:
         raise AssertionError(f"the pool after its socket was bound again: {status} {info}")
+    with open("/proc/net/unix") as f:  # ss and lsof show the configured path
+        if not any(line.split()[7:8] == [sock] for line in f.readlines()[1:]):
+            raise AssertionError(f"/proc/net/unix does not list {sock}")
     untouched(secret)
     ts.stop_and_check(sup, sup.workers(), [sock, sup.control_socket])
 
