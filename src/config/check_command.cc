@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "config/load.h"
+#include "util/descriptor_limit.h"
 #include "util/socket_file.h"
 
 namespace wsgi_fpm::config {
@@ -27,7 +30,8 @@ constexpr const char* kUsage =
     "\n"
     "Exit status: 0 if valid; 1 with every error on stderr as\n"
     "FILE:LINE:COLUMN: message; 2 on a usage error. Warnings (a socket's\n"
-    "directory that someone other than root may write) go to stderr as\n"
+    "directory that someone other than root may write, more descriptors\n"
+    "needed than this shell's hard limit allows) go to stderr as\n"
     "FILE:LINE:COLUMN: warning: message, and leave the status 0.\n";
 
 // Whoever may write a socket's directory may remove the socket, or put
@@ -55,6 +59,20 @@ std::vector<Diagnostic> socket_directory_warnings(const Config& config) {
     warn(pool.location_of("listen"), "the directory of pool " + pool.name + "'s socket", dir);
   }
   return out;
+}
+
+// The descriptors the supervisor holds with every pool at full strength:
+// its own (loop, signals, logs, control socket), each pool's listening
+// socket (and a template's, with preload-fork), and per process its stdout,
+// stderr and notify pipes and one more (a pidfd, a hand-off socket).
+std::uint64_t descriptors_needed(const Config& config) {
+  std::uint64_t n = 32;
+  std::set<std::string> logs;
+  for (const auto& pool : config.pools) {
+    n += 1 + (pool.preload_fork ? 5 : 0) + 4 * static_cast<std::uint64_t>(pool.processes);
+    if (pool.error_log) logs.insert(*pool.error_log);
+  }
+  return n + logs.size();
 }
 
 }  // namespace
@@ -93,6 +111,14 @@ int check_command(int argc, char** argv) {
   std::size_t n = result.config->pools.size();
   fmt::print("{}: ok, {} pool{}\n", path, n, n == 1 ? "" : "s");
   for (const auto& warning : socket_directory_warnings(*result.config)) fmt::print(stderr, "{}\n", warning.str());
+  // The supervisor raises its soft limit to the hard one; past that, spawns
+  // fail with EMFILE (they back off and are logged, but the pools starve).
+  std::uint64_t needed = descriptors_needed(*result.config), hard = descriptor_limit().hard;
+  if (needed > hard)
+    fmt::print(stderr,
+               "{}: warning: {} pool{} with every process running need about {} descriptors, but the "
+               "descriptor limit here is {} (raise LimitNOFILE= in the unit, or ulimit -Hn)\n",
+               result.config->location_of("pools").str(), n, n == 1 ? "" : "s", needed, hard);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "fmt/format.h"
+#include "util/descriptor_limit.h"
 
 namespace wsgi_fpm::supervisor {
 namespace {
@@ -52,6 +53,7 @@ std::vector<std::string> PoolSpec::fingerprint() const {
   // What the pool itself fills in at start is not part of the identity.
   worker::WorkerOptions w = worker;
   w.supervisor_pid = 0;
+  w.descriptor_limit = 0;
   w.listen_fd = kListenFd;
   w.log_bare = true;
   auto f = worker::worker_arguments(w);
@@ -99,6 +101,7 @@ bool Pool::start(std::string& error, ListeningSocket socket) {
   spec_.worker.listen_fd = kListenFd;
   spec_.worker.supervisor_pid = getpid();
   spec_.worker.log_bare = true;
+  spec_.worker.descriptor_limit = original_descriptor_limit().soft;
   if (spec_.preload_fork && !become_child_subreaper(error)) return false;
   slots_.resize(static_cast<std::size_t>(spec_.processes));
   for (const auto& s : spec_.scripts) script_mtimes_[s] = mtime_of(s);
@@ -210,6 +213,7 @@ void Pool::update(PoolSpec spec, bool replace_processes) {
   spec.worker.listen_fd = kListenFd;
   spec.worker.supervisor_pid = getpid();
   spec.worker.log_bare = true;
+  spec.worker.descriptor_limit = original_descriptor_limit().soft;
   int old_processes = spec_.processes;
   spec_ = std::move(spec);
   script_mtimes_.clear();

@@ -12,6 +12,8 @@
 #include "config/user_db.h"
 #include "supervisor/pool_spec.h"
 #include "supervisor/status_report.h"
+#include "util/descriptor_limit.h"
+#include "fmt/format.h"
 
 namespace wsgi_fpm::supervisor {
 namespace {
@@ -248,6 +250,10 @@ int Supervisor::run() {
   std::string control_path = config_.runtime_dir + "/control.sock";
   signal(SIGPIPE, SIG_IGN);
   info("starting with " + config_path_);
+  DescriptorLimit before = raise_descriptor_limit();
+  if (descriptor_limit().soft > before.soft)
+    info(fmt::format("descriptor limit raised from {} to {} (workers keep {})", before.soft, descriptor_limit().soft,
+                     before.soft));
   std::string problems = apply(config_);
   if (!problems.empty()) {
     std::cerr << problems;

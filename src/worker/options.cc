@@ -89,6 +89,7 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--eviction-timeout", number(o.eviction_timeout)},
       {"--deadlock-timeout", number(o.deadlock_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
+      {"--descriptor-limit", number(o.descriptor_limit)},
       {"--maximum-requests", number(o.maximum_requests)},
       {"--memory-limit", number(o.memory_limit)},
       {"--virtual-memory-limit", number(o.virtual_memory_limit)},
@@ -178,6 +179,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--eviction-timeout", std::to_string(o.eviction_timeout));
   if (o.deadlock_timeout) add("--deadlock-timeout", std::to_string(o.deadlock_timeout));
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
+  if (o.descriptor_limit) add("--descriptor-limit", std::to_string(o.descriptor_limit));
   if (o.maximum_requests) add("--maximum-requests", std::to_string(o.maximum_requests));
   if (o.log_bare) add("--log-bare", "1");
   if (o.memory_limit) add("--memory-limit", std::to_string(o.memory_limit));

@@ -48,6 +48,9 @@ struct WorkerOptions {
   int deadlock_timeout = 0;   // >0: a thread takes the GIL every second to show it can
   int shutdown_timeout = 5;
   pid_t supervisor_pid = 0;
+  // The soft RLIMIT_NOFILE the supervisor was started with (it raised its
+  // own to the hard limit): the worker goes back to it. 0: leave as is.
+  std::uint64_t descriptor_limit = 0;
   int maximum_requests = 0;
   bool log_bare = false;  // the supervisor prefixes our stderr lines itself
   // Resource limits (0: none), as mod_wsgi's options of the same names.
