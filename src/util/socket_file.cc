@@ -1,7 +1,7 @@
 #include "util/socket_file.h"
 
 #include <fcntl.h>
-#include <poll.h>
+#include <cstddef>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -54,22 +54,28 @@ bool answered(int fd) {
 }
 
 // Proves that `inode` (an O_PATH descriptor of what the path names now) is
-// the file `listener` was bound to: a connection made through it must arrive
-// at `listener`, from this very process.
-bool is_bound_to(int inode, int listener) {
+// the socket this process just bound at `path`: a connection made through
+// the descriptor reaches a listener that this process made (SO_PEERCRED on
+// the client side gives the listener's credentials) and that was bound at
+// `path` (the kernel keeps the address given to bind()). Nothing is
+// accepted: the probe waits in the backlog, and is closed, like any client
+// that goes away.
+bool is_bound_to(int inode, const std::string& path) {
   UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::string p = through_descriptor(inode);
   std::memcpy(sa.sun_path, p.c_str(), p.size() + 1);
-  // A UNIX connect completes at once, into the listener's backlog.
   if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return false;
-  pollfd ready{listener, POLLIN, 0};
-  if (poll(&ready, 1, 1000) != 1) return false;
-  UniqueFd arrived(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-  ucred peer{};
-  socklen_t len = sizeof peer;
-  return arrived && getsockopt(arrived.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid == getpid();
+  ucred listener{};
+  socklen_t len = sizeof listener;
+  if (getsockopt(probe.get(), SOL_SOCKET, SO_PEERCRED, &listener, &len) != 0 || listener.pid != getpid())
+    return false;
+  sockaddr_un bound{};
+  len = sizeof bound;
+  if (getpeername(probe.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) return false;
+  std::size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+  return std::string(bound.sun_path, strnlen(bound.sun_path, n)) == path;
 }
 
 }  // namespace
@@ -129,7 +135,7 @@ SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwn
   // changed through that descriptor alone.
   UniqueFd inode(openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
-  if (!inode || fstat(inode.get(), &st) != 0 || !S_ISSOCK(st.st_mode) || !is_bound_to(inode.get(), socket)) {
+  if (!inode || fstat(inode.get(), &st) != 0 || !S_ISSOCK(st.st_mode) || !is_bound_to(inode.get(), path)) {
     error = "bind " + path + ": something else was put in the socket's place before its owner and mode were set";
     return {};
   }

@@ -181,9 +181,14 @@ std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
     std::unique_ptr<Entry> oldest;
     {
       std::lock_guard lock(mutex_);
+      // An idle keep-alive connection before one a request is coming on.
       auto victim = waiting_.end();
+      auto before = [](const Entry& a, const Entry& b) {
+        if (a.owes_request() != b.owes_request()) return !a.owes_request();
+        return a.parked_at < b.parked_at;
+      };
       for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-        if (victim == waiting_.end() || it->second->parked_at < victim->second->parked_at) victim = it;
+        if (victim == waiting_.end() || before(*it->second, *victim->second)) victim = it;
       }
       if (victim != waiting_.end()) {
         oldest = std::move(victim->second);
