@@ -1,7 +1,13 @@
 #include "util/socket_file.h"
 
 #include <fcntl.h>
-#include <cstddef>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/sysmacros.h>
+
+#include <cstdint>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -53,29 +59,53 @@ bool answered(int fd) {
   return rc == 0;
 }
 
-// Proves that `inode` (an O_PATH descriptor of what the path names now) is
-// the socket this process just bound at `path`: a connection made through
-// the descriptor reaches a listener that this process made (SO_PEERCRED on
-// the client side gives the listener's credentials) and that was bound at
-// `path` (the kernel keeps the address given to bind()). Nothing is
-// accepted: the probe waits in the backlog, and is closed, like any client
-// that goes away.
-bool is_bound_to(int inode, const std::string& path) {
-  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::string p = through_descriptor(inode);
-  std::memcpy(sa.sun_path, p.c_str(), p.size() + 1);
-  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return false;
-  ucred listener{};
-  socklen_t len = sizeof listener;
-  if (getsockopt(probe.get(), SOL_SOCKET, SO_PEERCRED, &listener, &len) != 0 || listener.pid != getpid())
-    return false;
-  sockaddr_un bound{};
-  len = sizeof bound;
-  if (getpeername(probe.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) return false;
-  std::size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
-  return std::string(bound.sun_path, strnlen(bound.sun_path, n)) == path;
+// The file a bound UNIX socket made, as the kernel's socket diagnostics
+// (what `ss -x` reads) tell it: no connection is made, so nothing waits in
+// the backlog for an ondemand pool to take for demand. False if they cannot
+// be asked (a kernel without unix_diag).
+bool bound_file_of(int socket, ino_t& inode, std::uint32_t& kernel_dev) {
+  struct stat st;
+  if (fstat(socket, &st) != 0) return false;
+  UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl) return false;
+  struct {
+    nlmsghdr header;
+    unix_diag_req request;
+  } ask{};
+  ask.header.nlmsg_len = sizeof ask;
+  ask.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  ask.header.nlmsg_flags = NLM_F_REQUEST;
+  ask.request.sdiag_family = AF_UNIX;
+  ask.request.udiag_states = ~0u;
+  ask.request.udiag_ino = static_cast<std::uint32_t>(st.st_ino);  // the socket's own (sockfs) inode
+  ask.request.udiag_show = UDIAG_SHOW_VFS;
+  ask.request.udiag_cookie[0] = ask.request.udiag_cookie[1] = ~0u;  // INET_DIAG_NOCOOKIE
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(nl.get(), &ask, sizeof ask, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) return false;
+  alignas(nlmsghdr) char reply[8192];
+  ssize_t n = recv(nl.get(), reply, sizeof reply, 0);
+  if (n <= 0) return false;
+  auto* h = reinterpret_cast<nlmsghdr*>(reply);
+  if (!NLMSG_OK(h, static_cast<std::uint32_t>(n)) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY) return false;
+  auto* msg = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+  int left = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+  for (auto* a = reinterpret_cast<rtattr*>(msg + 1); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+    if (a->rta_type != UNIX_DIAG_VFS || RTA_PAYLOAD(a) < sizeof(unix_diag_vfs)) continue;
+    unix_diag_vfs vfs;
+    std::memcpy(&vfs, RTA_DATA(a), sizeof vfs);
+    inode = vfs.udiag_vfs_ino;
+    kernel_dev = vfs.udiag_vfs_dev;
+    return true;
+  }
+  return false;
+}
+
+// True if `st` is the file the kernel reported (its own dev_t encoding:
+// major << 20 | minor, where stat gives userspace's).
+bool same_file(const struct stat& st, ino_t inode, std::uint32_t kernel_dev) {
+  std::uint32_t ours = (static_cast<std::uint32_t>(major(st.st_dev)) << 20) | static_cast<std::uint32_t>(minor(st.st_dev));
+  return S_ISSOCK(st.st_mode) && st.st_ino == inode && ours == kernel_dev;
 }
 
 }  // namespace
@@ -126,16 +156,19 @@ SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwn
     error = errno_text("bind", path);
     return {};
   }
-  if (listen(socket, backlog) != 0) {
-    error = errno_text("listen", path);
-    return {};
-  }
   // From here on the path is never followed: what it names is opened once,
   // without following a symlink, proven to be the socket just bound, and
-  // changed through that descriptor alone.
+  // changed through that descriptor alone. The socket listens only then.
+  ino_t bound_inode = 0;
+  std::uint32_t bound_dev = 0;
+  if (!bound_file_of(socket, bound_inode, bound_dev)) {
+    error = "bind " + path + ": cannot ask the kernel which file the socket made (no unix_diag module?)";
+    unlinkat(parent.get(), name.c_str(), 0);
+    return {};
+  }
   UniqueFd inode(openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
-  if (!inode || fstat(inode.get(), &st) != 0 || !S_ISSOCK(st.st_mode) || !is_bound_to(inode.get(), path)) {
+  if (!inode || fstat(inode.get(), &st) != 0 || !same_file(st, bound_inode, bound_dev)) {
     error = "bind " + path + ": something else was put in the socket's place before its owner and mode were set";
     return {};
   }
@@ -146,6 +179,11 @@ SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwn
   }
   if (chmod(through_descriptor(inode.get()).c_str(), owner.mode) != 0) {
     error = errno_text("chmod", path);
+    unlinkat(parent.get(), name.c_str(), 0);
+    return {};
+  }
+  if (listen(socket, backlog) != 0) {
+    error = errno_text("listen", path);
     unlinkat(parent.get(), name.c_str(), 0);
     return {};
   }

@@ -5,9 +5,10 @@
 // any two calls that take the path (seen: a symlink renamed over the socket
 // between bind() and chown() made a root-owned 0600 file the tenant's within
 // 120 restarts). So the path is never followed after bind(): what it names
-// is opened once with O_NOFOLLOW, proven to be the socket just bound (a
-// connection made through that descriptor reaches a listener this process
-// made at that path), and owner and mode are set through the descriptor. The socket
+// is opened once with O_NOFOLLOW, proven to be the socket just bound (the
+// kernel's socket diagnostics, as `ss -x` reads them, name the inode the
+// socket made), and owner and mode are set through the descriptor before
+// the socket listens. The socket
 // is remembered by its inode, and later changes (a reload's new owner or
 // mode, the removal at stop) act only while the path still names that inode.
 // (Binding in a private directory and renaming into place would do as well,
