@@ -157,10 +157,14 @@ WorkerProcess* Pool::spawn(std::size_t slot) {
   workers_.push_back(std::move(w));
   bool started = spec_.preload_fork ? raw->fork_from(*template_, o, error) : raw->spawn(o, error);
   if (!started) {
-    log_->write_line("error", spec_.name, 0, error);
+    // Out of descriptors (EMFILE), memory or processes: a spawn that failed
+    // counts for the backoff like a process that died young, or it would be
+    // retried at once, forever (seen: 130,952 log lines in a second, then
+    // the supervisor aborted). What it made is freed: now if it opened
+    // nothing, else once libuv has closed its handles.
+    slots_[slot].quick_failures++;
     last_exit_ = error;
-    // A refused fork request opened nothing that would close later.
-    if (spec_.preload_fork) workers_.remove_if([&](const auto& p) { return p.get() == raw; });
+    if (!raw->closing()) workers_.remove_if([&](const auto& p) { return p.get() == raw; });
     schedule_respawn(slot, 0);
     return nullptr;
   }
@@ -271,6 +275,7 @@ void Pool::stop_idle(std::size_t slot, const std::string& why) {
 
 void Pool::on_ready(WorkerProcess& w) {
   Slot& s = slots_[w.slot()];
+  logged_failure_step_ = 0;
   if (s.successor == &w) {
     WorkerProcess* old = s.current;
     s.current = &w;
@@ -452,9 +457,14 @@ void Pool::schedule_respawn(std::size_t slot, long dead_pid) {
   if (stopping_) return;
   Slot& s = slots_[slot];
   int delay_ms = backoff_ms(s.quick_failures);
-  log_->write_line("warning", spec_.name, dead_pid ? dead_pid : getpid(),
-                   fmt::format("worker slot {}: {}; starting a new one{}", slot, last_exit_,
-                               delay_ms ? fmt::format(" in {} ms", delay_ms) : std::string()));
+  // Once per pool per backoff step: a pool whose every slot fails says so
+  // once, not once a slot.
+  if (s.quick_failures == 0 || s.quick_failures > logged_failure_step_) {
+    logged_failure_step_ = std::max(logged_failure_step_, s.quick_failures);
+    log_->write_line("warning", spec_.name, dead_pid ? dead_pid : getpid(),
+                     fmt::format("worker slot {}: {}; starting a new one{}", slot, last_exit_,
+                                 delay_ms ? fmt::format(" in {} ms", delay_ms) : std::string()));
+  }
   if (!s.respawn_timer) {
     s.respawn_timer = make_timer();
     s.respawn_timer->data = nullptr;

@@ -179,6 +179,7 @@ class Pool {
   WorkerProcess* template_ = nullptr;
   WorkerProcess* next_template_ = nullptr;
   int template_failures_ = 0;
+  int logged_failure_step_ = 0;  // the highest backoff step logged since a process was last ready
 };
 
 }  // namespace wsgi_fpm::supervisor

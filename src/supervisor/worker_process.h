@@ -74,6 +74,9 @@ class WorkerProcess {
   // before then are delivered then.
   bool fork_from(WorkerProcess& fork_template, const SpawnOptions& options, std::string& error);
   bool is_template() const { return static_cast<bool>(command_fd_); }
+  // Handles still to close (their callbacks will free the object); none
+  // after a spawn that failed before it opened any.
+  bool closing() const { return open_handles_ > 0; }
   // A number no other WorkerProcess of this supervisor has (a pid may be 0
   // or be reused).
   std::uint64_t serial() const { return serial_; }
