@@ -20,6 +20,11 @@ namespace wsgi_fpm::worker {
 // reinitialised for the fork; the template itself exits here when the
 // supervisor closes the socket or signals it. Call with no thread but this
 // one, without the GIL; `main_state` is the main interpreter's thread state.
+//
+// The new worker carries none of the template's own descriptors (the fork
+// request socket, its signalfd, the descriptors received); it does carry what
+// the preloaded apps opened at import, which are theirs: the template itself
+// inherited nothing beyond the contract (contract.h).
 void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state);
 
 }  // namespace wsgi_fpm::worker

@@ -1,9 +1,10 @@
 // wsgi-fpm-worker: one process of a pool. Started by the supervisor with the
 // pool's listening socket as fd 3; never started by hand.
 //
-// Order matters: privileges are dropped before Python exists, signals are
-// blocked before any thread exists (so only sigwait sees them), and Python is
-// finalized only after every request thread has let go of it.
+// Order matters: descriptors beyond the contract are closed first
+// (worker/contract.h), privileges are dropped before Python exists, signals
+// are blocked before any thread exists (so only sigwait sees them), and
+// Python is finalized only after every request thread has let go of it.
 #include <cstring>
 #include <clocale>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "python/runtime.h"
 #include "util/log.h"
 #include "util/network.h"
+#include "worker/contract.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
 #include "worker/fork_template.h"
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
     log::error("wsgi-fpm-worker: {}", error);
     return 2;
   }
+  worker::Contract contract = worker::Contract::take(options.listen_fd);
   log::set_source(options.pool);
   log::set_bare(options.log_bare);
   const std::string title =
@@ -153,7 +156,7 @@ int main(int argc, char** argv) {
     std::string why;
     if (auto n = parse_network(text, why)) allowed.push_back(*n);
   }
-  worker::Dispatcher dispatcher(options.listen_fd,
+  worker::Dispatcher dispatcher(contract.fd(options.listen_fd),
                                 [&](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
                                   if (scgi) return std::make_unique<worker::ScgiConnection>(std::move(fd), limits);
                                   return std::make_unique<worker::FastCgiConnection>(std::move(fd), limits);
