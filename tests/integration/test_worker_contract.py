@@ -1,12 +1,21 @@
 """The supervisor<->worker contract (include/wsgi_fpm/scoreboard.h), as the
 operator of a shared host relies on it: a worker inherits that contract and
-nothing else. A root-only (0600) file that the shell starting wsgi-fpm had
-open on fd 9 is held by no worker, preload-fork template or worker forked
-from it, under `run` and under `serve`, and a tenant's app can read nothing
-of it; the supervisor keeps it, marked close-on-exec.
+nothing else, and an application that tampers with descriptors cannot leave a
+worker "ready" but broken.
+
+- A root-only (0600) file that the shell starting wsgi-fpm had open on fd 9
+  is held by no worker, preload-fork template or worker forked from it, under
+  `run` and under `serve`, and a tenant's app can read nothing of it; the
+  supervisor keeps it, marked close-on-exec.
+- os.close(3) and os.close(5) by an app (the contract's numbers) hit nothing
+  the worker uses: every later request is served at once, no CPU is burnt,
+  and SIGUSR1 to that worker still restarts it gracefully.
+- An app that closes the worker's listening socket, or its notify pipe,
+  wherever the worker keeps them, gets its process replaced: every later
+  request is served within a bounded time, with no CPU spin.
 
 Each scenario runs its own supervisor (or serve) with tests/apps/contract.wsgi
-(which lists its process's descriptors) as user wfpm-ta.
+(which lists and closes its process's descriptors) as user wfpm-ta.
 """
 import sys
 
@@ -14,6 +23,8 @@ sys.dont_write_bytecode = True
 
 import json  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import harness as h  # noqa: E402
@@ -21,6 +32,9 @@ from test_supervisor import TA, ensure_tenants, small_config, stop_and_check  # 
 
 SECRET = "wfpm-secret: for root's eyes only\n"
 INHERITED_FD = 9
+# A process that serves nothing for a while should use next to no CPU: the
+# broken workers of issue 13 burnt a core each.
+IDLE_TICKS = 30  # clock ticks (1/100 s) over the few seconds measured
 
 
 def pool(scratch, app_dir, name, **keys):
@@ -74,14 +88,16 @@ def views(listen, n=6):
 
 
 def check_inherits_nothing(owner, path, answers):
-    """The apps read nothing of `path` and saw no regular file beyond 0-2; no process under `owner` holds it (as root sees /proc);
+    """The apps read nothing of `path` and saw no regular file beyond 0-2 but
+    /dev/null; no process under `owner` holds it (as root sees /proc);
     `owner` itself keeps it on INHERITED_FD, close-on-exec."""
     for a in answers:
         if any(SECRET.strip() in text for text in a["readable"].values()):
             raise AssertionError(f"the app in {a['pid']} read the root-only file: {a['readable']}")
-        # Beyond 0-2 a worker keeps sockets, pipes and epoll/eventfd only.
+        # Beyond 0-2 a worker keeps sockets, pipes, epoll/eventfd and the
+        # /dev/null that holds the contract's numbers, nothing else.
         extra = {fd: t for fd, t in a["fds"].items()
-                 if int(fd) > 2 and not t.startswith(("socket:", "pipe:", "anon_inode:"))}
+                 if int(fd) > 2 and t != "/dev/null" and not t.startswith(("socket:", "pipe:", "anon_inode:"))}
         if extra:
             raise AssertionError(f"worker {a['pid']} has descriptors beyond its contract: {extra} "
                                  f"(all: {a['fds']})")
@@ -146,10 +162,114 @@ def serve_workers_inherit_only_their_contract():
         serve.kill()
 
 
+def requests_all_served(listen, n=20, each=10, total=30):
+    """n requests one after another: each must be answered 200 within `each`
+    seconds and all within `total`. Returns the serving pids."""
+    began = time.monotonic()
+    pids = []
+    for i in range(n):
+        t0 = time.monotonic()
+        try:
+            pids.append(ask(listen, "/", timeout=each)["pid"])
+        except Exception as e:
+            raise AssertionError(f"request {i + 1} of {n} failed after {time.monotonic() - t0:.1f}s "
+                                 f"(served so far: {pids}): {type(e).__name__}: {e}") from None
+    took = time.monotonic() - began
+    if took > total:
+        raise AssertionError(f"{n} requests took {took:.1f}s (over {total}s)")
+    return pids
+
+
+def ticks_while(pid, seconds):
+    """CPU ticks `pid` used over `seconds` (or until it exited)."""
+    try:
+        first = h.cpu_ticks(pid)
+    except OSError:
+        return 0
+    last = first
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            last = h.cpu_ticks(pid)
+        except OSError:
+            break
+        time.sleep(0.1)
+    return last - first
+
+
+def closing_fd_3_or_5_hurts_no_worker():
+    """An app calls os.close(3), another os.close(5): the worker keeps nothing
+    there, so every later request is served at once by the same processes,
+    none spins, and SIGUSR1 to the one that closed fd 5 still makes the
+    supervisor restart it gracefully."""
+    sup, _, _ = start("wfpm-contract-low-", lambda s, a: {"lo": pool(s, a, "lo")})
+    listen = sup.listen_of("lo")
+    before = sup.wait_settled("lo")
+    closer = ask(listen, "/close?fd=3")["pid"]
+    requests_all_served(listen, each=5, total=15)
+    ticks = ticks_while(closer, 3)
+    if ticks > IDLE_TICKS:
+        raise AssertionError(f"after os.close(3) worker {closer} used {ticks} ticks of CPU in 3 s idle")
+    after = sup.wait_settled("lo", timeout=10)
+    if after != before:
+        raise AssertionError(f"os.close(3) in an app changed the pool: {before} -> {after}")
+
+    closer = ask(listen, "/close?fd=5")["pid"]
+    requests_all_served(listen, each=5, total=15)
+    os.kill(closer, signal.SIGUSR1)
+    sup.wait_stderr("replacing this process: SIGUSR1", timeout=10)
+    h.wait_for(lambda: not os.path.exists(f"/proc/{closer}"), 20, what=f"worker {closer} to exit after SIGUSR1")
+    after = sup.wait_settled("lo", timeout=20)
+    if closer in after:
+        raise AssertionError(f"SIGUSR1 after os.close(5): {closer} still in the pool {after}")
+    requests_all_served(listen, n=5)
+    stop_and_check(sup, after, [listen])
+
+
+def lost_descriptor_replaces_the_worker(uri, sign):
+    """`uri` makes the app close one of its worker's own descriptors: that
+    worker is replaced (its log says `sign`), and every request meanwhile and
+    after is served; it burns no CPU on the way out."""
+    sup, _, _ = start("wfpm-contract-lost-", lambda s, a: {"ls": pool(s, a, "ls")})
+    listen = sup.listen_of("ls")
+    before = sup.wait_settled("ls")
+    answer = ask(listen, uri)
+    victim = answer["pid"]
+    if not answer.get("closed"):
+        raise AssertionError(f"{uri} closed nothing: {answer}")
+    requests_all_served(listen)
+    ticks = ticks_while(victim, 3)
+    if ticks > IDLE_TICKS:
+        raise AssertionError(f"after {uri} worker {victim} used {ticks} ticks of CPU in 3 s")
+    h.wait_for(lambda: not os.path.exists(f"/proc/{victim}"), 20, what=f"worker {victim} to exit after {uri}")
+    sup.wait_stderr(sign, timeout=5)
+    after = sup.wait_settled("ls", timeout=20)
+    if victim in after or not set(before) - {victim} <= set(after):
+        raise AssertionError(f"after {uri} in {victim}: pool went {before} -> {after}")
+    requests_all_served(listen, n=5)
+    stop_and_check(sup, after, [listen])
+
+
+def closed_listening_socket_retires_the_worker():
+    """The app closes every listening socket of its process (where the worker
+    keeps its own too): the worker retires and is replaced."""
+    lost_descriptor_replaces_the_worker("/close-listening", "lost its listening socket")
+
+
+def closed_notify_pipe_stops_the_worker():
+    """The app closes every pipe and unnamed UNIX socket above 2 (the worker's
+    notify channel to the supervisor): the worker stops by itself and is
+    started again."""
+    lost_descriptor_replaces_the_worker("/close-notify", "lost its notify pipe")
+
+
 def main():
     runner = h.Runner(budget=300)
     runner.add("contract/run_workers_inherit_only_their_contract", run_workers_inherit_only_their_contract)
     runner.add("contract/serve_workers_inherit_only_their_contract", serve_workers_inherit_only_their_contract)
+    runner.add("contract/closing_fd_3_or_5_hurts_no_worker", closing_fd_3_or_5_hurts_no_worker)
+    runner.add("contract/closed_listening_socket_retires_the_worker", closed_listening_socket_retires_the_worker)
+    runner.add("contract/closed_notify_pipe_stops_the_worker", closed_notify_pipe_stops_the_worker)
     runner.main()
 
 
