@@ -62,6 +62,11 @@ inline constexpr int kNotifyFd = 5;
 // preload-fork: a pool's template process (src/worker/fork_template.h) takes
 // fork requests on this SOCK_SEQPACKET socket.
 inline constexpr int kForkCommandFd = 6;
+// Every descriptor above 2 that a worker may be given: it closes all others
+// before Python starts (src/worker/contract.h), so a new descriptor of the
+// contract is one more entry here. The numbers are the supervisor's side
+// only; the worker moves what it keeps out of the low numbers apps touch.
+inline constexpr int kContractFds[] = {kListenFd, kScoreboardFd, kNotifyFd, kForkCommandFd};
 
 // One fork request, sent with SCM_RIGHTS carrying the new worker's stdout,
 // stderr, scoreboard and notify descriptors, in that order; and the reply:

@@ -18,6 +18,7 @@
 #include "supervisor/pool.h"
 #include "supervisor/pool_spec.h"
 #include "supervisor/serve_config.h"
+#include "util/descriptors.h"
 #include "util/log.h"
 #include "util/users.h"
 
@@ -149,6 +150,7 @@ int serve_command(int argc, char** argv) {
     return 1;
   }
   log::set_source("wsgi-fpm");
+  mark_cloexec_from(3);  // as `run` does (supervisor.cc)
   uv_loop_t* loop = uv_default_loop();
   std::string log_error;
   auto log_sink = LogSink::open(error_log.value_or("stderr"), log_error);

@@ -13,6 +13,7 @@
 #include "supervisor/pool_spec.h"
 #include "supervisor/status_report.h"
 #include "util/descriptor_limit.h"
+#include "util/descriptors.h"
 #include "fmt/format.h"
 
 namespace wsgi_fpm::supervisor {
@@ -308,6 +309,10 @@ int run_command(int argc, char** argv) {
       return 2;
     }
   }
+  // What the shell that started us had open stays ours (a socket systemd
+  // passed, say) but reaches no worker: workers close everything beyond
+  // their contract anyway, and whatever else we ever start inherits nothing.
+  mark_cloexec_from(3);
   Supervisor supervisor(path);
   return supervisor.run();
 }

@@ -40,9 +40,11 @@ int g_expiry_tag;
 
 Dispatcher::Dispatcher(int listen_fd, ConnectionFactory factory, DispatcherLimits limits)
     : listen_fd_(listen_fd),
-      epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
-      exit_event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      expiry_timer_fd_(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
+      listen_identity_(listen_fd),
+      // Kept high, out of the numbers an app's os.close(N) reaches (contract.h).
+      epoll_fd_(keep_high(epoll_create1(EPOLL_CLOEXEC))),
+      exit_event_fd_(keep_high(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))),
+      expiry_timer_fd_(keep_high(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK))),
       factory_(std::move(factory)),
       limits_(limits) {
   // Non-blocking so that a thread woken for a connection a sibling process
@@ -70,7 +72,10 @@ Dispatcher::Dispatcher(int listen_fd, ConnectionFactory factory, DispatcherLimit
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, expiry_timer_fd_.get(), &ev);
 }
 
-Dispatcher::~Dispatcher() = default;
+Dispatcher::~Dispatcher() {
+  // Lost, its number is not ours to close: it may be an app's file by now.
+  if (listener_lost_.load()) (void)listen_fd_.release();
+}
 
 void Dispatcher::run_thread(const RequestHandler& handler) {
   ListenerGate::Seat& seat = gate_.join();
@@ -153,10 +158,22 @@ UniqueFd Dispatcher::accept_one() {
 }
 
 UniqueFd Dispatcher::accept_listening() {
+  if (listener_lost_.load(std::memory_order_relaxed)) {
+    errno = EAGAIN;
+    return UniqueFd();
+  }
   int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (fd >= 0) return UniqueFd(fd);
   int saved = errno;
   if (saved == EWOULDBLOCK) saved = EAGAIN;
+  if (saved == EBADF || saved == ENOTSOCK || saved == EINVAL || saved == EOPNOTSUPP) {
+    // No listening socket behind the number any more. The epoll set still
+    // reports the socket (the supervisor's descriptor keeps it alive), and
+    // retrying each report is what spun a core in issue 13: stop here.
+    lose_listener(std::string("accept: ") + std::strerror(saved));
+    errno = EAGAIN;
+    return UniqueFd();
+  }
   if (saved != EAGAIN && saved != EINTR && saved != ECONNABORTED) {
     log::error("accept: {}", std::strerror(saved));
     // Out of descriptors or memory: back off rather than spin.
@@ -168,6 +185,27 @@ UniqueFd Dispatcher::accept_listening() {
   }
   errno = saved;
   return UniqueFd();
+}
+
+bool Dispatcher::check_listener() {
+  if (listener_lost_.load()) return false;
+  if (listen_identity_.intact()) return true;
+  lose_listener("closed, or its number now names another file");
+  return false;
+}
+
+// The epoll set cannot drop a lost socket (EPOLL_CTL_DEL needs a descriptor
+// of that very file, and we have none left), so until this process exits a
+// new connection may still wake one of its threads, which accepts nothing:
+// the connection waits in the shared backlog for a sibling's next wake-up or
+// for our successor (whose EPOLL_CTL_ADD reports a non-empty backlog at
+// once). Hence the callback: have this process replaced soon.
+void Dispatcher::lose_listener(const std::string& why) {
+  if (listener_lost_.exchange(true)) return;
+  log::error("lost its listening socket (descriptor {}: {}): did the application close it? "
+             "This process accepts no more connections",
+             listen_fd_.get(), why);
+  if (on_lost_) on_lost_(why);
 }
 
 std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
@@ -320,7 +358,9 @@ void Dispatcher::begin_stop() {
   // may be inside accept4() on it right now: closed under it, the number
   // could be handed to the next socket opened (ThreadSanitizer found this in
   // tests/unit/test_dispatcher.cc).
-  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
+  // (A lost one cannot be taken out: see lose_listener. Its reports wake a
+  // thread that accepts nothing, until this process exits.)
+  if (!listener_lost_.load()) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
   for (auto& [raw, entry] : waiting_) {
     // An idle keep-alive connection becomes readable at EOF; the thread it
     // wakes finds no request and closes it.

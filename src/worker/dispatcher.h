@@ -26,10 +26,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "util/fd.h"
 #include "worker/connection.h"
+#include "worker/contract.h"
 #include "worker/listener_gate.h"
 
 namespace wsgi_fpm::worker {
@@ -52,6 +54,14 @@ class Dispatcher {
 
   // A check on each accepted socket before any byte is read; false closes it.
   void set_admission(std::function<bool(int fd)> admit) { admit_ = std::move(admit); }
+  // Called once, on whichever thread finds out, when the listening socket is
+  // no longer ours: the application closed it (its number may name another
+  // file by now). This process can accept nothing more and should be
+  // replaced; it stops trying (no spin) and serves what it has.
+  void set_listener_lost(std::function<void(const std::string& why)> lost) { on_lost_ = std::move(lost); }
+  // Whether the listening socket is still the one we were given (an fstat);
+  // the first time it is not, the listener-lost callback runs.
+  bool check_listener();
 
   // The body of each request thread; returns once the dispatcher is stopped
   // and drained.
@@ -90,8 +100,12 @@ class Dispatcher {
   // timer again while any is left with a deadline.
   void expire_overdue();
   void arm_expiry_locked();  // mutex_ held
+  void lose_listener(const std::string& why);
 
   UniqueFd listen_fd_;
+  FdIdentity listen_identity_;
+  std::atomic<bool> listener_lost_{false};
+  std::function<void(const std::string& why)> on_lost_;
   UniqueFd epoll_fd_;
   UniqueFd exit_event_fd_;
   UniqueFd expiry_timer_fd_;  // timerfd: ticks while a waiting connection has a deadline

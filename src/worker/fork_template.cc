@@ -23,10 +23,10 @@
 namespace wsgi_fpm::worker {
 namespace {
 
-void reply(std::uint64_t id, std::int64_t pid) {
+void reply(int command_fd, std::uint64_t id, std::int64_t pid) {
   ForkReply r{id, pid};
   // SOCK_SEQPACKET: one record, whole or not at all.
-  while (send(kForkCommandFd, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  while (send(command_fd, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
 }
 
@@ -51,12 +51,13 @@ void become_supervisors_child(pid_t middle, pid_t supervisor_pid) {
 
 }  // namespace
 
-void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
+void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contract& contract) {
+  const int command_fd = contract.fd(kForkCommandFd);
   // The stop signals are blocked (main.cc); take them here so that SIGTERM
   // ends the template, which has no request to drain.
   sigset_t stop_signals;
   pthread_sigmask(SIG_BLOCK, nullptr, &stop_signals);
-  int signals = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  int signals = keep_high(signalfd(-1, &stop_signals, SFD_CLOEXEC));
   if (signals < 0) {
     log::error("template: signalfd: {}", std::strerror(errno));
     std::_Exit(5);
@@ -76,10 +77,10 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
   malloc_trim(0);
   // "ready": the apps are imported; the supervisor may ask for workers.
   static constexpr char kReady[] = "ready\n";
-  if (write(kNotifyFd, kReady, sizeof kReady - 1) < 0) std::_Exit(0);
+  if (write(contract.fd(kNotifyFd), kReady, sizeof kReady - 1) < 0) std::_Exit(0);
 
   while (true) {
-    pollfd watch[2] = {{kForkCommandFd, POLLIN, 0}, {signals, POLLIN, 0}};
+    pollfd watch[2] = {{command_fd, POLLIN, 0}, {signals, POLLIN, 0}};
     if (poll(watch, 2, -1) < 0) {
       if (errno == EINTR) continue;
       std::_Exit(5);
@@ -94,7 +95,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    ssize_t n = recvmsg(kForkCommandFd, &msg, MSG_CMSG_CLOEXEC);
+    ssize_t n = recvmsg(command_fd, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) std::_Exit(0);  // the supervisor closed the socket: we are done
 
@@ -107,7 +108,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
     }
     if (n != sizeof request || got != kForkRequestFds || (msg.msg_flags & MSG_CTRUNC)) {
       close_all(fds, std::min(got, kForkRequestFds));
-      reply(request.id, -EPROTO);
+      reply(command_fd, request.id, -EPROTO);
       continue;
     }
 
@@ -121,16 +122,18 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
         pid_t self = getpid();
         pid_t worker = fork();
         if (worker != 0) {
-          reply(request.id, worker > 0 ? worker : -errno);
+          reply(command_fd, request.id, worker > 0 ? worker : -errno);
           std::_Exit(0);
         }
         PyOS_AfterFork_Child();
         become_supervisors_child(self, supervisor_pid);
         // The worker's own descriptors replace the template's.
-        const int targets[kForkRequestFds] = {1, 2, kScoreboardFd, kNotifyFd};
-        for (int i = 0; i < kForkRequestFds; ++i) dup2(fds[i], targets[i]);
-        close_all(fds, kForkRequestFds);
-        close(kForkCommandFd);
+        dup2(fds[0], 1);
+        dup2(fds[1], 2);
+        close_all(fds, 2);
+        contract.replace(kScoreboardFd, fds[2]);
+        contract.replace(kNotifyFd, fds[3]);
+        contract.close(kForkCommandFd);
         close(signals);
         return;  // GilHold lets go of the GIL on the way out
       }
@@ -140,7 +143,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
     }
     close_all(fds, kForkRequestFds);
     if (middle < 0) {
-      reply(request.id, -errno);
+      reply(command_fd, request.id, -errno);
       continue;
     }
     while (waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {

@@ -13,13 +13,21 @@
 #include <Python.h>
 #include <sys/types.h>
 
+#include "worker/contract.h"
+
 namespace wsgi_fpm::worker {
 
-// Serves fork requests on kForkCommandFd. Returns only in a new worker, with
-// its stdout, stderr, scoreboard and notify descriptors in place and Python
+// Serves fork requests on the contract's kForkCommandFd. Returns only in a
+// new worker, with its stdout, stderr, scoreboard and notify descriptors in
+// place (in `contract`, where the template kept its own) and Python
 // reinitialised for the fork; the template itself exits here when the
 // supervisor closes the socket or signals it. Call with no thread but this
 // one, without the GIL; `main_state` is the main interpreter's thread state.
-void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state);
+//
+// The new worker carries none of the template's own descriptors (the fork
+// request socket, its signalfd, the descriptors received); it does carry what
+// the preloaded apps opened at import, which are theirs: the template itself
+// inherited nothing beyond the contract (contract.h).
+void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contract& contract);
 
 }  // namespace wsgi_fpm::worker

@@ -1,9 +1,11 @@
 // wsgi-fpm-worker: one process of a pool. Started by the supervisor with the
 // pool's listening socket as fd 3; never started by hand.
 //
-// Order matters: privileges are dropped before Python exists, signals are
-// blocked before any thread exists (so only sigwait sees them), and Python is
-// finalized only after every request thread has let go of it.
+// Order matters: descriptors beyond the contract are closed first and the
+// contract's moved out of the app's way (worker/contract.h), privileges are
+// dropped before Python exists, signals are blocked before any thread exists
+// (so only sigtimedwait sees them), and Python is finalized only after every
+// request thread has let go of it.
 #include <cstring>
 #include <clocale>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include "python/runtime.h"
 #include "util/log.h"
 #include "util/network.h"
+#include "worker/contract.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
 #include "worker/fork_template.h"
@@ -73,6 +76,7 @@ int main(int argc, char** argv) {
     log::error("wsgi-fpm-worker: {}", error);
     return 2;
   }
+  worker::Contract contract = worker::Contract::take(options.listen_fd);
   log::set_source(options.pool);
   log::set_bare(options.log_bare);
   const std::string title =
@@ -132,7 +136,7 @@ int main(int argc, char** argv) {
       python::ThreadState preloading;
       router.preload(preloading, worker::Router::Preload::MainInterpreter);
     }
-    worker::serve_fork_requests(options.supervisor_pid, main_state);
+    worker::serve_fork_requests(options.supervisor_pid, main_state, contract);
     // From here on, a worker forked from the template.
     worker::set_process_title(argc, argv, title);
   }
@@ -153,7 +157,7 @@ int main(int argc, char** argv) {
     std::string why;
     if (auto n = parse_network(text, why)) allowed.push_back(*n);
   }
-  worker::Dispatcher dispatcher(options.listen_fd,
+  worker::Dispatcher dispatcher(contract.fd(options.listen_fd),
                                 [&](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
                                   if (scgi) return std::make_unique<worker::ScgiConnection>(std::move(fd), limits);
                                   return std::make_unique<worker::FastCgiConnection>(std::move(fd), limits);
@@ -180,7 +184,9 @@ int main(int argc, char** argv) {
       return false;
     });
   }
-  worker::Reporter reporter(options.threads, options.maximum_requests);
+  worker::Reporter reporter(options.threads, options.maximum_requests, contract.fd(kScoreboardFd),
+                            contract.fd(kNotifyFd));
+  dispatcher.set_listener_lost([&reporter](const std::string&) { reporter.retire("lost its listening socket"); });
   std::vector<std::atomic<python::ThreadState*>> slot_states(static_cast<std::size_t>(options.threads));
   std::unique_ptr<python::ThreadState> monitor_state;  // made and used on the monitor thread only
   worker::RequestMonitor monitor(
@@ -247,9 +253,22 @@ int main(int argc, char** argv) {
               options.threads == 1 ? "" : "s", options.protocol);
   }
 
+  // Between signals, once a second: are the listening socket and the notify
+  // pipe still ours? An app can close them (contract.h); a process that lost
+  // one is replaced rather than left "ready" but broken. (The accept path
+  // finds a lost socket too, but only when a connection comes; this also
+  // finds a number reused by the app, and a silent notify pipe.)
+  const timespec watch_period{1, 0};
   int signal_number = 0;
   while (true) {
-    if (sigwait(&stop_signals, &signal_number) != 0) continue;
+    signal_number = sigtimedwait(&stop_signals, nullptr, &watch_period);
+    if (signal_number < 0) {
+      if (errno == EAGAIN) {
+        dispatcher.check_listener();
+        reporter.check_link();
+      }
+      continue;
+    }
     if (signal_number != SIGUSR1) break;
     reporter.evict("SIGUSR1");
   }

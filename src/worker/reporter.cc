@@ -6,30 +6,29 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 
+#include "util/log.h"
+
 namespace wsgi_fpm::worker {
-namespace {
 
-bool fd_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
-
-}  // namespace
-
-Reporter::Reporter(int threads, int maximum_requests) : maximum_requests_(maximum_requests) {
-  if (fd_open(kScoreboardFd)) {
-    void* p = mmap(nullptr, sizeof(Scoreboard), PROT_READ | PROT_WRITE, MAP_SHARED, kScoreboardFd, 0);
+Reporter::Reporter(int threads, int maximum_requests, int scoreboard_fd, int notify_fd)
+    : maximum_requests_(maximum_requests) {
+  if (scoreboard_fd >= 0) {
+    void* p = mmap(nullptr, sizeof(Scoreboard), PROT_READ | PROT_WRITE, MAP_SHARED, scoreboard_fd, 0);
     if (p != MAP_FAILED) {
       board_ = static_cast<Scoreboard*>(p);
       board_->thread_count = static_cast<std::uint32_t>(std::min<std::size_t>(threads, kScoreboardThreads));
       board_->started_us.store(wall_clock_us(), std::memory_order_relaxed);
       board_->magic = kScoreboardMagic;
     }
-    close(kScoreboardFd);  // the mapping stays; the descriptor is not needed
+    close(scoreboard_fd);  // the mapping stays; the descriptor is not needed
   }
-  if (fd_open(kNotifyFd)) {
-    notify_fd_ = kNotifyFd;
-    fcntl(notify_fd_, F_SETFD, FD_CLOEXEC);
+  if (notify_fd >= 0) {
+    fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
+    notify_ = FdIdentity(notify_fd);
   }
 }
 
@@ -37,17 +36,43 @@ Reporter::~Reporter() {
   if (board_) munmap(board_, sizeof(Scoreboard));
 }
 
-void Reporter::notify(std::string_view line) {
-  if (notify_fd_ < 0) return;
+bool Reporter::notify(std::string_view line) {
+  if (notify_.fd() < 0 || link_lost_.load()) return false;
+  // Checked first: a number the application closed and then reused for a
+  // file of its own must not get our line.
+  if (!notify_.intact()) {
+    lose_link("closed, or its number now names another file");
+    return false;
+  }
   std::string msg(line);
   msg.push_back('\n');
   // One write of a short line into a pipe is atomic.
-  [[maybe_unused]] auto n = ::write(notify_fd_, msg.data(), msg.size());
+  if (::write(notify_.fd(), msg.data(), msg.size()) < 0 && errno != EAGAIN && errno != EINTR) {
+    lose_link(std::string("write: ") + std::strerror(errno));  // EPIPE: the supervisor is gone
+    return false;
+  }
+  return true;
+}
+
+void Reporter::lose_link(const std::string& why) {
+  if (link_lost_.exchange(true)) return;
+  log::error("lost its notify pipe to the supervisor (descriptor {}: {}): did the application close it? "
+             "Stopping, so that the supervisor starts another process",
+             notify_.fd(), why);
+}
+
+bool Reporter::check_link() {
+  if (notify_.fd() < 0) return true;  // never had one
+  if (!link_lost_.load() && notify_.intact()) return true;
+  bool first = !link_lost_.load();
+  lose_link("closed, or its number now names another file");
+  if (first) kill(getpid(), SIGTERM);
+  return false;
 }
 
 void Reporter::ready() {
   if (board_) board_->state.store(static_cast<std::uint32_t>(WorkerState::Ready), std::memory_order_relaxed);
-  notify("ready");
+  if (!notify("ready") && link_lost_.load()) kill(getpid(), SIGTERM);  // the supervisor would never know
 }
 
 void Reporter::stopping() {
@@ -94,22 +119,17 @@ void Reporter::gil_taken() {
 
 void Reporter::evict(const std::string& reason) {
   if (retiring_.exchange(true)) return;
-  if (notify_fd_ >= 0) {
-    notify("evict " + reason);
-  } else {
-    kill(getpid(), SIGUSR2);  // no supervisor: drain with eviction-timeout and stop
-  }
+  // No supervisor to tell (or none we can reach): drain with
+  // eviction-timeout and stop; a supervisor then starts another.
+  if (!notify("evict " + reason)) kill(getpid(), SIGUSR2);
 }
 
 void Reporter::retire(const std::string& reason) {
   if (retiring_.exchange(true)) return;
   // The supervisor starts a successor and stops this process once the
   // successor is ready, so no request ever waits for a missing process.
-  if (notify_fd_ >= 0) {
-    notify("retire " + reason);
-  } else {
-    kill(getpid(), SIGTERM);  // no supervisor to replace us: stop gracefully
-  }
+  // Without one to tell: stop gracefully.
+  if (!notify("retire " + reason)) kill(getpid(), SIGTERM);
 }
 
 }  // namespace wsgi_fpm::worker

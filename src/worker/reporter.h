@@ -8,15 +8,18 @@
 #include <string>
 #include <string_view>
 
+#include "worker/contract.h"
 #include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::worker {
 
 class Reporter {
  public:
-  // Maps the scoreboard and adopts the notify pipe if the supervisor passed
-  // them; without them (a worker started by hand) reporting is a no-op.
-  Reporter(int threads, int maximum_requests);
+  // Maps the scoreboard (and closes its descriptor) and adopts the notify
+  // pipe, given as where this process keeps them (contract.h), -1 if the
+  // supervisor did not pass them: without them (a worker started by hand)
+  // reporting is a no-op, and retire/evict stop the process by themselves.
+  Reporter(int threads, int maximum_requests, int scoreboard_fd, int notify_fd);
   ~Reporter();
   Reporter(const Reporter&) = delete;
   Reporter& operator=(const Reporter&) = delete;
@@ -29,6 +32,11 @@ class Reporter {
   // Asks for a graceful restart that the operator wanted (SIGUSR1): as
   // retire(), but the supervisor gives requests eviction-timeout to finish.
   void evict(const std::string& reason);
+  // Whether the notify pipe is still the one the supervisor gave us. Once it
+  // is not (the application closed it), nothing we say reaches the
+  // supervisor: the process stops by itself (SIGTERM to itself, as a worker
+  // without a supervisor does) and the supervisor starts another in its slot.
+  bool check_link();
   // A thread just held the GIL (for deadlock-timeout).
   void gil_taken();
 
@@ -39,12 +47,15 @@ class Reporter {
   bool busy(int slot) const;
 
  private:
-  void notify(std::string_view line);
+  // False if the line cannot reach the supervisor (none, or the link lost).
+  bool notify(std::string_view line);
+  void lose_link(const std::string& why);
   Scoreboard* board_ = nullptr;
-  int notify_fd_ = -1;
+  FdIdentity notify_;  // fd -1: no supervisor to tell
   int maximum_requests_;
   std::atomic<std::uint64_t> served_{0};
   std::atomic<bool> retiring_{false};
+  std::atomic<bool> link_lost_{false};
 };
 
 }  // namespace wsgi_fpm::worker

@@ -232,16 +232,18 @@ def proc_ids(pid):
 
 class Proc:
     """A child in its own session, output to files; killed (with its whole
-    tree) at exit if the test did not stop it."""
+    tree) at exit if the test did not stop it. pass_fds: descriptors of
+    ours it inherits, at the same numbers (as from the shell that starts it)."""
 
-    def __init__(self, argv, name, scratch, env=None):
+    def __init__(self, argv, name, scratch, env=None, pass_fds=()):
         self.argv = argv
         self.name = name
         self.stdout_path = scratch.file(f"{name}.stdout")
         self.stderr_path = scratch.file(f"{name}.stderr")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                          env=env, start_new_session=True)
+                                          env=env, start_new_session=True,
+                                          pass_fds=pass_fds)
         self.pid = self.popen.pid
         _procs.append(self)
 
@@ -333,7 +335,7 @@ class Serve(Proc):
     """`wsgi-fpm serve SCRIPT --listen unix:SOCK ...` running in the foreground."""
 
     def __init__(self, scratch, script, name="serve", protocol="fastcgi", listen=None,
-                 args=(), wait=True):
+                 args=(), wait=True, pass_fds=()):
         self.socket_path = None
         if listen is None:
             self.socket_path = os.path.join(scratch.sub("run"), f"{name}.sock")
@@ -345,7 +347,7 @@ class Serve(Proc):
         self.listen = listen
         self.protocol = protocol
         argv = [WSGI_FPM, "serve", script, "--listen", listen, "--protocol", protocol, *args]
-        super().__init__(argv, name, scratch, env=serve_env())
+        super().__init__(argv, name, scratch, env=serve_env(), pass_fds=pass_fds)
         if wait:
             self.wait_ready()
 
@@ -671,11 +673,12 @@ class Supervisor(Proc):
     """`wsgi-fpm run -c SCRATCH/NAME.yaml` in the foreground; the config is a
     dict (see to_yaml) that reload tests change and write again."""
 
-    def __init__(self, scratch, config, name="supervisor", wait=True, timeout=30):
+    def __init__(self, scratch, config, name="supervisor", wait=True, timeout=30, pass_fds=()):
         self.config_path = scratch.file(f"{name}.yaml")
         self.config = config
         write_config(self.config_path, config)
-        super().__init__([WSGI_FPM, "run", "-c", self.config_path], name, scratch, env=serve_env())
+        super().__init__([WSGI_FPM, "run", "-c", self.config_path], name, scratch, env=serve_env(),
+                         pass_fds=pass_fds)
         if wait:
             self.wait_ready(timeout)
 

@@ -8,7 +8,9 @@
 // TSan-instrumented, so this is how its own threads' locking gets checked.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -459,4 +461,83 @@ TEST_CASE("the listener gate: one listener, reserves promoted only for held work
   reserve.join();
   CHECK(second_done.load());
   CHECK_FALSE(gate.wait_turn());
+}
+
+// An application closed the worker's listening socket (issue 13). The epoll
+// set goes on reporting it, because another descriptor (the supervisor's;
+// here `kept`) keeps the socket alive: the dispatcher must say so once and
+// stop accepting, not retry each report (which spun a core), and must not
+// close the number at the end (it may be someone else's by then).
+TEST_CASE("a listening socket closed under the dispatcher is reported once, without a spin") {
+  TempSocket where;
+  UniqueFd listening = listen_unix(where.path);
+  UniqueFd kept(dup(listening.get()));
+  int number = listening.get();
+  std::atomic<int> lost{0}, finished{0};
+  std::string why;
+  auto dispatcher = std::make_unique<worker::Dispatcher>(
+      listening.release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
+        return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
+      });
+  dispatcher->set_listener_lost([&](const std::string& w) {
+    why = w;
+    ++lost;
+  });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&] { dispatcher->run_thread([&](worker::Connection& c) { echo_uri(c, finished); }); });
+  CHECK(dispatcher->check_listener());
+  ::close(number);  // what the app did
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(connect_unix(where.path));  // queued by the socket `kept` holds open
+    REQUIRE(clients.back());
+  }
+  for (int i = 0; i < 200 && lost.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(lost.load() == 1);
+  CHECK(why.find("accept") != std::string::npos);
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu_ms = [](const rusage& r) {
+    return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000 + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1000;
+  };
+  CHECK(cpu_ms(after) - cpu_ms(before) < 100);  // idle, not spinning
+  CHECK_FALSE(dispatcher->check_listener());
+  CHECK(lost.load() == 1);
+  CHECK(finished.load() == 0);
+  // The number reused by the "app": the dispatcher leaves it alone.
+  int reused = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  dispatcher->begin_stop();
+  CHECK(dispatcher->wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  dispatcher->release_threads();
+  for (auto& t : threads) t.join();
+  dispatcher.reset();
+  if (reused == number) CHECK(fcntl(reused, F_GETFD) != -1);
+  ::close(reused);
+}
+
+// The number reused for another file before any connection came: the
+// once-a-second check finds it by identity.
+TEST_CASE("a listening socket's number reused by another file is found by check_listener") {
+  TempSocket where;
+  UniqueFd listening = listen_unix(where.path);
+  UniqueFd kept(dup(listening.get()));
+  int number = listening.get();
+  std::atomic<int> lost{0};
+  worker::Dispatcher dispatcher(listening.release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
+    return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
+  });
+  dispatcher.set_listener_lost([&](const std::string&) { ++lost; });
+  CHECK(dispatcher.check_listener());
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(dup2(null, number) == number);  // closes the socket's number, reuses it
+  ::close(null);
+  CHECK_FALSE(dispatcher.check_listener());
+  CHECK_FALSE(dispatcher.check_listener());
+  CHECK(lost.load() == 1);
+  dispatcher.begin_stop();
+  dispatcher.release_threads();
+  ::close(number);
 }
