@@ -10,6 +10,7 @@ import sys
 sys.dont_write_bytecode = True
 
 import os  # noqa: E402
+import threading  # noqa: E402
 
 import harness as h  # noqa: E402
 
@@ -88,10 +89,83 @@ def check_warns_when_pools_cannot_fit():
         raise AssertionError(f"a descriptor warning under 8192: {roomy.stderr.decode()[-500:]!r}")
 
 
+def many_pools(scratch, apps, n, idle):
+    run = scratch.sub("run")
+    return {"runtime-dir": scratch.file("runtime"), "log": "stderr", "pools": {
+        f"t{i:04d}": {"user": h.TEST_USER, "processes": 2, "threads": 1, "process-manager": "ondemand",
+                      "process-idle-timeout": idle, "listen": os.path.join(run, f"t{i:04d}.sock"),
+                      "apps": [{"script": os.path.join(apps, "procinfo.wsgi")}]} for i in range(n)}}
+
+
+def requests_to(sup, tenants, timeout, threads):
+    """One GET to each tenant (a cold start each), `threads` at a time: the
+    statuses (None for a request that failed)."""
+    results = {}
+
+    def one(t):
+        try:
+            results[t] = h.fcgi_request(sup.listen_of(f"t{t:04d}"), "/", timeout=timeout).status
+        except Exception:  # refused or timed out: counted as None
+            results[t] = None
+    pending = list(tenants)
+    while pending:
+        batch, pending = pending[:threads], pending[threads:]
+        workers = [threading.Thread(target=one, args=(t,), daemon=True) for t in batch]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout + 5)
+    return [results.get(t) for t in tenants]
+
+
+def thousand_pools_under_1024_descriptors():
+    """1,000 ondemand pools hold 1,000 listening sockets: under a hard limit
+    of 1024 (where the supervisor cannot raise its own) the few descriptors
+    left run out as tenants wake. The supervisor stays up, each failed spawn
+    backs off and is logged once per pool per step, its descriptors come back
+    to the idle count once the workers idle out, and a tenant woken then is
+    served. Under 1024/8192 (systemd's kind of limits) every one of 50 cold
+    tenants is served. Before: no backoff for a failed spawn, 130,952 log
+    lines a second, then std::bad_alloc and every pool down."""
+    h.ensure_user()
+    scratch = h.Scratch(prefix="wfpm-density-1k-")
+    apps = h.install_apps(scratch)
+    with Limits(scratch, 1024, 1024):
+        sup = h.Supervisor(scratch, many_pools(scratch, apps, 1000, idle=3), timeout=120)
+    try:
+        idle_fds = len(os.listdir(f"/proc/{sup.pid}/fd"))
+        statuses = requests_to(sup, range(0, 400, 10), timeout=6, threads=8)
+        if not sup.alive():
+            raise AssertionError(f"the supervisor died when descriptors ran out:\n{sup.stderr_tail()}")
+        failed_spawns = sup.stderr().count("cannot start")
+        woken = 40
+        if failed_spawns > woken * 12:
+            raise AssertionError(f"{failed_spawns} 'cannot start' lines for {woken} woken tenants: no backoff")
+        h.wait_for(lambda: len(os.listdir(f"/proc/{sup.pid}/fd")) <= idle_fds, 30,
+                   what=f"the supervisor's descriptors back to {idle_fds} once workers idled out")
+        late = requests_to(sup, [999], timeout=20, threads=1)
+        if late != [200]:
+            raise AssertionError(f"a tenant woken once descriptors were free again: {late}")
+        print(f"# under 1024/1024: {statuses.count(200)} of {len(statuses)} cold tenants served while "
+              f"descriptors ran out, {failed_spawns} failed-spawn lines", file=sys.stderr)
+    finally:
+        sup.stop(timeout=60)
+    with Limits(scratch, 1024, 8192):
+        sup = h.Supervisor(scratch, many_pools(scratch, apps, 1000, idle=3), name="roomy", timeout=120)
+    try:
+        statuses = requests_to(sup, range(0, 1000, 20), timeout=20, threads=5)
+        if statuses.count(200) != len(statuses):
+            raise AssertionError(f"under 1024/8192, {statuses.count(200)} of {len(statuses)} cold tenants "
+                                 f"served: {statuses}\n{sup.stderr_tail()}")
+    finally:
+        sup.stop(timeout=60)
+
+
 def main():
-    runner = h.Runner(budget=180)
+    runner = h.Runner(budget=400)
     runner.add("density/supervisor_raises_workers_keep", supervisor_raises_workers_keep)
     runner.add("density/check_warns_when_pools_cannot_fit", check_warns_when_pools_cannot_fit)
+    runner.add("density/thousand_pools_under_1024_descriptors", thousand_pools_under_1024_descriptors)
     runner.main()
 
 
