@@ -139,6 +139,9 @@ class Pool {
   // The once-a-second look: scripts, then the process manager's plan.
   void tick();
   void fill_static_slots();
+  bool has_processes() const;
+  // Runs the tick timer while the pool has processes, stops it otherwise.
+  void update_tick();
   // Starts a worker in an empty slot; false if every slot is taken.
   bool spawn_in_empty_slot(const std::string& why);
   void stop_idle(std::size_t slot, const std::string& why);

@@ -449,19 +449,45 @@ bool become_child_subreaper(std::string& error) {
   return true;
 }
 
-void reap_unknown_children() {
-  // /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN, which not every
-  // kernel has: read each process's parent instead.
-  static std::set<long> suspects;  // unknown zombies seen by the last look
-  std::set<long> seen;
+namespace {
+
+// Our children: from /proc/self/task/PID/children where the kernel has it
+// (CONFIG_PROC_CHILDREN; the supervisor's one thread adopts the orphans),
+// else every process of the host, whose parent is read below.
+std::vector<long> candidate_children() {
+  std::vector<long> out;
   long self = getpid();
+  std::ifstream children("/proc/self/task/" + std::to_string(self) + "/children");
+  if (children) {
+    for (long pid; children >> pid;) out.push_back(pid);
+    return out;
+  }
   DIR* proc = opendir("/proc");
-  if (!proc) return;
+  if (!proc) return out;
   while (dirent* e = readdir(proc)) {
     char* end;
     long pid = std::strtol(e->d_name, &end, 10);
-    if (*end || pid <= 0 || known_children.count(pid)) continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    if (!*end && pid > 0) out.push_back(pid);
+  }
+  closedir(proc);
+  return out;
+}
+
+}  // namespace
+
+void reap_unknown_children() {
+  // Every preload-fork pool's tick asks; once a second is enough for all
+  // (1,000 pools each scanning /proc took a whole core).
+  static auto last = std::chrono::steady_clock::time_point();
+  auto now = std::chrono::steady_clock::now();
+  if (now - last < std::chrono::milliseconds(900)) return;
+  last = now;
+  static std::set<long> suspects;  // unknown zombies seen by the last look
+  std::set<long> seen;
+  long self = getpid();
+  for (long pid : candidate_children()) {
+    if (known_children.count(pid)) continue;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
     if (!std::getline(stat, line)) continue;
     auto close = line.rfind(')');
@@ -475,7 +501,6 @@ void reap_unknown_children() {
     else
       seen.insert(pid);
   }
-  closedir(proc);
   suspects = std::move(seen);
 }
 

@@ -11,6 +11,7 @@ sys.dont_write_bytecode = True
 
 import os  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 
 import harness as h  # noqa: E402
 
@@ -161,11 +162,46 @@ def thousand_pools_under_1024_descriptors():
         sup.stop(timeout=60)
 
 
+def wakeups(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("voluntary_ctxt_switches"))
+
+
+def idle_pools_never_wake_the_supervisor():
+    """1,000 ondemand pools with no process: the supervisor sleeps until a
+    connection comes (no tick per pool: before, their one-second ticks cost
+    1% of a core and a wake-up a second). Waking one tenant starts its tick;
+    idle again, the tick stops."""
+    h.ensure_user()
+    scratch = h.Scratch(prefix="wfpm-density-idle-")
+    apps = h.install_apps(scratch)
+    sup = h.Supervisor(scratch, many_pools(scratch, apps, 1000, idle=2), timeout=120)
+    try:
+        time.sleep(1.5)
+        before = wakeups(sup.pid)
+        time.sleep(5)
+        woke = wakeups(sup.pid) - before
+        if woke > 1:
+            raise AssertionError(f"the idle supervisor woke {woke} times in 5 s")
+        if requests_to(sup, [7], timeout=20, threads=1) != [200]:
+            raise AssertionError("tenant 7 was not served")
+        h.wait_for(lambda: not sup.workers(), 20, what="tenant 7's worker to idle out")
+        time.sleep(1.5)
+        before = wakeups(sup.pid)
+        time.sleep(5)
+        woke = wakeups(sup.pid) - before
+        if woke > 1:
+            raise AssertionError(f"the supervisor woke {woke} times in 5 s once tenant 7 was idle again")
+    finally:
+        sup.stop(timeout=60)
+
+
 def main():
     runner = h.Runner(budget=400)
     runner.add("density/supervisor_raises_workers_keep", supervisor_raises_workers_keep)
     runner.add("density/check_warns_when_pools_cannot_fit", check_warns_when_pools_cannot_fit)
     runner.add("density/thousand_pools_under_1024_descriptors", thousand_pools_under_1024_descriptors)
+    runner.add("density/idle_pools_never_wake_the_supervisor", idle_pools_never_wake_the_supervisor)
     runner.main()
 
 
