@@ -127,7 +127,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state) {
         PyOS_AfterFork_Child();
         become_supervisors_child(self, supervisor_pid);
         // The worker's own descriptors replace the template's.
-        const int targets[kForkRequestFds] = {1, 2, kScoreboardFd, kNotifyFd};
+        const int targets[kForkRequestFds] = {1, 2, kScoreboardFd, kNotifyFd, kHandoffFd};
         for (int i = 0; i < kForkRequestFds; ++i) dup2(fds[i], targets[i]);
         close_all(fds, kForkRequestFds);
         close(kForkCommandFd);

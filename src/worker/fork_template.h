@@ -16,8 +16,8 @@
 namespace wsgi_fpm::worker {
 
 // Serves fork requests on kForkCommandFd. Returns only in a new worker, with
-// its stdout, stderr, scoreboard and notify descriptors in place and Python
-// reinitialised for the fork; the template itself exits here when the
+// its stdout, stderr, scoreboard, notify and handoff descriptors in place
+// and Python reinitialised for the fork; the template itself exits here when the
 // supervisor closes the socket or signals it. Call with no thread but this
 // one, without the GIL; `main_state` is the main interpreter's thread state.
 void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state);

@@ -6,6 +6,7 @@
 // finalized only after every request thread has let go of it.
 #include <cstring>
 #include <clocale>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,8 @@
 #include "python/runtime.h"
 #include "util/log.h"
 #include "util/network.h"
+#include "util/socket.h"
+#include "worker/connection_handoff.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
 #include "worker/fork_template.h"
@@ -39,6 +42,7 @@
 #include "python/gil.h"
 #include "worker/router.h"
 #include "worker/scgi_connection.h"
+#include "wsgi_fpm/scoreboard.h"
 
 using namespace wsgi_fpm;
 
@@ -75,6 +79,14 @@ int main(int argc, char** argv) {
   }
   log::set_source(options.pool);
   log::set_bare(options.log_bare);
+  if (options.fork_template) {
+    // A forked worker gets its handoff socket as kHandoffFd, over whatever
+    // the template has there: hold the number, so that no file the
+    // preloaded apps open lands on it and is swapped under them.
+    UniqueFd placeholder(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (placeholder && placeholder.get() != kHandoffFd) dup3(placeholder.get(), kHandoffFd, O_CLOEXEC);
+    if (placeholder.get() == kHandoffFd) placeholder.release();
+  }
   const std::string title =
       options.display_name.empty() ? std::string() : worker::expand_display_name(options.display_name, options.pool);
   worker::set_process_title(argc, argv, options.fork_template && !title.empty() ? title + " template" : title);
@@ -154,6 +166,16 @@ int main(int argc, char** argv) {
                                   if (scgi) return std::make_unique<worker::ScgiConnection>(std::move(fd), limits);
                                   return std::make_unique<worker::FastCgiConnection>(std::move(fd), limits);
                                 });
+  if (worker::connection_handoff_available()) {
+    // Keep-alive connections outlive a graceful replacement: stopping, this
+    // process hands its idle ones over to a sibling (through the
+    // supervisor); ready, it adopts those of a stopping sibling.
+    set_cloexec(kHandoffFd, true);  // nothing the application starts gets it
+    dispatcher.set_hand_over(worker::hand_over_connections);
+    dispatcher.watch(kHandoffFd, [&dispatcher] {
+      return worker::receive_connections([&dispatcher](UniqueFd fd) { dispatcher.adopt(std::move(fd)); });
+    });
+  }
   if (!allowed.empty()) {
     // allowed-clients: TCP peers outside the configured networks are closed
     // before a byte is read (UNIX sockets are guarded by their file mode).
