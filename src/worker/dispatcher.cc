@@ -264,6 +264,12 @@ void Dispatcher::close_locked(std::unique_ptr<Entry> entry) {
 }
 
 void Dispatcher::begin_stop() {
+  // Connections handed to this process a moment ago may wait unread in the
+  // watched socket (the supervisor passed them on just before it stopped
+  // us): taken in now, they are handed over below with the others, rather
+  // than closed when the process exits with the socket unread.
+  if (on_watched_ && !stopping_.load() && !on_watched_())
+    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, watched_fd_, nullptr);
   std::lock_guard lock(mutex_);
   if (stopping_.load()) return;
   stopping_.store(true);

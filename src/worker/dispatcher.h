@@ -65,7 +65,8 @@ class Dispatcher {
   // One more descriptor in the epoll set, level-triggered: the request
   // thread it wakes calls `on_readable`, which must not block (e.g. a
   // socket that connections are handed over on); false takes the
-  // descriptor out of the set. Call before run_thread.
+  // descriptor out of the set. begin_stop calls it once more, first. Call
+  // once, before run_thread.
   void watch(int fd, std::function<bool()> on_readable);
 
   // Stops accepting. Requests in flight, connections accepted whose request

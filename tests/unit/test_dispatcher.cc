@@ -22,6 +22,7 @@
 
 #include "protocol/fastcgi.h"
 #include "util/fd.h"
+#include "util/fd_passing.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
 #include "worker/listener_gate.h"
@@ -489,4 +490,39 @@ TEST_CASE("without a sibling to take them, idle keep-alive connections are close
   CHECK(pool.stop(std::chrono::seconds(10)));
   char byte;
   CHECK(recv(idle.get(), &byte, 1, 0) == 0);
+}
+
+// A connection passed to a process just as it is told to stop may still be
+// in its handoff socket, unread by any thread: the stop takes it in first
+// and passes it on, rather than leave it to close when the process exits.
+TEST_CASE("a stop takes in what the watched socket holds before it hands connections over") {
+  TempSocket where;
+  HandedOver handed;
+  worker::Dispatcher dispatcher(listen_unix(where.path).release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
+    return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
+  });
+  dispatcher.set_hand_over(handed.sink());
+  int channel[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) == 0);
+  UniqueFd sender(channel[0]), receiver(channel[1]);
+  dispatcher.watch(receiver.get(), [&] {
+    std::vector<UniqueFd> fds;
+    char byte;
+    while (receive_fds(receiver.get(), &byte, 1, fds, 4) > 0) {
+    }
+    for (auto& fd : fds) dispatcher.adopt(std::move(fd));
+    return true;
+  });
+  int pair[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  UniqueFd frontend(pair[0]), connection(pair[1]);
+  char byte = 'c';
+  int fd = connection.get();
+  REQUIRE(send_fds(sender.get(), &byte, 1, &fd, 1));
+  connection.reset();
+  // No request thread runs: only the stop can read the watched socket.
+  dispatcher.begin_stop();
+  CHECK(handed.count() == 1);
+  CHECK(dispatcher.wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+  dispatcher.release_threads();
 }
