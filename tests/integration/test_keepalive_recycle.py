@@ -12,7 +12,8 @@ processes are replaced many times:
            `maximum-requests: 4000`, reloaded beside it every 0.5 s (up to 16
            times): every request answered 200 (the generator counts a
            connection closed under a request as an i/o error). Then 60,000
-           with `preload-fork` and `maximum-requests: 2000`.
+           with `preload-fork` and `maximum-requests: 2000`; then the same
+           connections for 14 s through 50 reloads 0.2 s apart.
   nginx    etc/nginx/wsgi-fpm-fastcgi-keepalive.conf as shipped (upstream
            keepalive, fastcgi_keep_conn on) in front of a pool with
            `maximum-requests: 250`; 12 clients send 24,000 requests, a POST
@@ -47,6 +48,7 @@ NGINX_REQUESTS = 24000
 NGINX_CLIENTS = 12
 NGINX_MAX_REQUESTS = 250
 RELOADS = 16
+QUICK_RELOADS = 50
 BUDGET = 40  # seconds for each load
 
 
@@ -73,8 +75,8 @@ class Reloader:
     another `threads` (a changed worker command line: every process is
     replaced), from a thread of its own until stopped."""
 
-    def __init__(self, sup, every):
-        self.sup, self.every = sup, every
+    def __init__(self, sup, every, count=None):
+        self.sup, self.every, self.count = sup, every, count or RELOADS
         self.done, self.errors = 0, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -87,7 +89,7 @@ class Reloader:
         self._thread.join(60)
 
     def _run(self):
-        for i in range(RELOADS):
+        for i in range(self.count):
             if self._stop.wait(self.every):
                 return
             config = json.loads(json.dumps(self.sup.config))
@@ -149,6 +151,37 @@ def direct_keepalive_through_recycles_and_reloads(requests=DIRECT_REQUESTS, max_
             raise AssertionError(f"only {recycles(sup)} maximum-requests recycles happened")
         if preload_fork and "template ready" not in sup.stderr():
             raise AssertionError("no template: the pool did not fork its workers")
+    finally:
+        for t in reversed(teardowns):
+            t()
+
+
+def direct_through_50_quick_reloads():
+    """50 reloads 0.2 s apart (every process replaced each time, most before
+    they have served long) under 64 keep-alive connections for 14 s."""
+    teardowns = []
+    try:
+        scratch, sup = start_pool("reloads", 0, teardowns.append)
+        reloader = Reloader(sup, every=0.2, count=QUICK_RELOADS)
+        reloader.start()
+        started = time.monotonic()
+        p = subprocess.run([LOADGEN, sup.listen_of("ka"), "--keep-alive", "--connections", str(DIRECT_CONNECTIONS),
+                            "--duration", "14", "--path", "/hello", "--json"],
+                           capture_output=True, timeout=60)
+        elapsed = time.monotonic() - started
+        reloader.stop()
+        result = json.loads(p.stdout)
+        errors = result["errors"]
+        print(f"# quick reloads: {result['requests']} answered, {json.dumps(errors)} in {elapsed:.1f}s; "
+              f"{reloader.done} reloads, {replacements(sup)} replacements; first errors "
+              f"{result.get('first_errors')}", file=sys.stderr)
+        if errors["total"] != 0:
+            raise AssertionError(f"{errors['total']} requests failed ({json.dumps(errors)}; "
+                                 f"{result.get('first_errors')}) across {reloader.done} reloads")
+        if reloader.errors:
+            raise AssertionError("; ".join(reloader.errors))
+        if reloader.done < QUICK_RELOADS * 4 // 5:  # a loaded machine reloads more slowly
+            raise AssertionError(f"only {reloader.done} of {QUICK_RELOADS} reloads during the load")
     finally:
         for t in reversed(teardowns):
             t()
@@ -258,6 +291,7 @@ def main():
     runner.add("keepalive_recycle/direct_64_connections_no_request_lost",
                direct_keepalive_through_recycles_and_reloads)
     runner.add("keepalive_recycle/direct_preload_fork_no_request_lost", direct_with_preload_fork)
+    runner.add("keepalive_recycle/direct_50_quick_reloads_no_request_lost", direct_through_50_quick_reloads)
     runner.add("keepalive_recycle/nginx_keepalive_no_post_lost",
                nginx_keepalive_posts_through_recycles_and_reloads)
     runner.main()
