@@ -3,6 +3,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <iostream>
 #include <string>
 
@@ -10,6 +17,7 @@
 #include "config/load.h"
 #include "config/user_db.h"
 #include "supervisor/control_server.h"
+#include "util/fd.h"
 
 namespace wsgi_fpm::client {
 namespace {
@@ -17,9 +25,12 @@ namespace {
 struct Args {
   std::string config = config::kDefaultConfigPath;
   bool json = false;
+  bool no_wait = false;
 };
 
-bool parse(const char* name, const char* usage, bool allow_json, int argc, char** argv, Args& out, int& exit_code) {
+enum Flags { kNone = 0, kJson = 1, kNoWait = 2 };
+
+bool parse(const char* name, const char* usage, int flags, int argc, char** argv, Args& out, int& exit_code) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -31,8 +42,10 @@ bool parse(const char* name, const char* usage, bool allow_json, int argc, char*
       out.config = argv[++i];
     } else if (a.starts_with("--config=")) {
       out.config = a.substr(9);
-    } else if (allow_json && a == "--json") {
+    } else if ((flags & kJson) && a == "--json") {
       out.json = true;
+    } else if ((flags & kNoWait) && a == "--no-wait") {
+      out.no_wait = true;
     } else {
       std::cerr << "wsgi-fpm " << name << ": unexpected argument '" << a << "' (see --help)\n";
       exit_code = 2;
@@ -56,7 +69,8 @@ std::string control_socket_of(const std::string& config_path) {
   return dir + "/control.sock";
 }
 
-int ask(const char* name, const std::string& config_path, const std::string& command, bool print_reply) {
+int ask(const char* name, const std::string& config_path, const std::string& command, bool print_reply,
+        std::string* reply_out = nullptr) {
   std::string reply, error;
   if (!supervisor::control_request(control_socket_of(config_path), command, reply, error)) {
     if (!error.empty()) std::cerr << "wsgi-fpm " << name << ": " << error << "\n";
@@ -64,7 +78,21 @@ int ask(const char* name, const std::string& config_path, const std::string& com
     return 1;
   }
   if (print_reply) std::cout << reply;
+  if (reply_out) *reply_out = reply;
   return 0;
+}
+
+// Until the process `pid` has exited: a pidfd turns readable then (zombie or
+// reaped), so no polling and no mistaking a reused pid for it.
+void wait_for_exit(pid_t pid) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (pidfd) {
+    pollfd p{pidfd.get(), POLLIN, 0};
+    while (poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
+    return;
+  }
+  while (kill(pid, 0) == 0 || errno == EPERM) usleep(50 * 1000);  // a kernel before 5.3
 }
 
 }  // namespace
@@ -75,7 +103,7 @@ int status_command(int argc, char** argv) {
   if (!parse("status", "usage: wsgi-fpm status [-c FILE] [--json]\n\n"
              "Shows every pool and process of the running supervisor: addresses, users,\n"
              "requests served and in flight, restarts, and each process's state and RSS.\n",
-             true, argc, argv, args, code))
+             kJson, argc, argv, args, code))
     return code;
   return ask("status", args.config, args.json ? "status json" : "status", true);
 }
@@ -86,7 +114,7 @@ int reload_command(int argc, char** argv) {
   if (!parse("reload", "usage: wsgi-fpm reload [-c FILE]\n\n"
              "Makes the running supervisor re-read FILE. If FILE is invalid, prints its\n"
              "errors and exits 1; the running configuration keeps serving.\n",
-             false, argc, argv, args, code))
+             kNone, argc, argv, args, code))
     return code;
   // Check here first, so the errors print even when the supervisor reads
   // the same file and refuses it.
@@ -105,12 +133,18 @@ int reload_command(int argc, char** argv) {
 int stop_command(int argc, char** argv) {
   Args args;
   int code = 0;
-  if (!parse("stop", "usage: wsgi-fpm stop [-c FILE]\n\n"
+  if (!parse("stop", "usage: wsgi-fpm stop [-c FILE] [--no-wait]\n\n"
              "Stops the running supervisor gracefully: requests in flight finish, then\n"
-             "every worker exits and every socket is removed.\n",
-             false, argc, argv, args, code))
+             "every worker exits and every socket is removed. Returns once the supervisor\n"
+             "has exited (at most its shutdown-timeout), or at once with --no-wait.\n",
+             kNoWait, argc, argv, args, code))
     return code;
-  return ask("stop", args.config, "stop", false);
+  std::string reply;
+  int rc = ask("stop", args.config, "stop", false, &reply);
+  if (rc != 0 || args.no_wait) return rc;
+  long pid = 0;
+  if (std::sscanf(reply.c_str(), "pid %ld", &pid) == 1 && pid > 0) wait_for_exit(static_cast<pid_t>(pid));
+  return 0;
 }
 
 }  // namespace wsgi_fpm::client

@@ -1,12 +1,19 @@
 #include "config/check_command.h"
 
+#include <sys/stat.h>
+
+#include <cstdint>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/core.h>
 
 #include "config/load.h"
+#include "util/descriptor_limit.h"
+#include "util/socket_file.h"
 
 namespace wsgi_fpm::config {
 namespace {
@@ -22,7 +29,51 @@ constexpr const char* kUsage =
     "  -h, --help         show this help\n"
     "\n"
     "Exit status: 0 if valid; 1 with every error on stderr as\n"
-    "FILE:LINE:COLUMN: message; 2 on a usage error.\n";
+    "FILE:LINE:COLUMN: message; 2 on a usage error. Warnings (a socket's\n"
+    "directory that someone other than root may write, more descriptors\n"
+    "needed than this shell's hard limit allows) go to stderr as\n"
+    "FILE:LINE:COLUMN: warning: message, and leave the status 0.\n";
+
+// Whoever may write a socket's directory may remove the socket, or put
+// something in its place before the supervisor binds it; the supervisor
+// never follows what it finds there (util/socket_file.h), but the pool is
+// at that user's mercy all the same.
+std::vector<Diagnostic> socket_directory_warnings(const Config& config) {
+  std::vector<Diagnostic> out;
+  auto warn = [&](const SourceLocation& where, const std::string& what, const std::string& dir) {
+    for (const auto& finding : unsafe_socket_directory(dir))
+      out.push_back({where, "warning: " + what + ": " + finding + "; only root should be able to write there"});
+  };
+  struct stat st;
+  if (stat(config.runtime_dir.c_str(), &st) == 0)
+    warn(config.location_of("runtime-dir"), "runtime-dir " + config.runtime_dir, config.runtime_dir);
+  else
+    warn(config.location_of("runtime-dir"), "runtime-dir " + config.runtime_dir,
+         config.runtime_dir.substr(0, config.runtime_dir.rfind('/')).empty()
+             ? "/" : config.runtime_dir.substr(0, config.runtime_dir.rfind('/')));
+  for (const auto& pool : config.pools) {
+    if (pool.listen.kind != Address::Kind::Unix) continue;
+    auto slash = pool.listen.path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : pool.listen.path.substr(0, slash);
+    if (dir == config.runtime_dir) continue;  // said once above
+    warn(pool.location_of("listen"), "the directory of pool " + pool.name + "'s socket", dir);
+  }
+  return out;
+}
+
+// The descriptors the supervisor holds with every pool at full strength:
+// its own (loop, signals, logs, control socket), each pool's listening
+// socket (and a template's, with preload-fork), and per process its stdout,
+// stderr and notify pipes and one more (a pidfd, a hand-off socket).
+std::uint64_t descriptors_needed(const Config& config) {
+  std::uint64_t n = 32;
+  std::set<std::string> logs;
+  for (const auto& pool : config.pools) {
+    n += 1 + (pool.preload_fork ? 5 : 0) + 4 * static_cast<std::uint64_t>(pool.processes);
+    if (pool.error_log) logs.insert(*pool.error_log);
+  }
+  return n + logs.size();
+}
 
 }  // namespace
 
@@ -59,6 +110,15 @@ int check_command(int argc, char** argv) {
   }
   std::size_t n = result.config->pools.size();
   fmt::print("{}: ok, {} pool{}\n", path, n, n == 1 ? "" : "s");
+  for (const auto& warning : socket_directory_warnings(*result.config)) fmt::print(stderr, "{}\n", warning.str());
+  // The supervisor raises its soft limit to the hard one; past that, spawns
+  // fail with EMFILE (they back off and are logged, but the pools starve).
+  std::uint64_t needed = descriptors_needed(*result.config), hard = descriptor_limit().hard;
+  if (needed > hard)
+    fmt::print(stderr,
+               "{}: warning: {} pool{} with every process running need about {} descriptors, but the "
+               "descriptor limit here is {} (raise LimitNOFILE= in the unit, or ulimit -Hn)\n",
+               result.config->location_of("pools").str(), n, n == 1 ? "" : "s", needed, hard);
   return 0;
 }
 

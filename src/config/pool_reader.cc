@@ -289,14 +289,29 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"deadlock-timeout", seconds(pool.deadlock_timeout)},
       {"queue-timeout", seconds(pool.queue_timeout)},
       {"socket-timeout", seconds(pool.socket_timeout, 1)},
+      {"request-read-timeout", seconds(pool.request_read_timeout, 1)},
       {"interrupt-timeout", seconds(pool.interrupt_timeout)},
       // Limits
       {"header-buffer-size", bytes(pool.header_buffer_size, 4096, 64ull << 20)},
       {"request-header-limit", bytes(pool.request_header_limit, 4096, 64ull << 20)},
+      {"maximum-connections", integer(pool.maximum_connections, 1, 65536)},
       {"limit-request-body", bytes(pool.limit_request_body, 0, kMaxBytes)},
       {"memory-limit", bytes(pool.memory_limit, 0, kMaxBytes)},
       {"virtual-memory-limit", bytes(pool.virtual_memory_limit, 0, kMaxBytes)},
       {"cpu-time-limit", seconds(pool.cpu_time_limit)},
+      {"maximum-memory", [&](const Entry& e) {
+         auto v = r.size(e, 0, kMaxBytes);
+         // No Python process is this small; uWSGI's reload-on-rss counts in
+         // megabytes, so a bare number here is most likely one of those.
+         if (v && *v != 0 && *v < (1ull << 20)) {
+           bool bare = e.value.Scalar() == std::to_string(*v);
+           r.error(e.value_where, fmt::format("'maximum-memory' must be 0 (off) or at least 1M, not {}{}",
+                                              e.value.Scalar(), bare ? fmt::format(" (bytes: did you mean {}M?)", *v)
+                                                                     : std::string()));
+         } else if (v) {
+           pool.maximum_memory = *v;
+         }
+       }},
       {"error-log", path(pool.error_log)},
   };
 

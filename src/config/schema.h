@@ -119,15 +119,18 @@ struct Pool {
   int deadlock_timeout = 60;   // deadlock-timeout
   int queue_timeout = 45;      // queue-timeout
   int socket_timeout = 60;     // socket-timeout (never 0)
+  int request_read_timeout = 10;  // request-read-timeout: a request head's arrival (never 0)
   int interrupt_timeout = 0;   // interrupt-timeout: 0 = replace the process instead
 
   // Limits.
   std::uint64_t header_buffer_size = 32768;    // header-buffer-size: response headers
   std::uint64_t request_header_limit = 65536;  // request-header-limit: request parameters
+  int maximum_connections = 512;               // maximum-connections: open per process
   std::uint64_t limit_request_body = 0;        // limit-request-body: 0 = unlimited
   std::uint64_t memory_limit = 0;              // memory-limit: RLIMIT_DATA, 0 = none
   std::uint64_t virtual_memory_limit = 0;      // virtual-memory-limit: RLIMIT_AS, 0 = none
   int cpu_time_limit = 0;                      // cpu-time-limit: RLIMIT_CPU, 0 = none
+  std::uint64_t maximum_memory = 0;            // maximum-memory: RSS that replaces a process, 0 = off
 
   std::optional<std::string> error_log;  // error-log: absent = the supervisor's log
 

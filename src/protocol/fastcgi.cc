@@ -151,11 +151,15 @@ ServerSession::Event ServerSession::on_management(const Record& record, std::str
   }
   protocol::Params asked;
   if (!decode_name_values(record.content, asked)) return fail("malformed GET_VALUES record");
-  // Each connection carries one request at a time; the thread count bounds
-  // how many connections a process serves at once.
+  // Each connection carries one request at a time (as libfcgi and PHP-FPM
+  // answer); the thread count bounds how many a process serves at once.
   std::string content;
   for (const auto& p : asked.items()) {
     if (p.name == "FCGI_MPXS_CONNS") append_name_value(content, p.name, "0");
+    if (p.name == "FCGI_MAX_CONNS" && limits_.max_connections)
+      append_name_value(content, p.name, std::to_string(limits_.max_connections));
+    if (p.name == "FCGI_MAX_REQS" && limits_.max_requests)
+      append_name_value(content, p.name, std::to_string(limits_.max_requests));
   }
   append_stream(reply, RecordType::GetValuesResult, 0, content);
   return Event::None;
@@ -179,7 +183,7 @@ ServerSession::Event ServerSession::on_record(const Record& record, std::string&
     if (role != Role::Responder) {
       append_end_request(reply, h.request_id, 0, ProtocolStatus::UnknownRole);
       keep_connection_ = (p[2] & kKeepConnFlag) != 0;
-      return Event::None;
+      return Event::Refused;
     }
     request_id_ = h.request_id;
     role_ = role;

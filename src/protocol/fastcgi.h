@@ -94,6 +94,10 @@ bool decode_name_values(std::string_view content, protocol::Params& out);
 
 struct ServerLimits {
   std::size_t max_params_bytes = 64 * 1024;  // request-header-limit
+  // What GET_VALUES answers for FCGI_MAX_CONNS and FCGI_MAX_REQS (0: not
+  // answered): how many connections and requests the process serves at once.
+  unsigned max_connections = 0;
+  unsigned max_requests = 0;
 };
 
 // Follows one connection's records: BEGIN_REQUEST, PARAMS..., STDIN...
@@ -109,6 +113,8 @@ class ServerSession {
     StdinData,      // stdin_chunk() holds request body bytes
     StdinEnd,       // the empty STDIN record: the body is complete
     Aborted,        // the frontend sent ABORT_REQUEST for the active request
+    Refused,        // a request was answered at once (a role other than RESPONDER);
+                    // close the connection unless keep_connection()
     Error,          // protocol violation: error() says what; close the connection
   };
 

@@ -29,15 +29,22 @@ void close_client(Client* c) {
 }  // namespace
 
 bool ControlServer::listen(const std::string& path, std::string& error) {
-  path_ = path;
-  unlink(path.c_str());  // a stale socket of a previous run; the caller checked none answers
+  // 0600 from the start, never more open; a stale socket of a previous run
+  // is replaced (the caller holds the runtime-dir's lock: none answers).
+  Address addr;
+  addr.kind = Address::Kind::Unix;
+  addr.path = path;
+  ListeningSocket socket = listen_on(addr, SocketOwnership{geteuid(), getegid(), 0600}, 16, error);
+  if (!socket.fd) {
+    error = "control socket: " + error;
+    return false;
+  }
   server_ = new uv_pipe_t;
   uv_pipe_init(loop_, server_, 0);
   server_->data = this;
-  mode_t old = umask(0177);  // 0600 from the start, never more open
-  int rc = uv_pipe_bind(server_, path.c_str());
-  umask(old);
+  int rc = uv_pipe_open(server_, socket.fd.get());
   if (rc == 0) {
+    socket.fd.release();  // the pipe owns it now
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 16, [](uv_stream_t* s, int status) {
       if (status == 0) static_cast<ControlServer*>(s->data)->on_connection();
     });
@@ -46,9 +53,10 @@ bool ControlServer::listen(const std::string& path, std::string& error) {
     error = "control socket " + path + ": " + uv_strerror(rc);
     uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
     server_ = nullptr;
+    remove_socket_file(socket.file);
     return false;
   }
-  chmod(path.c_str(), 0600);
+  file_ = std::move(socket.file);
   return true;
 }
 
@@ -56,7 +64,7 @@ void ControlServer::close() {
   if (!server_) return;
   uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
   server_ = nullptr;
-  unlink(path_.c_str());
+  remove_socket_file(std::exchange(file_, {}));
 }
 
 void ControlServer::on_connection() {

@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 
+#include "util/socket_file.h"
+
 namespace wsgi_fpm::supervisor {
 
 class ControlServer {
@@ -19,15 +21,18 @@ class ControlServer {
 
   ControlServer(uv_loop_t* loop, Handler handler) : loop_(loop), handler_(std::move(handler)) {}
   bool listen(const std::string& path, std::string& error);
-  // Stops listening and removes the socket file.
+  // Stops listening and removes the socket file (if it is still the one bound).
   void close();
+  bool listening() const { return server_ != nullptr; }
+  // False once the socket file was removed or replaced.
+  bool in_place() const { return socket_file_in_place(file_); }
 
  private:
   void on_connection();
   uv_loop_t* loop_;
   Handler handler_;
   uv_pipe_t* server_ = nullptr;
-  std::string path_;
+  SocketFile file_;
 };
 
 // The client side, for `wsgi-fpm status|reload|stop`: sends `command`, puts

@@ -3,11 +3,12 @@
 // slots, each holding a worker or empty. A worker is replaced gracefully (its
 // successor is serving before it stops accepting) when it asks to retire
 // (maximum-requests, request-timeout), when restart-interval or
-// inactivity-timeout passes, when a script is touched, on SIGUSR1 and on
-// reload; it is respawned with backoff when it dies. Once a second the pool
-// reads its workers' scoreboards and lets the process manager
-// (process_manager.h) say which slots to fill or empty; with ondemand and
-// dynamic it also watches the socket for connections no thread is free for.
+// inactivity-timeout passes, when its RSS passes maximum-memory, when a
+// script is touched, on SIGUSR1 and on reload; it is respawned with backoff
+// when it dies. Once a second the pool reads its workers' scoreboards (and,
+// with maximum-memory, their RSS) and lets the process manager
+// (process_manager.h) say which slots to fill, empty or replace; with ondemand
+// and dynamic it also watches the socket for connections no thread is free for.
 #pragma once
 
 #include <uv.h>
@@ -49,6 +50,7 @@ struct PoolSpec {
   int restart_interval = 0;
   int inactivity_timeout = 0;  // replace a process idle this long after serving (0: never)
   int deadlock_timeout = 0;    // replace a process whose GIL stayed taken this long (0: never)
+  std::uint64_t maximum_memory = 0;  // replace a process whose RSS passed this many bytes (0: never)
   bool script_reloading = true;
   std::vector<std::string> scripts;  // watched for touches when script_reloading
   // preload-fork: workers are forked from a template process that imported
@@ -84,10 +86,10 @@ class Pool {
 
   // Binds the socket (or adopts `socket` from the pool this one replaces)
   // and starts every process. False with `error`.
-  bool start(std::string& error, UniqueFd socket = {});
+  bool start(std::string& error, ListeningSocket socket = {});
   // Hands the listening socket to a successor pool (reload with a changed
   // spec on the same address): this pool then stops without unlinking it.
-  UniqueFd take_socket();
+  ListeningSocket take_socket();
   // How long a replaced process may finish its requests: graceful-timeout
   // when it asked to go, eviction-timeout when the operator asked.
   enum class Drain { Graceful, Eviction };
@@ -101,6 +103,8 @@ class Pool {
   void stop(std::function<void()> done);
 
   const PoolSpec& spec() const { return spec_; }
+  // False once the UNIX socket file this pool bound was removed or replaced.
+  bool socket_in_place() const { return !socket_file_ || socket_file_in_place(socket_file_); }
   PoolStatus status() const;
 
  private:
@@ -110,6 +114,7 @@ class Pool {
     int quick_failures = 0;
     uv_timer_t* respawn_timer = nullptr;
     Drain drain = Drain::Graceful;  // for `current`, once `successor` is ready
+    std::string reason;             // why `successor` replaces `current`
     // preload-fork: a replacement asked for while no template could fork it
     // (a new one is starting), made once one is ready.
     std::optional<std::pair<std::string, Drain>> deferred_replace;
@@ -161,7 +166,7 @@ class Pool {
   PoolSpec spec_;
   std::shared_ptr<LogSink> log_;
   UniqueFd listen_fd_;
-  bool owns_socket_path_ = true;
+  SocketFile socket_file_;  // the inode bound, removed at stop; empty once handed on
   std::vector<Slot> slots_;
   std::list<std::unique_ptr<WorkerProcess>> workers_;  // every live or closing worker
   std::map<std::string, std::int64_t> script_mtimes_;

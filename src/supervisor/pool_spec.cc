@@ -69,6 +69,8 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   w.request_header_limit = p.request_header_limit;
   w.header_buffer_size = p.header_buffer_size;
   w.socket_timeout = p.socket_timeout;
+  w.request_read_timeout = p.request_read_timeout;
+  w.maximum_connections = p.maximum_connections;
   w.queue_timeout = p.queue_timeout;
   w.request_timeout = p.request_timeout;
   w.interrupt_timeout = p.interrupt_timeout;
@@ -99,6 +101,7 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   s.restart_interval = p.restart_interval;
   s.inactivity_timeout = p.inactivity_timeout;
   s.deadlock_timeout = p.deadlock_timeout;
+  s.maximum_memory = p.maximum_memory;
   s.manager.mode = p.process_manager == config::ProcessManager::Ondemand ? ProcessManagerMode::Ondemand
                    : p.process_manager == config::ProcessManager::Dynamic ? ProcessManagerMode::Dynamic
                                                                            : ProcessManagerMode::Static;

@@ -44,8 +44,8 @@ ManagerPlan plan_tick(const ProcessManagerSettings& settings, const PoolLimits& 
     }
   }
   auto planned = [&](long pid) {
-    return std::find(plan.deadlocked.begin(), plan.deadlocked.end(), pid) != plan.deadlocked.end() ||
-           std::find(plan.stop.begin(), plan.stop.end(), pid) != plan.stop.end();
+    auto in = [pid](const std::vector<long>& pids) { return std::find(pids.begin(), pids.end(), pid) != pids.end(); };
+    return in(plan.deadlocked) || in(plan.stop) || in(plan.over_memory);
   };
 
   switch (settings.mode) {
@@ -72,12 +72,24 @@ ManagerPlan plan_tick(const ProcessManagerSettings& settings, const PoolLimits& 
     }
   }
 
+  // uWSGI's reload-on-rss: a process that grew past maximum-memory is
+  // replaced by a fresh one, busy or not (it finishes its requests within
+  // graceful-timeout). A process that never served is as small as a fresh
+  // one: replacing it would start a successor just as big, once a second.
+  if (limits.maximum_memory > 0) {
+    for (const auto& p : processes) {
+      if (p.ready && p.served_any && !p.replacing && p.rss_bytes > limits.maximum_memory && !planned(p.pid))
+        plan.over_memory.push_back(p.pid);
+    }
+  }
+
   // mod_wsgi's inactivity-timeout: a process that served and then sat idle is
   // replaced by a fresh one, giving its memory back. A process that never
   // served is already as small as it gets.
   if (limits.inactivity_timeout.count() > 0) {
     for (const auto& p : processes) {
-      if (wholly_idle(p) && p.served_any && p.idle_for >= limits.inactivity_timeout && !planned(p.pid))
+      if (wholly_idle(p) && p.served_any && !p.replacing && p.idle_for >= limits.inactivity_timeout &&
+          !planned(p.pid))
         plan.replace_idle.push_back(p.pid);
     }
   }

@@ -1,5 +1,6 @@
 // How many processes a pool runs, decided from what its processes report
-// (PHP-FPM's pm, plus mod_wsgi's inactivity-timeout and deadlock-timeout).
+// (PHP-FPM's pm, plus mod_wsgi's inactivity-timeout and deadlock-timeout and
+// uWSGI's reload-on-rss as maximum-memory).
 // Pure: the pool gives it a snapshot and carries out the plan, so every rule
 // here is unit-tested without a process or a clock.
 //
@@ -16,6 +17,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <vector>
 
 namespace wsgi_fpm::supervisor {
@@ -38,6 +40,7 @@ struct PoolLimits {
   int threads = 1;    // per process
   std::chrono::seconds inactivity_timeout{0};  // 0: off
   std::chrono::seconds deadlock_timeout{0};    // 0: off
+  std::uint64_t maximum_memory = 0;            // bytes of RSS; 0: off
 };
 
 // One process of the pool as the last look at its scoreboard found it.
@@ -48,12 +51,15 @@ struct ProcessView {
   bool served_any = false;  // has finished at least one request
   std::chrono::steady_clock::duration idle_for{};    // since its last request ended (0 while busy)
   std::chrono::steady_clock::duration gil_stalled{};  // since a thread last took its GIL
+  std::uint64_t rss_bytes = 0;  // resident set (read only while maximum-memory is set)
+  bool replacing = false;       // its successor is already on its way
 };
 
 struct ManagerPlan {
   int spawn = 0;                   // start this many new processes
   std::vector<long> stop;          // stop these (idle: nothing to drain)
   std::vector<long> replace_idle;  // inactivity-timeout: replace gracefully
+  std::vector<long> over_memory;   // maximum-memory: replace gracefully
   std::vector<long> deadlocked;    // deadlock-timeout: replace, stop at once
 };
 

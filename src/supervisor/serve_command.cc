@@ -1,4 +1,5 @@
 // wsgi-fpm serve: zero-config mode, like mod_wsgi-express start-server.
+#include "util/descriptor_limit.h"
 #include "supervisor/serve_command.h"
 
 #include <cstring>
@@ -164,6 +165,7 @@ int serve_command(int argc, char** argv) {
   uv_signal_start(&state.sigterm, on_stop_signal, SIGTERM);
   uv_signal_start(&state.sigint, on_stop_signal, SIGINT);
   signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit();  // as `run` does; the workers keep the limit we had
   if (!pool.start(error)) {
     std::cerr << "wsgi-fpm serve: " << error << "\n";
     return 1;

@@ -1,26 +1,12 @@
 #include "supervisor/status_report.h"
 
 #include "fmt/format.h"
+#include "util/text_escape.h"
 
 namespace wsgi_fpm::supervisor {
 namespace {
 
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out.push_back(static_cast<char>(c));
-    }
-  }
-  return out + "\"";
-}
+std::string quoted(std::string_view s) { return json_string(s); }
 
 std::string human_bytes(std::uint64_t b) {
   if (b >= (1u << 30)) return fmt::format("{:.1f}G", static_cast<double>(b) / (1u << 30));
@@ -75,14 +61,14 @@ std::string status_text(const std::vector<PoolStatus>& pools, long supervisor_pi
                        p.protocol, p.user, fixed ? "" : "up to ", p.processes, p.processes == 1 ? "" : "es",
                        p.threads, p.threads == 1 ? "" : "s", fixed ? "" : ", " + p.process_manager);
     out += fmt::format("  requests {}, in flight {}, restarts {}, last exit: {}\n", p.requests, p.in_flight,
-                       p.restarts, p.last_exit.empty() ? "-" : p.last_exit);
+                       p.restarts, p.last_exit.empty() ? "-" : printable(p.last_exit));
     if (p.template_pid)
       out += fmt::format("  preload-fork template pid {}, RSS {}\n", p.template_pid, human_bytes(p.template_rss_bytes));
     out += fmt::format("  {:>8}  {:<9} {:>6} {:>9} {:>5} {:>8}\n", "PID", "STATE", "AGE", "REQUESTS", "BUSY", "RSS");
     for (const auto& w : p.workers) {
       out += fmt::format("  {:>8}  {:<9} {:>6} {:>9} {:>5} {:>8}\n", w.pid, w.state, human_age(w.age_seconds),
                          w.requests, w.busy_threads, human_bytes(w.rss_bytes));
-      for (const auto& r : w.in_flight) out += fmt::format("            {:>8.3f}s  {}\n", r.seconds, r.url);
+      for (const auto& r : w.in_flight) out += fmt::format("            {:>8.3f}s  {}\n", r.seconds, printable(r.url));
     }
   }
   return out;

@@ -12,38 +12,18 @@
 #include "config/user_db.h"
 #include "supervisor/pool_spec.h"
 #include "supervisor/status_report.h"
+#include "util/descriptor_limit.h"
+#include "fmt/format.h"
 
 namespace wsgi_fpm::supervisor {
 namespace {
-
-// The runtime directory holds every socket: root-owned and not writable by
-// tenants, so none can replace a socket or the control socket (SPEC §6).
-bool prepare_runtime_dir(const std::string& dir, std::string& error) {
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    error = "mkdir " + dir + ": " + std::strerror(errno);
-    return false;
-  }
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    error = dir + " is not a directory";
-    return false;
-  }
-  if (st.st_uid != geteuid()) {
-    error = dir + " is owned by uid " + std::to_string(st.st_uid) + ", not by the supervisor's user";
-    return false;
-  }
-  if ((st.st_mode & 0022) != 0 && chmod(dir.c_str(), st.st_mode & ~0022 & 07777) != 0) {
-    error = "chmod " + dir + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
 
 }  // namespace
 
 Supervisor::Supervisor(std::string config_path)
     : config_path_(std::move(config_path)),
       loop_(uv_default_loop()),
+      runtime_dir_(loop_),
       control_(loop_, [this](const std::string& c) { return handle_command(c); }) {}
 
 Supervisor::~Supervisor() = default;
@@ -100,7 +80,7 @@ std::string Supervisor::apply(const config::Config& config) {
     auto existing = pools_.find(pool.name);
     if (existing != pools_.end()) {
       Pool& old = *existing->second;
-      if (old.spec().same_socket(spec)) {
+      if (old.spec().same_socket(spec) && old.socket_in_place()) {
         // What only the supervisor uses (the process manager's settings,
         // inactivity-timeout, ...) applies at once; what the workers were
         // started with needs new ones.
@@ -112,26 +92,16 @@ std::string Supervisor::apply(const config::Config& config) {
       // A new address or socket ownership: a new socket. Stop the old pool
       // first when it holds the same path.
       info("pool " + pool.name + " has a new socket: restarting it");
-      Pool* raw = existing->second.get();
-      bool same_path = old.spec().listen.str() == spec.listen.str();
-      UniqueFd inherited = same_path ? raw->take_socket() : UniqueFd();
-      if (same_path && spec.listen.kind == Address::Kind::Unix) {
-        // Same path, new owner or mode: change the socket file in place.
-        if (chown(spec.listen.path.c_str(), spec.socket_owner.uid, spec.socket_owner.gid) != 0 ||
-            chmod(spec.listen.path.c_str(), spec.socket_owner.mode) != 0)
-          problems += pool.location_of("socket-mode").str() + ": cannot change " + spec.listen.path + ": " +
-                      std::strerror(errno) + "\n";
+      // A socket file removed meanwhile is not kept: the new pool binds anew.
+      bool same_path = old.spec().listen.str() == spec.listen.str() && old.socket_in_place();
+      ListeningSocket inherited = same_path ? old.take_socket() : ListeningSocket();
+      if (same_path && inherited.file) {
+        // Same path, new owner or mode: change the socket's inode in place.
+        if (!change_socket_ownership(inherited.file, spec.socket_owner, why))
+          problems += pool.location_of("socket-mode").str() + ": cannot change the socket: " + why + "\n";
       }
-      if (same_path) listen(inherited.get(), spec.listen_backlog);
-      stopping_pools_.push_back(std::move(existing->second));
-      pools_.erase(existing);
-      raw->stop([this, raw] { stopping_pools_.remove_if([&](const auto& p) { return p.get() == raw; }); });
-      auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool));
-      if (!fresh->start(why, std::move(inherited))) {
-        problems += pool.location_of("listen").str() + ": " + why + "\n";
-        continue;
-      }
-      pools_[pool.name] = std::move(fresh);
+      if (same_path) listen(inherited.fd.get(), spec.listen_backlog);
+      restart_pool(pool, std::move(spec), std::move(inherited), problems);
       continue;
     }
     auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool));
@@ -142,6 +112,50 @@ std::string Supervisor::apply(const config::Config& config) {
     pools_[pool.name] = std::move(fresh);
   }
   return problems;
+}
+
+void Supervisor::restart_pool(const config::Pool& pool, PoolSpec spec, ListeningSocket socket, std::string& problems) {
+  // The new pool first: if it cannot bind, the old one goes on serving.
+  std::string why;
+  auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool));
+  if (!fresh->start(why, std::move(socket))) {
+    problems += pool.location_of("listen").str() + ": " + why + "\n";
+    return;
+  }
+  auto existing = pools_.find(pool.name);
+  if (existing != pools_.end()) {
+    Pool* raw = existing->second.get();
+    stopping_pools_.push_back(std::move(existing->second));
+    raw->stop([this, raw] { stopping_pools_.remove_if([&](const auto& p) { return p.get() == raw; }); });
+  }
+  pools_[pool.name] = std::move(fresh);
+}
+
+// Someone removed what the supervisor made in its runtime directory (the
+// whole directory, or the control socket): make it again, so that status,
+// reload and stop keep working and frontends reach the pools.
+void Supervisor::on_runtime_dir_change(bool recreated) {
+  if (stopping_) return;
+  if (recreated) error("runtime-dir " + runtime_dir_.path() + " was removed: made it again");
+  if (control_.listening() && !control_.in_place()) {
+    control_.close();
+    std::string why;
+    if (control_.listen(runtime_dir_.path() + "/control.sock", why)) {
+      info("control socket bound again after its removal");
+    } else {
+      error(why + "; status, reload and stop now need a signal (SIGHUP, SIGTERM)");
+    }
+  }
+  if (!recreated) return;
+  std::string problems;
+  for (const auto& pool : config_.pools) {
+    auto it = pools_.find(pool.name);
+    if (it == pools_.end() || it->second->socket_in_place()) continue;
+    error("pool " + pool.name + ": its socket " + it->second->spec().listen.str() +
+          " was removed: binding a new one and restarting the pool");
+    restart_pool(pool, it->second->spec(), {}, problems);
+  }
+  if (!problems.empty()) error(problems);
 }
 
 std::string Supervisor::reload() {
@@ -165,6 +179,7 @@ void Supervisor::stop() {
   stopping_ = true;
   info("stopping gracefully");
   control_.close();
+  runtime_dir_.stop_watching();
   for (auto& [name, pool] : pools_) {
     Pool* raw = pool.get();
     stopping_pools_.push_back(std::move(pool));
@@ -209,7 +224,8 @@ std::string Supervisor::handle_command(const std::string& command) {
       static_cast<Supervisor*>(t->data)->stop();
       uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
     }, 0, 0);
-    return "ok\n";
+    // The client waits for this pid to exit (`wsgi-fpm stop` without --no-wait).
+    return "ok\npid " + std::to_string(getpid()) + "\n";
   }
   return "error\nunknown command '" + command + "'\n";
 }
@@ -227,18 +243,17 @@ int Supervisor::run() {
     std::cerr << config_.location_of("log").str() << ": " << why << "\n";
     return 1;
   }
-  if (!prepare_runtime_dir(config_.runtime_dir, why)) {
+  if (!runtime_dir_.open(config_.runtime_dir, why)) {
     std::cerr << config_.location_of("runtime-dir").str() << ": " << why << "\n";
     return 1;
   }
   std::string control_path = config_.runtime_dir + "/control.sock";
-  std::string ignored;
-  if (control_request(control_path, "status", ignored, why)) {
-    std::cerr << "wsgi-fpm run: a supervisor is already running with " << control_path << "\n";
-    return 1;
-  }
   signal(SIGPIPE, SIG_IGN);
   info("starting with " + config_path_);
+  DescriptorLimit before = raise_descriptor_limit();
+  if (descriptor_limit().soft > before.soft)
+    info(fmt::format("descriptor limit raised from {} to {} (workers keep {})", before.soft, descriptor_limit().soft,
+                     before.soft));
   std::string problems = apply(config_);
   if (!problems.empty()) {
     std::cerr << problems;
@@ -253,6 +268,8 @@ int Supervisor::run() {
     uv_run(loop_, UV_RUN_DEFAULT);
     return 1;
   }
+  runtime_dir_.watch([this](bool recreated) { on_runtime_dir_change(recreated); },
+                     [this](const std::string& why) { error(why); });
   struct SignalAction { uv_signal_t* handle; int signum; };
   for (auto [handle, signum] : {SignalAction{&sigterm_, SIGTERM}, SignalAction{&sigint_, SIGINT},
                                 SignalAction{&sighup_, SIGHUP}, SignalAction{&sigusr1_, SIGUSR1}}) {

@@ -15,6 +15,7 @@
 #include "supervisor/control_server.h"
 #include "supervisor/log_sink.h"
 #include "supervisor/pool.h"
+#include "supervisor/runtime_dir.h"
 
 namespace wsgi_fpm::supervisor {
 
@@ -32,6 +33,10 @@ class Supervisor {
   // cannot be bound) are returned as text; the rest still applies.
   std::string apply(const config::Config& config);
   std::shared_ptr<LogSink> pool_log(const config::Pool& pool);
+  // Replaces the pool `pool` names (if running) with a new one on `socket`,
+  // or on a socket of its own if `socket` is empty.
+  void restart_pool(const config::Pool& pool, PoolSpec spec, ListeningSocket socket, std::string& problems);
+  void on_runtime_dir_change(bool recreated);
   std::string reload();
   void stop();
   void reopen_logs();
@@ -47,6 +52,7 @@ class Supervisor {
   std::map<std::string, std::shared_ptr<LogSink>> pool_logs_;  // by file path
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<Pool>> stopping_pools_;
+  RuntimeDir runtime_dir_;
   ControlServer control_;
   uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
   bool stopping_ = false;

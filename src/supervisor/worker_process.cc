@@ -36,6 +36,17 @@ void on_alloc(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
   buf->len = suggested;
 }
 
+// The resident set, as ps shows it (shared pages included: a worker forked
+// from a preload-fork template counts the template's pages it maps); 0 when
+// the process is gone or not yet known.
+std::uint64_t resident_bytes(long pid) {
+  if (pid <= 0) return 0;
+  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+  std::uint64_t size_pages = 0, rss_pages = 0;
+  if (!(statm >> size_pages >> rss_pages)) return 0;
+  return rss_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
 std::uint64_t next_serial = 1;
 // The pids of our children that a WorkerProcess will reap (through libuv or
 // its pidfd): reap_unknown_children() leaves them alone.
@@ -571,11 +582,12 @@ std::uint64_t WorkerProcess::requests_served() const {
   return board_ ? board_->requests_served.load(std::memory_order_relaxed) : 0;
 }
 
-void WorkerProcess::observe(std::chrono::steady_clock::time_point now) {
+void WorkerProcess::observe(std::chrono::steady_clock::time_point now, bool measure_rss) {
   std::uint64_t served = requests_served();
   unsigned busy = board_ ? board_->busy_threads.load(std::memory_order_relaxed) : 0;
   if (busy > 0 || served != observed_requests_) last_active_ = now;
   observed_requests_ = served;
+  if (measure_rss) observed_rss_ = resident_bytes(pid_);
 }
 
 ProcessView WorkerProcess::view(std::chrono::steady_clock::time_point now) const {
@@ -584,6 +596,7 @@ ProcessView WorkerProcess::view(std::chrono::steady_clock::time_point now) const
   v.ready = state_ == State::Ready;
   v.busy_threads = board_ ? board_->busy_threads.load(std::memory_order_relaxed) : 0;
   v.served_any = observed_requests_ > 0;
+  v.rss_bytes = observed_rss_;
   if (v.ready && v.busy_threads == 0) v.idle_for = now - last_active_;
   std::uint64_t beat = board_ ? board_->gil_heartbeat_us.load(std::memory_order_relaxed) : 0;
   std::uint64_t mono = monotonic_us();
@@ -619,9 +632,7 @@ ProcessStatus WorkerProcess::status() const {
       }
     }
   }
-  std::ifstream statm("/proc/" + std::to_string(pid_) + "/statm");
-  std::uint64_t size_pages = 0, rss_pages = 0;
-  if (statm >> size_pages >> rss_pages) s.rss_bytes = rss_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  s.rss_bytes = resident_bytes(pid_);
   return s;
 }
 

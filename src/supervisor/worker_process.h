@@ -95,10 +95,15 @@ class WorkerProcess {
   std::chrono::steady_clock::time_point started() const { return started_; }
   ProcessStatus status() const;
   // Reads the scoreboard for the process manager: call once a tick, so that
-  // idle time counts from the last tick that saw a request.
-  void observe(std::chrono::steady_clock::time_point now);
+  // idle time counts from the last tick that saw a request. `measure_rss`:
+  // also read its resident set from /proc (maximum-memory).
+  void observe(std::chrono::steady_clock::time_point now, bool measure_rss = false);
   // What the process manager sees (after the last observe()).
   ProcessView view(std::chrono::steady_clock::time_point now) const;
+  // Why the pool let it go ("replaced: maximum-memory (...)"), for the
+  // pool's last exit reason once it is gone; empty if it was not asked to.
+  void set_stop_reason(std::string reason) { stop_reason_ = std::move(reason); }
+  const std::string& stop_reason() const { return stop_reason_; }
 
  private:
   struct Pipe;
@@ -139,6 +144,8 @@ class WorkerProcess {
   int open_handles_ = 0;
   std::uint64_t final_requests_ = 0;
   std::uint64_t observed_requests_ = 0;
+  std::uint64_t observed_rss_ = 0;
+  std::string stop_reason_;
   std::chrono::steady_clock::time_point last_active_;
   std::uint64_t serial_;
   // preload-fork, as a forked worker: the pidfd its exit is seen on (it is

@@ -7,21 +7,21 @@
 
 #include "util/address.h"
 #include "util/fd.h"
+#include "util/socket_file.h"
 
 namespace wsgi_fpm {
 
-struct SocketOwnership {
-  uid_t uid = static_cast<uid_t>(-1);  // -1: leave as created
-  gid_t gid = static_cast<gid_t>(-1);
-  mode_t mode = 0660;
+struct ListeningSocket {
+  UniqueFd fd;
+  SocketFile file;  // a UNIX socket's inode; empty for TCP
 };
 
-// Binds and listens. A UNIX socket is created under umask(0777 & ~mode), so it
-// is never more open than configured even for an instant, then chowned; a
-// stale socket file at the path is replaced only if nothing answers on it.
-// Returns an invalid fd and sets `error` ("bind /run/x.sock: Permission denied").
-UniqueFd listen_on(const Address& addr, const SocketOwnership& owner, int backlog,
-                   std::string& error);
+// Binds and listens. A UNIX socket gets exactly `owner` without its path ever
+// being followed (util/socket_file.h); a stale socket file at the path is
+// replaced only if nothing answers on it. Returns an invalid fd and sets
+// `error` ("bind /run/x.sock: Permission denied").
+ListeningSocket listen_on(const Address& addr, const SocketOwnership& owner, int backlog,
+                          std::string& error);
 
 // A blocking connected socket; invalid with `error` set on failure.
 UniqueFd connect_to(const Address& addr, std::string& error);

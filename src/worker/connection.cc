@@ -45,12 +45,16 @@ bool Connection::wait_for(short events) {
   return n > 0;
 }
 
-ssize_t Connection::receive(char* buf, std::size_t n) {
+ssize_t Connection::receive(char* buf, std::size_t n, bool wait) {
   while (true) {
     ssize_t got = ::recv(fd_.get(), buf, n, 0);
     if (got >= 0) return got;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait) {
+        errno = EAGAIN;
+        return -1;
+      }
       if (wait_for(POLLIN)) continue;
     }
     return -1;

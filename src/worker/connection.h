@@ -18,6 +18,9 @@ namespace wsgi_fpm::worker {
 struct ConnectionLimits {
   std::size_t request_header_limit = 64 * 1024;
   int socket_timeout_ms = 60 * 1000;  // socket-timeout
+  // What a FastCGI frontend is told by GET_VALUES (0: not said).
+  unsigned max_connections = 0;
+  unsigned max_requests = 0;
 };
 
 // A read buffer that does not zero what it is about to overwrite.
@@ -46,6 +49,8 @@ class Connection : public python::RequestIo {
  public:
   enum class HeadResult {
     Ready,    // params() holds a request; serve it
+    Pending,  // no complete head yet and nothing more to read now: wait for
+              // the socket to be readable, then call read_head() again
     Closed,   // the frontend closed between requests: nothing to log
     Refused,  // a response was already sent (request too large, ...); close
     Failed,   // a protocol error or timeout, already logged; close
@@ -55,7 +60,12 @@ class Connection : public python::RequestIo {
   Connection(UniqueFd fd, int timeout_ms) : fd_(std::move(fd)), timeout_ms_(timeout_ms) {}
   int fd() const { return fd_.get(); }
 
+  // Never waits for the socket: what has not arrived yet is Pending, so a
+  // connection that sends its head slowly (or not at all) holds no thread.
   virtual HeadResult read_head() = 0;
+  // Some bytes of a request head are here (or the connection is new and
+  // owes one): request-read-timeout applies while it waits.
+  virtual bool head_begun() const = 0;
   // After the response: true if the next request may arrive on this
   // connection (reading past any body the application left unread).
   virtual bool finish_request() = 0;
@@ -67,8 +77,9 @@ class Connection : public python::RequestIo {
 
  protected:
   // One recv into `buf`, retrying EINTR. 0 on EOF, -1 on error or timeout
-  // (errno ETIMEDOUT).
-  ssize_t receive(char* buf, std::size_t n);
+  // (errno ETIMEDOUT), or with `wait` false -1 and EAGAIN when nothing is
+  // there yet.
+  ssize_t receive(char* buf, std::size_t n, bool wait = true);
   // Writes every byte of `iov`, retrying partial writes. False on error.
   bool send_all(struct iovec* iov, int count);
   // How long a closing connection waits for the rest of a request body.

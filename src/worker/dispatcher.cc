@@ -2,13 +2,16 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "util/log.h"
 #include "util/socket.h"
@@ -21,12 +24,19 @@ struct Dispatcher::Entry {
   // No request read from it yet: a connection accepted in a burst waits in
   // the epoll set for its first request, which a stop must not cut off.
   bool fresh = true;
+  // When its request head must be complete (request-read-timeout); none
+  // while it idles between requests.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::chrono::steady_clock::time_point parked_at;  // for the longest-idle choice
+  // A request is on its way to us on it: served, never closed, by a stop.
+  bool owes_request() const { return fresh || connection->head_begun(); }
 };
 
 namespace {
 // Tags for the non-connection members of the epoll set.
 int g_listen_tag;
 int g_exit_tag;
+int g_expiry_tag;
 int g_watch_tag;
 
 // A request (or the frontend's close) already waiting on a connection. An
@@ -40,11 +50,13 @@ bool input_waiting(int fd) {
 }
 }  // namespace
 
-Dispatcher::Dispatcher(int listen_fd, ConnectionFactory factory)
+Dispatcher::Dispatcher(int listen_fd, ConnectionFactory factory, DispatcherLimits limits)
     : listen_fd_(listen_fd),
       epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
       exit_event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      factory_(std::move(factory)) {
+      expiry_timer_fd_(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
+      factory_(std::move(factory)),
+      limits_(limits) {
   // Non-blocking so that a thread woken for a connection a sibling process
   // took already gets EAGAIN instead of sleeping in accept().
   set_nonblocking(listen_fd_.get(), true);
@@ -65,6 +77,9 @@ Dispatcher::Dispatcher(int listen_fd, ConnectionFactory factory)
   ev.events = EPOLLIN;
   ev.data.ptr = &g_exit_tag;
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, exit_event_fd_.get(), &ev);
+  // Disarmed while no waiting connection has a deadline: idle costs nothing.
+  ev.data.ptr = &g_expiry_tag;
+  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, expiry_timer_fd_.get(), &ev);
 }
 
 Dispatcher::~Dispatcher() = default;
@@ -93,7 +108,9 @@ void Dispatcher::run_thread(const RequestHandler& handler) {
     }
     if (ev.data.ptr == &g_exit_tag) return;
     gate_.start_serving(seat);
-    if (ev.data.ptr == &g_listen_tag) {
+    if (ev.data.ptr == &g_expiry_tag) {
+      expire_overdue();
+    } else if (ev.data.ptr == &g_listen_tag) {
       accept_burst(handler);
     } else if (ev.data.ptr == &g_watch_tag) {
       if (!on_watched_()) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, watched_fd_, nullptr);
@@ -169,8 +186,38 @@ UniqueFd Dispatcher::accept_listening() {
 
 std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
   if (admit_ && !admit_(fd.get())) return nullptr;
+  if (open_.load() >= limits_.maximum_connections) {
+    // Make room by the longest idle waiting connection, never by refusing
+    // the new one: a frontend's new connection carries a request now, an
+    // idle one maybe never again. With every connection busy in a thread,
+    // the bound is passed (by at most the thread count) rather than the
+    // listening socket left unserved.
+    std::unique_ptr<Entry> oldest;
+    {
+      std::lock_guard lock(mutex_);
+      // An idle keep-alive connection before one a request is coming on.
+      auto victim = waiting_.end();
+      auto before = [](const Entry& a, const Entry& b) {
+        if (a.owes_request() != b.owes_request()) return !a.owes_request();
+        return a.parked_at < b.parked_at;
+      };
+      for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+        if (victim == waiting_.end() || before(*it->second, *victim->second)) victim = it;
+      }
+      if (victim != waiting_.end()) {
+        oldest = std::move(victim->second);
+        waiting_.erase(victim);
+      }
+    }
+    if (oldest) {
+      log::warning("maximum-connections ({}) reached: closing the longest idle connection",
+                   limits_.maximum_connections);
+      close(std::move(oldest));
+    }
+  }
   auto entry = std::make_unique<Entry>();
   entry->connection = factory_(std::move(fd));
+  entry->deadline = std::chrono::steady_clock::now() + limits_.request_read_timeout;  // owes a head
   open_.fetch_add(1);
   return entry;
 }
@@ -179,8 +226,17 @@ void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handl
   Connection& conn = *entry->connection;
   while (true) {
     auto head = conn.read_head();
+    if (head == Connection::HeadResult::Pending) {
+      // Wait for the rest in the epoll set, not in this thread. The clock
+      // starts at the head's first byte (or the accept); an idle keep-alive
+      // connection has none.
+      if (!conn.head_begun() && !entry->fresh) entry->deadline.reset();
+      else if (!entry->deadline) entry->deadline = std::chrono::steady_clock::now() + limits_.request_read_timeout;
+      return park(std::move(entry));
+    }
     if (head != Connection::HeadResult::Ready) return close(std::move(entry));
     entry->fresh = false;
+    entry->deadline.reset();
     handler(conn);
     if (!conn.finish_request()) return close(std::move(entry));
     if (!conn.has_buffered_input()) break;  // else: the next request is already here
@@ -191,9 +247,10 @@ void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handl
 void Dispatcher::park(std::unique_ptr<Entry> entry) {
   std::lock_guard lock(mutex_);
   // Stopping, a keep-alive connection with no request waiting goes; one with
-  // a request waiting is served here, and one accepted but not yet served
-  // waits for its request all the same (the frontend sent it to us).
-  if (stopping_.load() && !entry->fresh && !input_waiting(entry->connection->fd())) {
+  // a request waiting is served here, and one accepted but not yet served,
+  // or with part of a request head read, waits for its request all the same
+  // (the frontend sent it to us).
+  if (stopping_.load() && !entry->owes_request() && !input_waiting(entry->connection->fd())) {
     // Its one-shot event was taken by this thread: out of the set, it cannot
     // fire for an entry about to go.
     if (entry->registered) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, entry->connection->fd(), nullptr);
@@ -208,7 +265,10 @@ void Dispatcher::adopt(UniqueFd fd) {
   set_nonblocking(fd.get(), true);  // it is already (the flag is the socket's): to be sure
   auto entry = admit(std::move(fd));
   if (!entry) return;
-  entry->fresh = false;  // it has served requests, elsewhere
+  // It has served requests, elsewhere: idle between two, it owes none and
+  // has no request-read-timeout until the next one begins.
+  entry->fresh = false;
+  entry->deadline.reset();
   park(std::move(entry));
 }
 
@@ -244,8 +304,55 @@ void Dispatcher::park_locked(std::unique_ptr<Entry> entry) {
   // must find the entry in waiting_.
   epoll_ctl(epoll_fd_.get(), entry->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, entry->connection->fd(), &ev);
   entry->registered = true;
+  entry->parked_at = std::chrono::steady_clock::now();
+  if (entry->deadline && !expiry_armed_) arm_expiry_locked();
   Entry* raw = entry.get();
   waiting_.emplace(raw, std::move(entry));
+}
+
+void Dispatcher::arm_expiry_locked() {
+  // A tick a quarter of the timeout (at most a second): a connection is
+  // closed within 25% past its deadline, and the timer runs only while one
+  // waits for its head.
+  auto tick = std::min<std::chrono::milliseconds>(limits_.request_read_timeout / 4, std::chrono::seconds(1));
+  tick = std::max<std::chrono::milliseconds>(tick, std::chrono::milliseconds(10));
+  itimerspec spec{};
+  spec.it_interval.tv_sec = tick.count() / 1000;
+  spec.it_interval.tv_nsec = (tick.count() % 1000) * 1000000;
+  spec.it_value = spec.it_interval;
+  timerfd_settime(expiry_timer_fd_.get(), 0, &spec, nullptr);
+  expiry_armed_ = true;
+}
+
+void Dispatcher::expire_overdue() {
+  std::uint64_t ticks;
+  [[maybe_unused]] auto n = ::read(expiry_timer_fd_.get(), &ticks, sizeof ticks);
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<Entry>> overdue;
+  {
+    std::lock_guard lock(mutex_);
+    bool any_deadline = false;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second->deadline && *it->second->deadline <= now) {
+        overdue.push_back(std::move(it->second));
+        it = waiting_.erase(it);
+        continue;
+      }
+      any_deadline = any_deadline || it->second->deadline.has_value();
+      ++it;
+    }
+    if (!any_deadline) {
+      itimerspec off{};
+      timerfd_settime(expiry_timer_fd_.get(), 0, &off, nullptr);
+      expiry_armed_ = false;
+    }
+  }
+  for (auto& entry : overdue) {
+    log::warning("closing a connection: {} within request-read-timeout ({} ms)",
+                 entry->connection->head_begun() ? "its request head did not all come" : "no request came",
+                 limits_.request_read_timeout.count());
+    close(std::move(entry));
+  }
 }
 
 void Dispatcher::close(std::unique_ptr<Entry> entry) {
@@ -289,7 +396,7 @@ void Dispatcher::begin_stop() {
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     Entry& entry = *it->second;
     int fd = entry.connection->fd();
-    if (entry.fresh || input_waiting(fd)) {
+    if (entry.owes_request() || input_waiting(fd)) {
       ++it;
       continue;
     }

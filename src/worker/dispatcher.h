@@ -7,7 +7,11 @@
 // threads). So:
 //  - a process accepts only while a thread listens; busy processes leave
 //    new connections in the shared backlog for their siblings;
-//  - an idle keep-alive connection costs an epoll entry, never a thread;
+//  - an idle keep-alive connection costs an epoll entry, never a thread, and
+//    so does one whose request head has not all come yet (read_head never
+//    waits): it waits in the epoll set for at most request-read-timeout;
+//  - at most maximum-connections are open: over it the longest idle one
+//    closes, and the listening socket is never left unserved;
 //  - a graceful stop takes the listening socket out of the epoll set
 //    (siblings keep accepting), serves what it has accepted and what its
 //    backlog holds at that moment, lets requests in flight finish, serves
@@ -35,13 +39,20 @@
 
 namespace wsgi_fpm::worker {
 
+struct DispatcherLimits {
+  // How long a request head may take to arrive, from the connection's accept
+  // or the head's first byte (request-read-timeout).
+  std::chrono::milliseconds request_read_timeout{10000};
+  std::size_t maximum_connections = 512;  // maximum-connections
+};
+
 class Dispatcher {
  public:
   using ConnectionFactory = std::function<std::unique_ptr<Connection>(UniqueFd)>;
   // Serves one request whose head has been read.
   using RequestHandler = std::function<void(Connection&)>;
 
-  Dispatcher(int listen_fd, ConnectionFactory factory);
+  Dispatcher(int listen_fd, ConnectionFactory factory, DispatcherLimits limits = {});
   ~Dispatcher();
 
   // A check on each accepted socket before any byte is read; false closes it.
@@ -102,12 +113,20 @@ class Dispatcher {
   UniqueFd accept_one();
   UniqueFd accept_listening();  // accept_one, stopping or not
   // Runs the admission check and counts the connection; null if refused.
+  // Over maximum-connections, the longest idle waiting one is closed first.
   std::unique_ptr<Entry> admit(UniqueFd fd);
+  // Closes the waiting connections whose request head is overdue; arms the
+  // timer again while any is left with a deadline.
+  void expire_overdue();
+  void arm_expiry_locked();  // mutex_ held
 
   UniqueFd listen_fd_;
   UniqueFd epoll_fd_;
   UniqueFd exit_event_fd_;
+  UniqueFd expiry_timer_fd_;  // timerfd: ticks while a waiting connection has a deadline
+  bool expiry_armed_ = false;  // mutex_ held
   ConnectionFactory factory_;
+  DispatcherLimits limits_;
   std::function<bool(int fd)> admit_;
   HandOver hand_over_;
   int watched_fd_ = -1;

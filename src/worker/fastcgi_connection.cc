@@ -15,7 +15,7 @@ namespace wsgi_fpm::worker {
 using fastcgi::ServerSession;
 
 FastCgiConnection::FastCgiConnection(UniqueFd fd, const ConnectionLimits& limits)
-    : Connection(std::move(fd), limits.socket_timeout_ms), session_(fastcgi::ServerLimits{limits.request_header_limit}) {}
+    : Connection(std::move(fd), limits.socket_timeout_ms), session_(fastcgi::ServerLimits{limits.request_header_limit, limits.max_connections, limits.max_requests}) {}
 
 bool FastCgiConnection::flush_reply() {
   if (reply_.empty()) return true;
@@ -26,7 +26,8 @@ bool FastCgiConnection::flush_reply() {
   return ok;
 }
 
-bool FastCgiConnection::next_event(ServerSession::Event& event, bool may_read) {
+bool FastCgiConnection::next_event(ServerSession::Event& event, bool may_read, bool may_wait) {
+  would_block_ = false;
   while (true) {
     fastcgi::Record record;
     std::size_t consumed = 0;
@@ -58,7 +59,11 @@ bool FastCgiConnection::next_event(ServerSession::Event& event, bool may_read) {
     // Incomplete: read more. No STDIN chunk is pending here, so the buffer may move.
     std::size_t room = 0;
     char* at = input_.prepare(16 * 1024, room);
-    ssize_t got = receive(at, room);
+    ssize_t got = receive(at, room, may_wait);
+    if (got < 0 && errno == EAGAIN && !may_wait) {
+      would_block_ = true;
+      return false;
+    }
     if (got <= 0) {
       bool between_requests = input_.empty() && !session_.active();
       if ((got == 0 || errno == ECONNRESET) && (between_requests || lingering_)) {
@@ -77,14 +82,27 @@ bool FastCgiConnection::next_event(ServerSession::Event& event, bool may_read) {
 }
 
 Connection::HeadResult FastCgiConnection::read_head() {
-  session_.reset();
-  lingering_ = false;
-  stdin_done_ = false;
-  chunk_length_ = 0;
+  if (between_requests_) {
+    session_.reset();
+    lingering_ = false;
+    stdin_done_ = false;
+    chunk_length_ = 0;
+    between_requests_ = false;
+  }
   ServerSession::Event event;
   while (true) {
-    if (!next_event(event)) return clean_eof_ ? HeadResult::Closed : HeadResult::Failed;
+    if (!next_event(event, true, false)) {
+      if (would_block_) return HeadResult::Pending;
+      between_requests_ = true;
+      return clean_eof_ ? HeadResult::Closed : HeadResult::Failed;
+    }
     if (event == ServerSession::Event::HeadComplete) break;
+    // Answered already (UNKNOWN_ROLE); the frontend said whether it keeps
+    // the connection for another request.
+    if (event == ServerSession::Event::Refused && !session_.keep_connection()) {
+      between_requests_ = true;
+      return HeadResult::Refused;
+    }
     if (event == ServerSession::Event::Aborted) {
       // Aborted before the application ran: just end the request.
       std::string end;
@@ -94,6 +112,7 @@ Connection::HeadResult FastCgiConnection::read_head() {
       session_.reset();
     }
   }
+  between_requests_ = true;
   if (session_.params_too_large()) {
     log::warning("refusing a request whose parameters exceed request-header-limit");
     std::string response = protocol::error_response(431, "Request Header Fields Too Large");

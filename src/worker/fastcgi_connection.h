@@ -15,6 +15,8 @@ class FastCgiConnection final : public Connection {
   FastCgiConnection(UniqueFd fd, const ConnectionLimits& limits);
 
   HeadResult read_head() override;
+  // (Between requests the session still holds the last one, finished.)
+  bool head_begun() const override { return !input_.empty() || (!between_requests_ && session_.active()); }
   bool finish_request() override;
   bool has_buffered_input() const override { return !input_.empty(); }
   bool drain_body() override;
@@ -29,7 +31,7 @@ class FastCgiConnection final : public Connection {
   // False on EOF, error or protocol error (`clean_eof_` tells which). With
   // `may_read` false it only parses what is buffered, and returns false
   // without setting `broken_` when that ends mid-record.
-  bool next_event(fastcgi::ServerSession::Event& event, bool may_read = true);
+  bool next_event(fastcgi::ServerSession::Event& event, bool may_read = true, bool may_wait = true);
   // Discards the STDIN records already buffered, without waiting for more.
   void skip_buffered_body();
   bool flush_reply();
@@ -43,6 +45,8 @@ class FastCgiConnection final : public Connection {
   bool broken_ = false;
   bool clean_eof_ = false;
   bool lingering_ = false;  // the response is out; reading what is left of the request
+  bool would_block_ = false;  // next_event stopped because nothing more is there yet
+  bool between_requests_ = true;  // read_head() starts a new head (not resuming a Pending one)
   std::vector<std::array<char, 8>> headers_;
   std::vector<iovec> iov_;
 };

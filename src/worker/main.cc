@@ -154,7 +154,11 @@ int main(int argc, char** argv) {
                                                      : worker::Router::Preload::Marked);
   }
 
-  worker::ConnectionLimits limits{options.request_header_limit, options.socket_timeout * 1000};
+  // What GET_VALUES tells a FastCGI frontend: the connections a process
+  // keeps open, and the requests it serves at once (one per thread).
+  worker::ConnectionLimits limits{options.request_header_limit, options.socket_timeout * 1000,
+                                  static_cast<unsigned>(options.maximum_connections),
+                                  static_cast<unsigned>(options.threads)};
   bool scgi = options.protocol == "scgi";
   std::vector<Network> allowed;
   for (const auto& text : options.allowed_clients) {
@@ -165,7 +169,9 @@ int main(int argc, char** argv) {
                                 [&](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
                                   if (scgi) return std::make_unique<worker::ScgiConnection>(std::move(fd), limits);
                                   return std::make_unique<worker::FastCgiConnection>(std::move(fd), limits);
-                                });
+                                },
+                                worker::DispatcherLimits{std::chrono::seconds(options.request_read_timeout),
+                                                         static_cast<std::size_t>(options.maximum_connections)});
   if (worker::connection_handoff_available()) {
     // Keep-alive connections outlive a graceful replacement: stopping, this
     // process hands its idle ones over to a sibling (through the

@@ -79,6 +79,8 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--request-header-limit", number(o.request_header_limit)},
       {"--header-buffer-size", number(o.header_buffer_size)},
       {"--socket-timeout", number(o.socket_timeout)},
+      {"--request-read-timeout", number(o.request_read_timeout)},
+      {"--maximum-connections", number(o.maximum_connections)},
       {"--queue-timeout", number(o.queue_timeout)},
       {"--request-timeout", number(o.request_timeout)},
       {"--interrupt-timeout", number(o.interrupt_timeout)},
@@ -87,6 +89,7 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--eviction-timeout", number(o.eviction_timeout)},
       {"--deadlock-timeout", number(o.deadlock_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
+      {"--descriptor-limit", number(o.descriptor_limit)},
       {"--maximum-requests", number(o.maximum_requests)},
       {"--memory-limit", number(o.memory_limit)},
       {"--virtual-memory-limit", number(o.virtual_memory_limit)},
@@ -166,6 +169,8 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--request-header-limit", std::to_string(o.request_header_limit));
   add("--header-buffer-size", std::to_string(o.header_buffer_size));
   add("--socket-timeout", std::to_string(o.socket_timeout));
+  add("--request-read-timeout", std::to_string(o.request_read_timeout));
+  add("--maximum-connections", std::to_string(o.maximum_connections));
   add("--queue-timeout", std::to_string(o.queue_timeout));
   add("--request-timeout", std::to_string(o.request_timeout));
   add("--interrupt-timeout", std::to_string(o.interrupt_timeout));
@@ -174,6 +179,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--eviction-timeout", std::to_string(o.eviction_timeout));
   if (o.deadlock_timeout) add("--deadlock-timeout", std::to_string(o.deadlock_timeout));
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
+  if (o.descriptor_limit) add("--descriptor-limit", std::to_string(o.descriptor_limit));
   if (o.maximum_requests) add("--maximum-requests", std::to_string(o.maximum_requests));
   if (o.log_bare) add("--log-bare", "1");
   if (o.memory_limit) add("--memory-limit", std::to_string(o.memory_limit));

@@ -38,6 +38,8 @@ struct WorkerOptions {
   std::size_t request_header_limit = 64 * 1024;
   std::size_t header_buffer_size = 32 * 1024;
   int socket_timeout = 60;
+  int request_read_timeout = 10;  // seconds for a request head to arrive once begun
+  int maximum_connections = 512;  // open connections; over it the longest idle closes
   int queue_timeout = 45;
   int request_timeout = 60;   // seconds, scaled by 1 + ln(threads); 0: off
   int interrupt_timeout = 0;  // 0: replace the process instead of raising RequestTimeout
@@ -46,6 +48,9 @@ struct WorkerOptions {
   int deadlock_timeout = 0;   // >0: a thread takes the GIL every second to show it can
   int shutdown_timeout = 5;
   pid_t supervisor_pid = 0;
+  // The soft RLIMIT_NOFILE the supervisor was started with (it raised its
+  // own to the hard limit): the worker goes back to it. 0: leave as is.
+  std::uint64_t descriptor_limit = 0;
   int maximum_requests = 0;
   bool log_bare = false;  // the supervisor prefixes our stderr lines itself
   // Resource limits (0: none), as mod_wsgi's options of the same names.

@@ -4,6 +4,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+
+#include "util/descriptor_limit.h"
 
 namespace wsgi_fpm::worker {
 namespace {
@@ -25,6 +28,10 @@ bool apply_resource_limits(const WorkerOptions& o, std::string& error) {
       !limit(RLIMIT_AS, o.virtual_memory_limit, "virtual-memory-limit", error) ||
       !limit(RLIMIT_CPU, o.cpu_time_limit, "cpu-time-limit", error))
     return false;
+  if (!lower_descriptor_limit(o.descriptor_limit)) {
+    error = "descriptor limit " + std::to_string(o.descriptor_limit) + ": setrlimit: " + std::strerror(errno);
+    return false;
+  }
   if (o.cpu_priority != 0 && setpriority(PRIO_PROCESS, 0, o.cpu_priority) != 0) {
     error = "cpu-priority: setpriority: " + std::string(std::strerror(errno));
     return false;

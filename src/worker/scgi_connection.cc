@@ -34,7 +34,8 @@ Connection::HeadResult ScgiConnection::read_head() {
     }
     std::size_t room = 0;
     char* at = input_.prepare(4096, room);
-    ssize_t got = receive(at, room);
+    ssize_t got = receive(at, room, false);
+    if (got < 0 && errno == EAGAIN) return HeadResult::Pending;
     if (got == 0 && input_.empty()) return HeadResult::Closed;
     if (got <= 0) {
       log::warning("SCGI connection: {} before the request head was complete",

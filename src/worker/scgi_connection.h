@@ -15,6 +15,7 @@ class ScgiConnection final : public Connection {
       : Connection(std::move(fd), limits.socket_timeout_ms), limits_(limits) {}
 
   HeadResult read_head() override;
+  bool head_begun() const override { return true; }  // one request per connection, owed from the start
   // SCGI has no keep-alive; the unread body is drained first so a frontend
   // still sending it does not fail the request on a closed socket.
   bool finish_request() override {

@@ -144,6 +144,8 @@ TEST_CASE("a minimal pool gets mod_wsgi-express's defaults") {
   CHECK(p.locale == "C.UTF-8");
   CHECK(p.queue_timeout == 45);
   CHECK(p.socket_timeout == 60);
+  CHECK(p.request_read_timeout == 10);
+  CHECK(p.maximum_connections == 512);
   CHECK(p.request_timeout == 60);
   CHECK(p.startup_timeout == 15);
   CHECK(p.deadlock_timeout == 60);
@@ -380,8 +382,11 @@ TEST_CASE("every other pool key is read into the pool") {
         deadlock-timeout: 90
         queue-timeout: 10
         socket-timeout: 15
+        request-read-timeout: 4
+        maximum-connections: 64
         interrupt-timeout: 2
         virtual-memory-limit: 4G
+        maximum-memory: 256M
         cpu-time-limit: 600
         cpu-priority: 5
         stack-size: 512K
@@ -421,8 +426,11 @@ TEST_CASE("every other pool key is read into the pool") {
   CHECK(p.deadlock_timeout == 90);
   CHECK(p.queue_timeout == 10);
   CHECK(p.socket_timeout == 15);
+  CHECK(p.request_read_timeout == 4);
+  CHECK(p.maximum_connections == 64);
   CHECK(p.interrupt_timeout == 2);
   CHECK(p.virtual_memory_limit == 4ull << 30);
+  CHECK(p.maximum_memory == 256ull << 20);
   CHECK(p.cpu_time_limit == 600);
   CHECK(p.cpu_priority == 5);
   CHECK(p.stack_size == 512u * 1024);
@@ -439,7 +447,7 @@ TEST_CASE("every other pool key is read into the pool") {
   CHECK(p.apps[0].application_group == "%{GLOBAL}");
   CHECK(p.apps[0].preload);         // from the pool
   CHECK_FALSE(p.apps[1].preload);   // its own
-  CHECK(p.apps[1].location_of("script").str() == "/etc/wsgi-fpm/wsgi-fpm.yaml:41:17");
+  CHECK(p.apps[1].location_of("script").str() == "/etc/wsgi-fpm/wsgi-fpm.yaml:44:17");
 }
 
 TEST_CASE("a dynamic pool keeps up to all its processes spare unless told otherwise") {
@@ -756,6 +764,39 @@ TEST_CASE("a thread stack below the system minimum is refused") {
         stack-size: 100
         apps: [{script: /a.wsgi}]
   )") == "F:4:17: 'stack-size' must be 0 (the system default) or at least 16384, not 100");
+}
+
+TEST_CASE("maximum-memory: a size, off by default, never so small that it must be a forgotten unit") {
+  auto limit = [](const std::string& value) {
+    return load_ok("pools:\n  a:\n    user: tenant-a\n    maximum-memory: " + value +
+                   "\n    apps: [{script: /a.wsgi}]\n").pools[0].maximum_memory;
+  };
+  CHECK(load_ok("pools:\n  a:\n    user: tenant-a\n    apps: [{script: /a.wsgi}]\n").pools[0].maximum_memory == 0);
+  CHECK(limit("0") == 0);
+  CHECK(limit("300M") == 300ull << 20);
+  CHECK(limit("1G") == 1ull << 30);
+  CHECK(limit("1048576") == 1ull << 20);
+  CHECK(the_error(R"(
+    pools:
+      a:
+        user: tenant-a
+        maximum-memory: 200
+        apps: [{script: /a.wsgi}]
+  )") == "F:4:21: 'maximum-memory' must be 0 (off) or at least 1M, not 200 (bytes: did you mean 200M?)");
+  CHECK(the_error(R"(
+    pools:
+      a:
+        user: tenant-a
+        maximum-memory: 512K
+        apps: [{script: /a.wsgi}]
+  )") == "F:4:21: 'maximum-memory' must be 0 (off) or at least 1M, not 512K");
+  CHECK(the_error(R"(
+    pools:
+      a:
+        user: tenant-a
+        maximum-memory: lots
+        apps: [{script: /a.wsgi}]
+  )") == "F:4:21: 'maximum-memory' must be a size in bytes (with an optional K, M or G), not 'lots'");
 }
 
 TEST_CASE("a boolean must be true or false") {

@@ -124,10 +124,10 @@ struct Pool {
   worker::Dispatcher dispatcher;
   std::vector<std::thread> threads;
 
-  explicit Pool(int thread_count, std::chrono::milliseconds per_request = {})
+  explicit Pool(int thread_count, std::chrono::milliseconds per_request = {}, worker::DispatcherLimits limits = {})
       : dispatcher(listen_unix(where.path).release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
           return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
-        }) {
+        }, limits) {
     for (int i = 0; i < thread_count; ++i)
       threads.emplace_back([this, per_request] {
         dispatcher.run_thread([this, per_request](worker::Connection& c) {
@@ -300,6 +300,79 @@ TEST_CASE("a stop serves the connections that have come but not yet sent their r
   for (int i = 0; i < 3; ++i)
     CHECK(read_response(late[i].get()).find("/n/" + std::to_string(10 + i)) != std::string::npos);
   CHECK(pool.served.load() == 5);
+}
+
+// Slowloris: connections that send nothing, or half a request head, wait in
+// the epoll set, not in a thread. Before, 8-20 of them froze a 2x4 pool for
+// socket-timeout (each held a thread in poll()).
+TEST_CASE("silent and half-sent connections hold no thread and close at request-read-timeout") {
+  Pool pool(2, {}, worker::DispatcherLimits{std::chrono::milliseconds(400), 512});
+  auto client = [&] {
+    UniqueFd fd = connect_unix(pool.where.path);
+    REQUIRE(fd);
+    timeval five_seconds{5, 0};
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+    return fd;
+  };
+  std::vector<UniqueFd> silent, half;
+  for (int i = 0; i < 10; ++i) silent.push_back(client());
+  for (int i = 0; i < 10; ++i) {
+    half.push_back(client());
+    std::string whole = fastcgi::encode_request(1, request_params(100 + i), "", false);
+    REQUIRE(send_all(half.back().get(), whole.substr(0, whole.size() / 2)));
+  }
+  // Two threads, twenty stalled connections: a real request is served at once.
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) {
+    UniqueFd fd = client();
+    REQUIRE(send_all(fd.get(), fastcgi::encode_request(1, request_params(i), "", false)));
+    CHECK(read_response(fd.get()).find("/n/" + std::to_string(i)) != std::string::npos);
+  }
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(400));
+  // A half-sent head finished in time is served.
+  std::string whole = fastcgi::encode_request(1, request_params(100), "", false);
+  REQUIRE(send_all(half[0].get(), whole.substr(whole.size() / 2)));
+  CHECK(read_response(half[0].get()).find("/n/100") != std::string::npos);
+  // The others are closed by the worker once request-read-timeout passes.
+  for (std::size_t i = 1; i < half.size(); ++i) {
+    char byte;
+    CHECK(recv(half[i].get(), &byte, 1, 0) == 0);
+  }
+  for (auto& fd : silent) {
+    char byte;
+    CHECK(recv(fd.get(), &byte, 1, 0) == 0);
+  }
+  CHECK(pool.served.load() == 5);
+  CHECK(pool.stop(std::chrono::seconds(5)));
+}
+
+// An idle keep-alive connection does not time out (nginx decides when its
+// cached connections go), but the connections a process keeps open are
+// bounded: over maximum-connections the longest idle one is closed to make
+// room, and the new connection is served.
+TEST_CASE("over maximum-connections the longest idle connection closes, never the new one") {
+  Pool pool(2, {}, worker::DispatcherLimits{std::chrono::milliseconds(300), 4});
+  std::vector<UniqueFd> kept;
+  for (int i = 0; i < 4; ++i) {
+    kept.push_back(connect_unix(pool.where.path));
+    REQUIRE(kept.back());
+    timeval five_seconds{5, 0};
+    setsockopt(kept.back().get(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+    REQUIRE(send_all(kept.back().get(), fastcgi::encode_request(1, request_params(i), "", true)));
+    CHECK(read_response(kept.back().get()).find("/n/" + std::to_string(i)) != std::string::npos);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a clear order of idleness
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // idle past request-read-timeout: still open
+  UniqueFd fresh = connect_unix(pool.where.path);
+  REQUIRE(send_all(fresh.get(), fastcgi::encode_request(1, request_params(9), "", false)));
+  CHECK(read_response(fresh.get()).find("/n/9") != std::string::npos);
+  char byte;
+  CHECK(recv(kept[0].get(), &byte, 1, 0) == 0);  // the longest idle: closed
+  for (int i = 1; i < 4; ++i) {
+    REQUIRE(send_all(kept[i].get(), fastcgi::encode_request(1, request_params(20 + i), "", true)));
+    CHECK(read_response(kept[i].get()).find("/n/" + std::to_string(20 + i)) != std::string::npos);
+  }
+  CHECK(pool.stop(std::chrono::seconds(5)));
 }
 
 // Handlers that block (time.sleep, a database) still get every thread: the

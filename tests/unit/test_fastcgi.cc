@@ -421,9 +421,24 @@ TEST_CASE("GET_VALUES is answered, even in the middle of a request") {
   protocol::Params result;
   REQUIRE(decode_name_values(replies[0].content, result));
   CHECK(result.get("FCGI_MPXS_CONNS") == "0");
+  CHECK_FALSE(result.get("FCGI_MAX_CONNS"));  // no limits given: not said
   CHECK(conn.events.empty());
   conn.receive(raw_record(t(RecordType::Params), 1, "") + raw_record(t(RecordType::Stdin), 1, ""));
   CHECK(conn.events == std::vector<Event>{Event::HeadComplete, Event::StdinEnd});
+}
+
+TEST_CASE("GET_VALUES tells FCGI_MAX_CONNS and FCGI_MAX_REQS as libfcgi and PHP-FPM do") {
+  std::string asked = pair("FCGI_MAX_CONNS", "") + pair("FCGI_MAX_REQS", "") + pair("FCGI_MPXS_CONNS", "");
+  Connection conn(ServerLimits{64 * 1024, 15, 15});
+  conn.receive(raw_record(t(RecordType::GetValues), 0, asked));
+  auto replies = records_of(conn.reply);
+  REQUIRE(replies.size() == 1);
+  protocol::Params result;
+  REQUIRE(decode_name_values(replies[0].content, result));
+  CHECK(result.get("FCGI_MAX_CONNS") == "15");
+  CHECK(result.get("FCGI_MAX_REQS") == "15");
+  CHECK(result.get("FCGI_MPXS_CONNS") == "0");
+  CHECK(result.items().size() == 3);
 }
 
 TEST_CASE("GET_VALUES asking about nothing we know gets an empty result") {
@@ -494,7 +509,9 @@ TEST_CASE("authorizer and filter roles are refused with UNKNOWN_ROLE; a responde
     conn.receive(begin(1, true, role) + raw_record(t(RecordType::Params), 1, pair("A", "b")) +
                  raw_record(t(RecordType::Params), 1, "") + raw_record(t(RecordType::Stdin), 1, "") +
                  raw_record(t(RecordType::Data), 1, "filter data"));
-    CHECK(conn.events.empty());
+    CHECK(conn.events == std::vector<Event>{Event::Refused});
+    CHECK(conn.session.keep_connection());
+    conn.events.clear();
     CHECK_FALSE(conn.failed);
     auto replies = records_of(conn.reply);
     REQUIRE(replies.size() == 1);
@@ -506,6 +523,16 @@ TEST_CASE("authorizer and filter roles are refused with UNKNOWN_ROLE; a responde
     conn.receive(encode_request(1, typical_params(), "", true));
     CHECK(conn.events == std::vector<Event>{Event::HeadComplete, Event::StdinEnd});
   }
+}
+
+TEST_CASE("an unknown role without FCGI_KEEP_CONN is refused and the connection is to close") {
+  Connection conn;
+  conn.receive(begin(1, false, 2));
+  CHECK(conn.events == std::vector<Event>{Event::Refused});
+  CHECK_FALSE(conn.session.keep_connection());
+  auto replies = records_of(conn.reply);
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].content[4] == static_cast<char>(ProtocolStatus::UnknownRole));
 }
 
 TEST_CASE("protocol violations close the connection, saying why") {

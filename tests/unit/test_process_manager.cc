@@ -163,3 +163,70 @@ TEST_CASE("free_threads: idle threads of ready processes, all threads of startin
   CHECK(free_threads(pool(4, 5), {ready(1, 2), starting(2), ready(3, 5)}) == 8);
   CHECK(free_threads(pool(4, 5), {}) == 0);
 }
+
+namespace {
+ProcessView holding(long pid, std::uint64_t rss_mb, bool served = true, unsigned busy = 0) {
+  auto v = ready(pid, busy, 0, served);
+  v.rss_bytes = rss_mb << 20;
+  return v;
+}
+}  // namespace
+
+TEST_CASE("maximum-memory: a process whose RSS passed it is replaced, busy or idle") {
+  auto limits = pool(4, 2);
+  limits.maximum_memory = 100ull << 20;
+  auto plan = plan_tick(mode(ProcessManagerMode::Static), limits,
+                        {holding(1, 101), holding(2, 100), holding(3, 150, true, /*busy=*/2), holding(4, 20)});
+  CHECK(plan.over_memory == std::vector<long>{1, 3});
+  CHECK(plan.replace_idle.empty());
+  CHECK(plan.stop.empty());
+
+  limits.maximum_memory = 0;  // off
+  CHECK(plan_tick(mode(ProcessManagerMode::Static), limits, {holding(1, 4000)}).over_memory.empty());
+}
+
+TEST_CASE("maximum-memory: a process that never served is left alone, however big") {
+  // Its successor would start just as big: replacing it would only loop.
+  auto limits = pool(2, 2);
+  limits.maximum_memory = 50ull << 20;
+  auto fresh = holding(1, 80, /*served=*/false);
+  auto young = starting(2);
+  young.rss_bytes = 80ull << 20;
+  CHECK(plan_tick(mode(ProcessManagerMode::Static), limits, {fresh, young}).over_memory.empty());
+}
+
+TEST_CASE("maximum-memory: a process already being replaced is not replaced again") {
+  auto limits = pool(2, 2);
+  limits.maximum_memory = 50ull << 20;
+  auto big = holding(1, 80);
+  big.replacing = true;
+  CHECK(plan_tick(mode(ProcessManagerMode::Static), limits, {big}).over_memory.empty());
+}
+
+TEST_CASE("maximum-memory: one plan per process; deadlock-timeout and stops come first, inactivity after") {
+  auto limits = pool(3, 2);
+  limits.maximum_memory = 50ull << 20;
+  limits.inactivity_timeout = seconds(5);
+  limits.deadlock_timeout = seconds(60);
+  auto stuck = holding(1, 80, true, 1);
+  stuck.gil_stalled = seconds(61);
+  auto idle_and_big = holding(2, 80);
+  idle_and_big.idle_for = seconds(6);
+  auto plan = plan_tick(mode(ProcessManagerMode::Static), limits, {stuck, idle_and_big});
+  CHECK(plan.deadlocked == std::vector<long>{1});
+  CHECK(plan.over_memory == std::vector<long>{2});
+  CHECK(plan.replace_idle.empty());
+
+  // ondemand stops an idle process anyway, which gives its memory back too.
+  auto od = plan_tick(mode(ProcessManagerMode::Ondemand, 1, 1, 5), limits, {idle_and_big});
+  CHECK(od.stop == std::vector<long>{2});
+  CHECK(od.over_memory.empty());
+}
+
+TEST_CASE("inactivity-timeout: a process already being replaced is not replaced again") {
+  auto limits = pool(2, 2);
+  limits.inactivity_timeout = seconds(5);
+  auto idle = ready(1, 0, 6);
+  idle.replacing = true;
+  CHECK(plan_tick(mode(ProcessManagerMode::Static), limits, {idle}).replace_idle.empty());
+}

@@ -33,6 +33,8 @@ TEST_CASE("a pool's settings survive the trip through the worker's command line"
   o.groups = {1002, 33, 4000};
   o.umask = 0027;
   o.switch_interval = 0.0025;
+  o.request_read_timeout = 3;
+  o.maximum_connections = 77;
   o.python_path = {"/srv/a/lib", "/srv/a/vendor"};
   o.allowed_clients = {"127.0.0.1/32", "::1/128"};
   AppOptions app;
@@ -52,6 +54,8 @@ TEST_CASE("a pool's settings survive the trip through the worker's command line"
   REQUIRE(r.umask.has_value());
   CHECK(*r.umask == 0027);
   CHECK(r.switch_interval == 0.0025);
+  CHECK(r.request_read_timeout == 3);
+  CHECK(r.maximum_connections == 77);
   CHECK(r.python_path == o.python_path);
   CHECK(r.allowed_clients == o.allowed_clients);
   REQUIRE(r.apps.size() == 1);
