@@ -599,3 +599,19 @@ TEST_CASE("a stop takes in what the watched socket holds before it hands connect
   CHECK(dispatcher.wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
   dispatcher.release_threads();
 }
+
+// request-read-timeout counts from a connection's accept or the first byte
+// of a head; a connection handed over between two requests owes none.
+TEST_CASE("an adopted keep-alive connection idles past request-read-timeout and still serves") {
+  Pool pool(2, {}, worker::DispatcherLimits{std::chrono::milliseconds(200), 512});
+  int pair[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  UniqueFd frontend(pair[0]);
+  timeval five_seconds{5, 0};
+  setsockopt(frontend.get(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+  pool.dispatcher.adopt(UniqueFd(pair[1]));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // past the timeout, and its tick
+  REQUIRE(send_all(frontend.get(), fastcgi::encode_request(1, request_params(1), "", true)));
+  CHECK(read_response(frontend.get()).find("/n/1") != std::string::npos);
+  CHECK(pool.served.load() == 1);
+}
