@@ -62,15 +62,9 @@ inline constexpr int kNotifyFd = 5;
 // preload-fork: a pool's template process (src/worker/fork_template.h) takes
 // fork requests on this SOCK_SEQPACKET socket.
 inline constexpr int kForkCommandFd = 6;
-// Every descriptor above 2 that a worker may be given: it closes all others
-// before Python starts (src/worker/contract.h), so a new descriptor of the
-// contract is one more entry here. The numbers are the supervisor's side
-// only; the worker moves what it keeps out of the low numbers apps touch.
-inline constexpr int kContractFds[] = {kListenFd, kScoreboardFd, kNotifyFd, kForkCommandFd};
-
 // One fork request, sent with SCM_RIGHTS carrying the new worker's stdout,
-// stderr, scoreboard and notify descriptors, in that order; and the reply:
-// the worker's pid, or -errno if it could not be made.
+// stderr, scoreboard, notify and handoff descriptors, in that order; and the
+// reply: the worker's pid, or -errno if it could not be made.
 struct ForkRequest {
   std::uint64_t id;
 };
@@ -78,6 +72,27 @@ struct ForkReply {
   std::uint64_t id;
   std::int64_t pid;
 };
-inline constexpr int kForkRequestFds = 4;
+inline constexpr int kForkRequestFds = 5;
+
+// Idle keep-alive connections handed over across a graceful replacement: a
+// SOCK_SEQPACKET socket to the supervisor, given to every worker (not to a
+// template). A stopping worker sends the keep-alive connections it would
+// otherwise have to close (those with no request waiting: closed, the
+// frontend could be writing one to them right then) in records of a
+// HandoffRecord and up to kHandoffMaxFds descriptors (SCM_RIGHTS); the
+// supervisor passes each record on to a ready worker of the same pool, which
+// adopts them as idle keep-alive connections of its own. A request already
+// on its way stays in the socket and is read by the adopter.
+inline constexpr int kHandoffFd = 7;
+struct HandoffRecord {
+  std::uint32_t connections;  // descriptors that come with it
+};
+inline constexpr int kHandoffMaxFds = 64;
+
+// Every descriptor above 2 that a worker may be given: it closes all others
+// before Python starts (src/worker/contract.h), so a new descriptor of the
+// contract is one more entry here. The numbers are the supervisor's side
+// only; the worker moves what it keeps out of the low numbers apps touch.
+inline constexpr int kContractFds[] = {kListenFd, kScoreboardFd, kNotifyFd, kForkCommandFd, kHandoffFd};
 
 }  // namespace wsgi_fpm

@@ -163,6 +163,9 @@ WorkerProcess* Pool::spawn(std::size_t slot) {
     workers_.remove_if([&](const auto& p) { return p.get() == &w; });
     maybe_finish_stop();
   };
+  events.handed_over = [this](WorkerProcess& w, std::vector<UniqueFd> connections) {
+    pass_on(w, std::move(connections));
+  };
   auto w = std::make_unique<WorkerProcess>(loop_, slot, std::move(events));
   WorkerProcess::SpawnOptions o;
   o.executable = spec_.worker_executable;
@@ -288,7 +291,8 @@ void Pool::stop_idle(std::size_t slot, const std::string& why) {
   if (!s.current || s.successor) return;
   log_->write_line("info", spec_.name, s.current->pid(), "stopping this process: " + why);
   s.current->set_stop_reason("stopped: " + why);
-  // Nothing in flight: it has only idle keep-alive connections to close.
+  // Nothing in flight: it has only idle keep-alive connections, which go to
+  // another ready process if there is one (pass_on).
   s.current->stop(drain_time(Drain::Graceful));
   s.current = nullptr;
 }
@@ -315,6 +319,22 @@ void Pool::on_ready(WorkerProcess& w) {
       }
     });
   }
+}
+
+void Pool::pass_on(WorkerProcess& from, std::vector<UniqueFd> connections) {
+  if (stopping_) return;  // closed: no process of this pool will serve them
+  WorkerProcess* own = from.slot() < slots_.size() ? slots_[from.slot()].current : nullptr;
+  std::vector<WorkerProcess*> takers;
+  if (own) takers.push_back(own);
+  for (const auto& s : slots_) {
+    if (s.current && s.current != own) takers.push_back(s.current);
+  }
+  for (WorkerProcess* w : takers) {
+    if (w != &from && w->adopt_connections(connections)) return;
+  }
+  log_->write_line("warning", spec_.name, from.pid(),
+                   fmt::format("no ready process to take {} idle keep-alive connection(s) of this one: closing them",
+                               connections.size()));
 }
 
 bool Pool::template_ready() const {

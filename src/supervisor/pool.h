@@ -133,6 +133,10 @@ class Pool {
   void stop_templates();
   void replace(std::size_t slot, const std::string& reason, Drain drain);
   void on_ready(WorkerProcess& w);
+  // Idle keep-alive connections a stopping worker handed over: to the
+  // process now in its slot (normally its successor), else to any ready
+  // one; closed if none is ready (the pool stops, or shrinks to nothing).
+  void pass_on(WorkerProcess& from, std::vector<UniqueFd> connections);
   void on_exit(WorkerProcess& w, int64_t status, int signal);
   void schedule_respawn(std::size_t slot, long dead_pid);
   void check_scripts();

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "util/fd.h"
+#include "util/fd_passing.h"
 
 namespace wsgi_fpm::supervisor {
 
@@ -82,7 +83,8 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
   log_ = o.log;
   UniqueFd board_fd;
   if (!make_scoreboard(board_fd, error)) return false;
-  UniqueFd template_end;
+  UniqueFd template_end, handoff_end;
+  if (!o.fork_template && !make_handoff_socket(handoff_end, error)) return false;
   if (o.fork_template) {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -102,7 +104,7 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
     open_handles_++;
   }
 
-  uv_stdio_container_t stdio[7];
+  uv_stdio_container_t stdio[8];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&stdout_->handle);
@@ -114,8 +116,16 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
   stdio[kScoreboardFd].data.fd = board_fd.get();
   stdio[kNotifyFd].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[kNotifyFd].data.stream = reinterpret_cast<uv_stream_t*>(&notify_->handle);
-  stdio[kForkCommandFd].flags = UV_INHERIT_FD;
-  stdio[kForkCommandFd].data.fd = template_end.get();
+  // A template gets the fork-request socket (and no handoff socket: it
+  // serves no connection); a worker gets the handoff socket.
+  if (o.fork_template) {
+    stdio[kForkCommandFd].flags = UV_INHERIT_FD;
+    stdio[kForkCommandFd].data.fd = template_end.get();
+  } else {
+    stdio[kForkCommandFd].flags = UV_IGNORE;
+    stdio[kHandoffFd].flags = UV_INHERIT_FD;
+    stdio[kHandoffFd].data.fd = handoff_end.get();
+  }
 
   std::vector<char*> argv{const_cast<char*>(o.executable.c_str())};
   std::vector<std::string> args = o.arguments;
@@ -131,7 +141,7 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
   options.args = argv.data();
   options.env = env.data();
   options.stdio = stdio;
-  options.stdio_count = o.fork_template ? 7 : 6;
+  options.stdio_count = o.fork_template ? kForkCommandFd + 1 : kHandoffFd + 1;
   options.exit_cb = [](uv_process_t* h, int64_t status, int sig) {
     auto* self = static_cast<WorkerProcess*>(h->data);
     self->handle_exit(status, sig);
@@ -151,6 +161,7 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
     error = "cannot start " + o.executable + ": " + uv_strerror(rc);
     state_ = State::Exited;
     command_fd_.reset();
+    handoff_fd_.reset();
     // libuv closed nothing: close our handles so the object can go away.
     uv_close(reinterpret_cast<uv_handle_t*>(process_), [](uv_handle_t* raw) {
       auto* me = static_cast<WorkerProcess*>(raw->data);
@@ -175,8 +186,69 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
     uv_poll_start(command_poll_, UV_READABLE,
                   [](uv_poll_t* p, int, int) { static_cast<WorkerProcess*>(p->data)->on_fork_replies(); });
   }
+  watch_handoff_socket();
   start_reading();
   return true;
+}
+
+bool WorkerProcess::make_handoff_socket(UniqueFd& theirs, std::string& error) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    error = std::string("handoff socket: ") + std::strerror(errno);
+    return false;
+  }
+  handoff_fd_.reset(pair[0]);
+  theirs.reset(pair[1]);
+  return true;
+}
+
+void WorkerProcess::watch_handoff_socket() {
+  if (!handoff_fd_) return;
+  handoff_poll_ = new uv_poll_t;
+  uv_poll_init(loop_, handoff_poll_, handoff_fd_.get());
+  handoff_poll_->data = this;
+  open_handles_++;
+  uv_poll_start(handoff_poll_, UV_READABLE,
+                [](uv_poll_t* p, int, int) { static_cast<WorkerProcess*>(p->data)->on_handoff_readable(); });
+}
+
+void WorkerProcess::on_handoff_readable() {
+  if (!handoff_fd_) return;
+  // Bounded: each record holds at least one connection of the worker's.
+  for (int i = 0; i < 4096; ++i) {
+    HandoffRecord record{};
+    std::vector<UniqueFd> connections;
+    ssize_t n = receive_fds(handoff_fd_.get(), &record, sizeof record, connections, kHandoffMaxFds);
+    if (!connections.empty() && events_.handed_over) events_.handed_over(*this, std::move(connections));
+    if (n > 0 || (n < 0 && errno == EMSGSIZE)) continue;
+    if (n == 0 && handoff_poll_) uv_poll_stop(handoff_poll_);  // the worker is gone: nothing more comes
+    return;
+  }
+}
+
+bool WorkerProcess::adopt_connections(const std::vector<UniqueFd>& connections) {
+  if (state_ != State::Ready || !handoff_fd_ || connections.empty()) return false;
+  std::vector<int> fds;
+  for (const auto& c : connections) fds.push_back(c.get());
+  HandoffRecord record{static_cast<std::uint32_t>(fds.size())};
+  return send_fds(handoff_fd_.get(), &record, sizeof record, fds.data(), fds.size());
+}
+
+void WorkerProcess::close_handoff_socket() {
+  if (!handoff_poll_) {
+    handoff_fd_.reset();
+    return;
+  }
+  // What the worker sent before it went is still queued on our end: pass
+  // it on before the socket closes.
+  on_handoff_readable();
+  uv_close(reinterpret_cast<uv_handle_t*>(handoff_poll_), [](uv_handle_t* raw) {
+    auto* me = static_cast<WorkerProcess*>(raw->data);
+    delete reinterpret_cast<uv_poll_t*>(raw);
+    me->handoff_fd_.reset();
+    me->handle_closed();
+  });
+  handoff_poll_ = nullptr;
 }
 
 bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& o, std::string& error) {
@@ -186,7 +258,8 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
   UniqueFd board_fd;
   if (!make_scoreboard(board_fd, error)) return false;
   // Our read ends, and the write ends the worker gets.
-  UniqueFd ours[3], theirs[3];
+  UniqueFd ours[3], theirs[3], handoff_end;
+  if (!make_handoff_socket(handoff_end, error)) return false;
   for (int i = 0; i < 3; ++i) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -198,7 +271,8 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
   }
   ForkRequest request{serial_};
   iovec iov{&request, sizeof request};
-  int fds[kForkRequestFds] = {theirs[0].get(), theirs[1].get(), board_fd.get(), theirs[2].get()};
+  int fds[kForkRequestFds] = {theirs[0].get(), theirs[1].get(), board_fd.get(), theirs[2].get(),
+                              handoff_end.get()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -216,6 +290,7 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
   } while (sent < 0 && errno == EINTR);
   if (sent != static_cast<ssize_t>(sizeof request)) {
     error = std::string("cannot ask the template for a worker: ") + std::strerror(errno);
+    handoff_fd_.reset();
     return false;
   }
   fork_template.pending_forks_[serial_] = this;
@@ -233,6 +308,7 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
     uv_pipe_open(&pipes[i]->handle, ours[i].release());
   }
   started_ = std::chrono::steady_clock::now();
+  watch_handoff_socket();
   start_reading();
   return true;
 }
@@ -336,6 +412,7 @@ void WorkerProcess::handle_exit(int64_t status, int sig) {
     });
     kill_timer_ = nullptr;
   }
+  close_handoff_socket();
   if (command_fd_) {
     fail_pending_forks("the template exited");
     if (command_poll_) {

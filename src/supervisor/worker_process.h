@@ -49,6 +49,9 @@ class WorkerProcess {
     std::function<void(WorkerProcess&, int64_t status, int signal)> exited;
     // Every handle closed: the object may be destroyed.
     std::function<void(WorkerProcess&)> closed;
+    // The process, stopping, handed over idle keep-alive connections
+    // (kHandoffFd) for a sibling to adopt; closed if none takes them.
+    std::function<void(WorkerProcess&, std::vector<UniqueFd> connections)> handed_over;
   };
 
   struct SpawnOptions {
@@ -77,6 +80,9 @@ class WorkerProcess {
   // Handles still to close (their callbacks will free the object); none
   // after a spawn that failed before it opened any.
   bool closing() const { return open_handles_ > 0; }
+  // Gives a ready worker keep-alive connections a stopping sibling handed
+  // over. False if they did not go (not ready, gone, its queue full).
+  bool adopt_connections(const std::vector<UniqueFd>& connections);
   // A number no other WorkerProcess of this supervisor has (a pid may be 0
   // or be reused).
   std::uint64_t serial() const { return serial_; }
@@ -118,6 +124,12 @@ class WorkerProcess {
   void close_pidfd();
   // preload-fork, as the template: answers from the fork-request socket.
   void on_fork_replies();
+  // The handoff socket (kHandoffFd): a pair, the worker's end for the
+  // spawn or the fork request, ours watched from then on.
+  bool make_handoff_socket(UniqueFd& theirs, std::string& error);
+  void watch_handoff_socket();
+  void on_handoff_readable();
+  void close_handoff_socket();
   void fail_pending_forks(const std::string& why);
 
   uv_loop_t* loop_;
@@ -152,6 +164,9 @@ class WorkerProcess {
   UniqueFd command_fd_;
   uv_poll_t* command_poll_ = nullptr;
   std::map<std::uint64_t, WorkerProcess*> pending_forks_;
+  // Every worker (never a template): connections handed over, both ways.
+  UniqueFd handoff_fd_;
+  uv_poll_t* handoff_poll_ = nullptr;
 };
 
 // preload-fork: makes the supervisor the reaper of its workers' orphans, so

@@ -14,7 +14,7 @@
 // hits nothing of ours. The contract's own numbers hold /dev/null: left free,
 // the next accepted connection would take 3, and os.close(3) would cut a
 // client off. Moving is the worker's business alone: the supervisor still
-// hands over 3-6.
+// hands over 3-7.
 //
 // What an app can still do (close every descriptor it finds, say) is caught
 // where it bites: Dispatcher and Reporter check that their descriptors still

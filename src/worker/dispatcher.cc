@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -32,10 +33,21 @@ struct Dispatcher::Entry {
 };
 
 namespace {
-// Tags for the three non-connection members of the epoll set.
+// Tags for the non-connection members of the epoll set.
 int g_listen_tag;
 int g_exit_tag;
 int g_expiry_tag;
+int g_watch_tag;
+
+// A request (or the frontend's close) already waiting on a connection. An
+// error counts too: the thread that serves it finds out.
+bool input_waiting(int fd) {
+  char byte;
+  ssize_t n;
+  do n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
 }  // namespace
 
 Dispatcher::Dispatcher(int listen_fd, ConnectionFactory factory, DispatcherLimits limits)
@@ -105,6 +117,8 @@ void Dispatcher::run_thread(const RequestHandler& handler) {
       expire_overdue();
     } else if (ev.data.ptr == &g_listen_tag) {
       accept_burst(handler);
+    } else if (ev.data.ptr == &g_watch_tag) {
+      if (!on_watched_()) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, watched_fd_, nullptr);
     } else {
       // A waiting connection is readable: this thread takes it out of the
       // waiting set and owns it while it serves.
@@ -269,15 +283,55 @@ void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handl
 }
 
 void Dispatcher::park(std::unique_ptr<Entry> entry) {
-  std::unique_lock lock(mutex_);
-  // Stopping, an idle keep-alive connection closes; one accepted but not yet
-  // served, or with part of a request head read, waits for its request all
-  // the same (the frontend sent it to us).
-  if (stopping_.load() && !entry->owes_request()) {
-    lock.unlock();
-    return close(std::move(entry));
+  std::lock_guard lock(mutex_);
+  // Stopping, a keep-alive connection with no request waiting goes; one with
+  // a request waiting is served here, and one accepted but not yet served,
+  // or with part of a request head read, waits for its request all the same
+  // (the frontend sent it to us).
+  if (stopping_.load() && !entry->owes_request() && !input_waiting(entry->connection->fd())) {
+    // Its one-shot event was taken by this thread: out of the set, it cannot
+    // fire for an entry about to go.
+    if (entry->registered) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, entry->connection->fd(), nullptr);
+    std::vector<std::unique_ptr<Entry>> idle;
+    idle.push_back(std::move(entry));
+    return let_go_locked(std::move(idle));
   }
   park_locked(std::move(entry));
+}
+
+void Dispatcher::adopt(UniqueFd fd) {
+  set_nonblocking(fd.get(), true);  // it is already (the flag is the socket's): to be sure
+  auto entry = admit(std::move(fd));
+  if (!entry) return;
+  // It has served requests, elsewhere: idle between two, it owes none and
+  // has no request-read-timeout until the next one begins.
+  entry->fresh = false;
+  entry->deadline.reset();
+  park(std::move(entry));
+}
+
+void Dispatcher::watch(int fd, std::function<bool()> on_readable) {
+  on_watched_ = std::move(on_readable);
+  watched_fd_ = fd;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &g_watch_tag;
+  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+}
+
+void Dispatcher::let_go_locked(std::vector<std::unique_ptr<Entry>> idle) {
+  constexpr std::size_t kBatch = 64;  // descriptors per hand-over
+  for (std::size_t first = 0; first < idle.size(); first += kBatch) {
+    std::size_t count = std::min(kBatch, idle.size() - first);
+    int fds[kBatch];
+    for (std::size_t i = 0; i < count; ++i) fds[i] = idle[first + i]->connection->fd();
+    // Handed over, the connection lives on in the sibling with whatever
+    // request is on its way in it; only our descriptor closes. Not handed
+    // over, the close races with a request the frontend may be sending.
+    if (hand_over_ && !hand_over_(fds, count))
+      log::warning("{} idle keep-alive connection(s) could not be handed over: closing them", count);
+    for (std::size_t i = 0; i < count; ++i) close_locked(std::move(idle[first + i]));
+  }
 }
 
 void Dispatcher::park_locked(std::unique_ptr<Entry> entry) {
@@ -349,7 +403,18 @@ void Dispatcher::close(std::unique_ptr<Entry> entry) {
   }
 }
 
+void Dispatcher::close_locked(std::unique_ptr<Entry> entry) {
+  entry.reset();
+  if (open_.fetch_sub(1) == 1 && stopping_.load()) drained_.notify_all();
+}
+
 void Dispatcher::begin_stop() {
+  // Connections handed to this process a moment ago may wait unread in the
+  // watched socket (the supervisor passed them on just before it stopped
+  // us): taken in now, they are handed over below with the others, rather
+  // than closed when the process exits with the socket unread.
+  if (on_watched_ && !stopping_.load() && !on_watched_())
+    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, watched_fd_, nullptr);
   std::lock_guard lock(mutex_);
   if (stopping_.load()) return;
   stopping_.store(true);
@@ -361,11 +426,27 @@ void Dispatcher::begin_stop() {
   // (A lost one cannot be taken out: see lose_listener. Its reports wake a
   // thread that accepts nothing, until this process exits.)
   if (!listener_lost_.load()) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
-  for (auto& [raw, entry] : waiting_) {
-    // An idle keep-alive connection becomes readable at EOF; the thread it
-    // wakes finds no request and closes it.
-    if (!entry->owes_request()) ::shutdown(entry->connection->fd(), SHUT_RDWR);
+  // Each keep-alive connection waiting for its next request. One with a
+  // byte waiting (a request, or the frontend's close) stays and is served by
+  // the thread its event wakes. One without is taken out of the epoll set
+  // and looked at again: still nothing, it is let go, and no event of it can
+  // be on its way to a thread (one taken from the set before the removal
+  // means a byte that is still there), so its entry may go at once.
+  std::vector<std::unique_ptr<Entry>> idle, rearm;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    Entry& entry = *it->second;
+    int fd = entry.connection->fd();
+    if (entry.owes_request() || input_waiting(fd)) {
+      ++it;
+      continue;
+    }
+    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    entry.registered = false;
+    (input_waiting(fd) ? rearm : idle).push_back(std::move(it->second));
+    it = waiting_.erase(it);
   }
+  for (auto& entry : rearm) park_locked(std::move(entry));  // a request came just now
+  let_go_locked(std::move(idle));
   // What the backlog holds now may have been announced to this process
   // alone (the listening socket is edge-triggered and EPOLLEXCLUSIVE: an
   // edge wakes one process, and one of ours that took it may have seen

@@ -14,8 +14,12 @@
 //    closes, and the listening socket is never left unserved;
 //  - a graceful stop takes the listening socket out of the epoll set
 //    (siblings keep accepting), serves what it has accepted and what its
-//    backlog holds at that moment, lets requests in flight finish, and
-//    closes idle connections.
+//    backlog holds at that moment, lets requests in flight finish, serves
+//    each keep-alive connection that has a request waiting, and hands the
+//    other keep-alive connections over to a sibling process (set_hand_over)
+//    rather than closing them: a frontend may be sending a request on one
+//    at the very moment a close would reach it (nginx retries only
+//    idempotent requests elsewhere; a POST gets a 502).
 #pragma once
 
 #include <sys/types.h>
@@ -28,6 +32,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "util/fd.h"
 #include "worker/connection.h"
@@ -67,8 +72,27 @@ class Dispatcher {
   // and drained.
   void run_thread(const RequestHandler& handler);
 
-  // Stops accepting and closes idle connections; requests in flight, and
-  // connections accepted whose request has not come yet, go on.
+  // Where idle keep-alive connections go when this dispatcher stops: true if
+  // `fds` were handed over (the receiver has copies; the dispatcher closes
+  // its own), false if they could not be, and they are closed. Unset, they
+  // are closed. Called with an internal lock held: it must not block.
+  using HandOver = std::function<bool(const int* fds, std::size_t count)>;
+  void set_hand_over(HandOver hand_over) { hand_over_ = std::move(hand_over); }
+  // A keep-alive connection handed over by a sibling: from now on an idle
+  // keep-alive connection of this dispatcher (after the admission check).
+  // Stopping, it is treated as the dispatcher's own idle ones are.
+  // Safe from any thread.
+  void adopt(UniqueFd fd);
+  // One more descriptor in the epoll set, level-triggered: the request
+  // thread it wakes calls `on_readable`, which must not block (e.g. a
+  // socket that connections are handed over on); false takes the
+  // descriptor out of the set. begin_stop calls it once more, first. Call
+  // once, before run_thread.
+  void watch(int fd, std::function<bool()> on_readable);
+
+  // Stops accepting. Requests in flight, connections accepted whose request
+  // has not come yet and keep-alive connections with a request waiting go
+  // on; the other keep-alive connections are handed over (or closed).
   // Safe from any thread.
   void begin_stop();
   // Waits until no connection is left, or the deadline. True if drained.
@@ -83,11 +107,16 @@ class Dispatcher {
   // waiting in the epoll set are in waiting_. So a connection per request
   // (nginx's default) takes no lock.
   void serve(std::unique_ptr<Entry> entry, const RequestHandler& handler);
-  // Into the epoll set (and waiting_) until its next request, or closed if
-  // stopping and it has served one.
+  // Into the epoll set (and waiting_) until its next request; stopping, a
+  // keep-alive connection with no request waiting is let go (let_go_locked).
   void park(std::unique_ptr<Entry> entry);
   void park_locked(std::unique_ptr<Entry> entry);  // mutex_ held
   void close(std::unique_ptr<Entry> entry);
+  void close_locked(std::unique_ptr<Entry> entry);  // mutex_ held
+  // Stopping: keep-alive connections between requests, out of the epoll
+  // set, with no byte waiting when looked at. Handed over in one go, or
+  // closed. mutex_ held.
+  void let_go_locked(std::vector<std::unique_ptr<Entry>> idle);
   void accept_burst(const RequestHandler& handler);
   // A connection from the backlog, or none with errno EAGAIN (empty, or
   // stopping), EINTR or ECONNABORTED (try again).
@@ -113,6 +142,9 @@ class Dispatcher {
   ConnectionFactory factory_;
   DispatcherLimits limits_;
   std::function<bool(int fd)> admit_;
+  HandOver hand_over_;
+  int watched_fd_ = -1;
+  std::function<bool()> on_watched_;
 
   ListenerGate gate_;  // which threads wait in epoll_wait
   // Threads inside epoll_wait right now.

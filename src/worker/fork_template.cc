@@ -133,6 +133,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
         close_all(fds, 2);
         contract.replace(kScoreboardFd, fds[2]);
         contract.replace(kNotifyFd, fds[3]);
+        contract.replace(kHandoffFd, fds[4]);
         contract.close(kForkCommandFd);
         close(signals);
         return;  // GilHold lets go of the GIL on the way out

@@ -18,9 +18,9 @@
 namespace wsgi_fpm::worker {
 
 // Serves fork requests on the contract's kForkCommandFd. Returns only in a
-// new worker, with its stdout, stderr, scoreboard and notify descriptors in
-// place (in `contract`, where the template kept its own) and Python
-// reinitialised for the fork; the template itself exits here when the
+// new worker, with its stdout, stderr, scoreboard, notify and handoff
+// descriptors in place (in `contract`, where the template kept its own) and
+// Python reinitialised for the fork; the template itself exits here when the
 // supervisor closes the socket or signals it. Call with no thread but this
 // one, without the GIL; `main_state` is the main interpreter's thread state.
 //

@@ -8,6 +8,7 @@
 // request thread has let go of it.
 #include <cstring>
 #include <clocale>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@
 #include "python/runtime.h"
 #include "util/log.h"
 #include "util/network.h"
+#include "util/socket.h"
+#include "worker/connection_handoff.h"
 #include "worker/contract.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
@@ -42,6 +45,7 @@
 #include "python/gil.h"
 #include "worker/router.h"
 #include "worker/scgi_connection.h"
+#include "wsgi_fpm/scoreboard.h"
 
 using namespace wsgi_fpm;
 
@@ -164,6 +168,16 @@ int main(int argc, char** argv) {
                                 },
                                 worker::DispatcherLimits{std::chrono::seconds(options.request_read_timeout),
                                                          static_cast<std::size_t>(options.maximum_connections)});
+  if (worker::use_handoff_socket(contract.fd(kHandoffFd))) {
+    // Keep-alive connections outlive a graceful replacement: stopping, this
+    // process hands its idle ones over to a sibling (through the
+    // supervisor); ready, it adopts those of a stopping sibling. (The
+    // contract keeps the socket high and close-on-exec.)
+    dispatcher.set_hand_over(worker::hand_over_connections);
+    dispatcher.watch(contract.fd(kHandoffFd), [&dispatcher] {
+      return worker::receive_connections([&dispatcher](UniqueFd fd) { dispatcher.adopt(std::move(fd)); });
+    });
+  }
   if (!allowed.empty()) {
     // allowed-clients: TCP peers outside the configured networks are closed
     // before a byte is read (UNIX sockets are guarded by their file mode).

@@ -17,12 +17,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "protocol/fastcgi.h"
 #include "util/fd.h"
+#include "util/fd_passing.h"
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
 #include "worker/listener_gate.h"
@@ -540,4 +542,157 @@ TEST_CASE("a listening socket's number reused by another file is found by check_
   dispatcher.begin_stop();
   dispatcher.release_threads();
   ::close(number);
+}
+
+namespace {
+
+// Where a stopping Pool's idle keep-alive connections go: copies of them,
+// as the supervisor would hold them on their way to a sibling.
+struct HandedOver {
+  std::mutex mutex;
+  std::vector<UniqueFd> fds;
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    return fds.size();
+  }
+  worker::Dispatcher::HandOver sink() {
+    return [this](const int* fds_in, std::size_t n) {
+      std::lock_guard lock(mutex);
+      for (std::size_t i = 0; i < n; ++i) fds.emplace_back(dup(fds_in[i]));
+      return true;
+    };
+  }
+};
+
+UniqueFd client_with_timeout(const std::string& path) {
+  UniqueFd fd = connect_unix(path);
+  REQUIRE(fd);
+  timeval five_seconds{5, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+  return fd;
+}
+
+}  // namespace
+
+// Closing an idle keep-alive connection races with the frontend, which may
+// be writing a request to it at that very moment (nginx then answers a POST
+// with 502). Handed over, the connection lives on in a sibling, and what is
+// sent on it after the stop is served there.
+TEST_CASE("a stop hands idle keep-alive connections over, and the adopter serves their next request") {
+  HandedOver handed;
+  Pool old_pool(2);
+  old_pool.dispatcher.set_hand_over(handed.sink());
+  std::vector<UniqueFd> idle;
+  for (int i = 0; i < 5; ++i) {
+    idle.push_back(client_with_timeout(old_pool.where.path));
+    REQUIRE(send_all(idle.back().get(), fastcgi::encode_request(1, request_params(i), "", true)));
+    CHECK(read_response(idle.back().get()).find("/n/" + std::to_string(i)) != std::string::npos);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // back in the epoll set
+  CHECK(old_pool.stop(std::chrono::seconds(10)));  // drained at once: nothing was in flight
+  CHECK(old_pool.served.load() == 5);
+  REQUIRE(handed.count() == 5);
+
+  Pool successor(2);
+  // The first requests go out before the adoption: they wait in the sockets.
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(send_all(idle[i].get(), fastcgi::encode_request(1, request_params(100 + i), "", true)));
+  for (auto& fd : handed.fds) successor.dispatcher.adopt(std::move(fd));
+  for (int i = 0; i < 5; ++i) {
+    CHECK(read_response(idle[i].get()).find("/n/" + std::to_string(100 + i)) != std::string::npos);
+    REQUIRE(send_all(idle[i].get(), fastcgi::encode_request(1, request_params(200 + i), "", true)));
+    CHECK(read_response(idle[i].get()).find("/n/" + std::to_string(200 + i)) != std::string::npos);
+  }
+  CHECK(successor.served.load() == 10);
+  CHECK(successor.dispatcher.open_connections() == 5);
+  CHECK(successor.stop(std::chrono::seconds(10)));
+}
+
+TEST_CASE("a stop serves a keep-alive connection whose next request has come, and hands over the rest") {
+  HandedOver handed;
+  Pool pool(1, std::chrono::milliseconds(300));
+  pool.dispatcher.set_hand_over(handed.sink());
+  UniqueFd waiting = client_with_timeout(pool.where.path), idle = client_with_timeout(pool.where.path);
+  for (auto* fd : {&waiting, &idle}) {
+    REQUIRE(send_all(fd->get(), fastcgi::encode_request(1, request_params(1), "", true)));
+    CHECK(read_response(fd->get()).find("/n/1") != std::string::npos);
+  }
+  // The only thread busy with a third connection: the next request on
+  // `waiting` stays unread in its socket while the stop begins.
+  UniqueFd busy = client_with_timeout(pool.where.path);
+  REQUIRE(send_all(busy.get(), fastcgi::encode_request(1, request_params(2), "", false)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(send_all(waiting.get(), fastcgi::encode_request(1, request_params(3), "", true)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  pool.dispatcher.begin_stop();
+  CHECK(handed.count() == 1);  // `idle`, and only it
+  CHECK(pool.dispatcher.wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  CHECK(read_response(busy.get()).find("/n/2") != std::string::npos);
+  CHECK(read_response(waiting.get()).find("/n/3") != std::string::npos);
+  // Served during the stop, with nothing more waiting: handed over too.
+  CHECK(handed.count() == 2);
+  CHECK(pool.served.load() == 4);
+}
+
+TEST_CASE("without a sibling to take them, idle keep-alive connections are closed at the stop") {
+  Pool pool(2);
+  pool.dispatcher.set_hand_over([](const int*, std::size_t) { return false; });
+  UniqueFd idle = client_with_timeout(pool.where.path);
+  REQUIRE(send_all(idle.get(), fastcgi::encode_request(1, request_params(1), "", true)));
+  CHECK(read_response(idle.get()).find("/n/1") != std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(pool.stop(std::chrono::seconds(10)));
+  char byte;
+  CHECK(recv(idle.get(), &byte, 1, 0) == 0);
+}
+
+// A connection passed to a process just as it is told to stop may still be
+// in its handoff socket, unread by any thread: the stop takes it in first
+// and passes it on, rather than leave it to close when the process exits.
+TEST_CASE("a stop takes in what the watched socket holds before it hands connections over") {
+  TempSocket where;
+  HandedOver handed;
+  worker::Dispatcher dispatcher(listen_unix(where.path).release(), [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
+    return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
+  });
+  dispatcher.set_hand_over(handed.sink());
+  int channel[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) == 0);
+  UniqueFd sender(channel[0]), receiver(channel[1]);
+  dispatcher.watch(receiver.get(), [&] {
+    std::vector<UniqueFd> fds;
+    char byte;
+    while (receive_fds(receiver.get(), &byte, 1, fds, 4) > 0) {
+    }
+    for (auto& fd : fds) dispatcher.adopt(std::move(fd));
+    return true;
+  });
+  int pair[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  UniqueFd frontend(pair[0]), connection(pair[1]);
+  char byte = 'c';
+  int fd = connection.get();
+  REQUIRE(send_fds(sender.get(), &byte, 1, &fd, 1));
+  connection.reset();
+  // No request thread runs: only the stop can read the watched socket.
+  dispatcher.begin_stop();
+  CHECK(handed.count() == 1);
+  CHECK(dispatcher.wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+  dispatcher.release_threads();
+}
+
+// request-read-timeout counts from a connection's accept or the first byte
+// of a head; a connection handed over between two requests owes none.
+TEST_CASE("an adopted keep-alive connection idles past request-read-timeout and still serves") {
+  Pool pool(2, {}, worker::DispatcherLimits{std::chrono::milliseconds(200), 512});
+  int pair[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  UniqueFd frontend(pair[0]);
+  timeval five_seconds{5, 0};
+  setsockopt(frontend.get(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+  pool.dispatcher.adopt(UniqueFd(pair[1]));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // past the timeout, and its tick
+  REQUIRE(send_all(frontend.get(), fastcgi::encode_request(1, request_params(1), "", true)));
+  CHECK(read_response(frontend.get()).find("/n/1") != std::string::npos);
+  CHECK(pool.served.load() == 1);
 }
