@@ -91,7 +91,7 @@ void Pool::close_handle(uv_handle_t* handle) {
   });
 }
 
-bool Pool::start(std::string& error, ListeningSocket socket) {
+bool Pool::start(std::string& error, ListeningSocket socket, bool announce) {
   if (!socket.fd) {
     socket = listen_on(spec_.listen, spec_.socket_owner, spec_.listen_backlog, error);
     if (!socket.fd) return false;
@@ -110,15 +110,7 @@ bool Pool::start(std::string& error, ListeningSocket socket) {
   uv_poll_init(loop_, socket_watch_, listen_fd_.get());
   socket_watch_->data = this;
   open_handles_++;
-  const char* manager = to_string(spec_.manager.mode);
-  log_->write_line("info", "wsgi-fpm", getpid(),
-                   fmt::format("pool {} listening on {} ({}) with {}{} process{} of {} thread{}", spec_.name,
-                               spec_.listen.str(), spec_.worker.protocol,
-                               spec_.manager.mode == ProcessManagerMode::Static ? "" : "up to ", spec_.processes,
-                               spec_.processes == 1 ? "" : "es", spec_.worker.threads,
-                               spec_.worker.threads == 1 ? "" : "s") +
-                       (spec_.manager.mode == ProcessManagerMode::Static ? std::string()
-                                                                          : fmt::format(", {}", manager)));
+  if (announce) log_->write_line("info", "wsgi-fpm", getpid(), description());
   if (spec_.preload_fork) start_template("pool started");
   fill_static_slots();
   tick();
@@ -144,6 +136,14 @@ void Pool::update_tick() {
   } else if (!wanted && active) {
     uv_timer_stop(tick_timer_);
   }
+}
+
+std::string Pool::description() const {
+  bool fixed = spec_.manager.mode == ProcessManagerMode::Static;
+  return fmt::format("pool {} listening on {} ({}) with {}{} process{} of {} thread{}{}", spec_.name,
+                     spec_.listen.str(), spec_.worker.protocol, fixed ? "" : "up to ", spec_.processes,
+                     spec_.processes == 1 ? "" : "es", spec_.worker.threads, spec_.worker.threads == 1 ? "" : "s",
+                     fixed ? std::string() : fmt::format(", {}", to_string(spec_.manager.mode)));
 }
 
 ListeningSocket Pool::take_socket() {

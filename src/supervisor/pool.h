@@ -86,7 +86,11 @@ class Pool {
 
   // Binds the socket (or adopts `socket` from the pool this one replaces)
   // and starts every process. False with `error`.
-  bool start(std::string& error, ListeningSocket socket = {});
+  // `announce`: log description() (a supervisor starting many pools logs a
+  // summary instead).
+  bool start(std::string& error, ListeningSocket socket = {}, bool announce = true);
+  // "pool a listening on /run/a.sock (fastcgi) with 2 processes of 4 threads"
+  std::string description() const;
   // Hands the listening socket to a successor pool (reload with a changed
   // spec on the same address): this pool then stops without unlinking it.
   ListeningSocket take_socket();

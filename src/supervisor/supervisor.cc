@@ -106,7 +106,8 @@ std::string Supervisor::apply(const config::Config& config) {
       continue;
     }
     auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool));
-    if (!fresh->start(why)) {
+    // At start-up with many pools, one summary instead of a line a pool.
+    if (!fresh->start(why, {}, !starting_many_)) {
       problems += pool.location_of("listen").str() + ": " + why + "\n";
       continue;
     }
@@ -255,7 +256,21 @@ int Supervisor::run() {
   if (descriptor_limit().soft > before.soft)
     info(fmt::format("descriptor limit raised from {} to {} (workers keep {})", before.soft, descriptor_limit().soft,
                      before.soft));
+  starting_many_ = config_.pools.size() > kPoolsLoggedOneByOne;
   std::string problems = apply(config_);
+  if (starting_many_ && problems.empty()) {
+    std::map<std::string, int> by_manager;
+    int processes = 0;
+    for (const auto& [name, pool] : pools_) {
+      by_manager[to_string(pool->spec().manager.mode)]++;
+      if (pool->spec().manager.mode == ProcessManagerMode::Static) processes += pool->spec().processes;
+    }
+    std::string kinds;
+    for (const auto& [manager, n] : by_manager) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", n, manager);
+    info(fmt::format("{} pools listening ({}); {} processes starting; `wsgi-fpm status` lists them", pools_.size(),
+                     kinds, processes));
+  }
+  starting_many_ = false;
   if (!problems.empty()) {
     std::cerr << problems;
     error("cannot start:\n" + problems);

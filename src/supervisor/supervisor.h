@@ -56,6 +56,9 @@ class Supervisor {
   ControlServer control_;
   uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
   bool stopping_ = false;
+  // Starting more pools than this, the log gets one summary line.
+  static constexpr std::size_t kPoolsLoggedOneByOne = 20;
+  bool starting_many_ = false;
   std::chrono::steady_clock::time_point started_;
 };
 

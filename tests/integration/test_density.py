@@ -168,8 +168,8 @@ def wakeups(pid):
 
 
 def idle_pools_never_wake_the_supervisor():
-    """1,000 ondemand pools with no process: the supervisor sleeps until a
-    connection comes (no tick per pool: before, their one-second ticks cost
+    """1,000 ondemand pools with no process: start-up logs one summary line,
+    not a line a pool; the supervisor sleeps until a connection comes (no tick per pool: before, their one-second ticks cost
     1% of a core and a wake-up a second). Waking one tenant starts its tick;
     idle again, the tick stops."""
     h.ensure_user()
@@ -177,6 +177,10 @@ def idle_pools_never_wake_the_supervisor():
     apps = h.install_apps(scratch)
     sup = h.Supervisor(scratch, many_pools(scratch, apps, 1000, idle=2), timeout=120)
     try:
+        log = sup.stderr()
+        if "1000 pools listening (1000 ondemand)" not in log or log.count(" listening on ") > 0:
+            raise AssertionError(f"start-up logged {log.count(' listening on ')} pool lines and no summary:\n"
+                                 f"{log[-600:]}")
         time.sleep(1.5)
         before = wakeups(sup.pid)
         time.sleep(5)
