@@ -17,10 +17,12 @@ work) and 30% POSTs of 1-64 KiB whose md5 the app returns; maximum-requests
 also recycles processes all along.
 
 A failed request (not 200, a wrong md5, or an error) is *attributed* when a
-worker it may have been on was killed: it started before the kill and ended
-after the worker was stopped, no later than 3 s after the worker's end, and
-no more such failures are attributed to one kill than the frontend
-connections that worker held when it was stopped (read from /proc). Every
+worker it may have been on was killed: it ended after the worker was
+stopped, no later than 3 s after the worker's end (a request sent just after
+the kill on a connection nginx still had cached to it fails too: a POST is
+never retried), and no more such failures are attributed to one kill than
+the frontend connections that worker held when it was stopped (read from
+/proc): each such connection can fail one request. Every
 other failure is *unattributed*, and there must be none. The supervisor's
 descriptors after the soak, once the pool has settled, must be what they
 were before, and its RSS must not have grown by more than 2 MiB.
@@ -150,6 +152,7 @@ class Driver:
         self.sup, self.nginx, self.script, self.socket = sup, nginx, script, socket_path
         self.scratch = scratch
         self.kills = []  # dicts: kind, pid, stopped, killed, gone, held
+        self.timeline = []  # (monotonic start, end, kind): for a failure's neighbours
         self.done = {e: 0 for e in EVENTS}
         self.errors = []
         self.threads_now = 4
@@ -160,7 +163,9 @@ class Driver:
         return random.choice(ready) if ready else None
 
     def act(self, kind):
+        start = time.monotonic()
         getattr(self, kind)()
+        self.timeline.append((start, time.monotonic(), kind))
         self.done[kind] += 1
 
     def _stop_worker(self, kind):
@@ -274,7 +279,11 @@ def attribute(results, kills):
             killed, gone = k.get("killed"), k.get("gone")
             if killed is None or gone is None:
                 continue
-            if start < killed and k["stopped"] <= end <= gone + WINDOW and budget[id(k)] > 0:
+            # Started before the kill, or after it on a connection the
+            # frontend still had cached to the dead worker (nginx retries a
+            # GET then, never a POST: a reset at once): either way it ended
+            # after the worker was stopped and at most WINDOW after its end.
+            if k["stopped"] <= end <= gone + WINDOW and budget[id(k)] > 0:
                 owner = k
                 break
         if owner:
@@ -345,8 +354,17 @@ def chaos_soak():
 
     problems = list(driver.errors)
     if unattributed:
-        problems.append(f"{len(unattributed)} unattributed failures, first {unattributed[:8]}\n"
-                        f"--- nginx:\n{nginx.error_tail()}\n--- wsgi-fpm:\n{sup.stderr_tail(40)}")
+        def near(t):
+            return [f"{kind} {round(a - t, 2)}..{round(b - t, 2)} s" for a, b, kind in driver.timeline
+                    if a - 5 <= t <= b + 5]
+        upstream = [line for line in nginx.error_log().splitlines()
+                    if "upstream" in line or "prematurely" in line or "reset" in line][-12:]
+        offset = time.time() - time.monotonic()
+        at = time.strftime("%H:%M:%S", time.localtime(unattributed[0][1] + offset))
+        problems.append(f"{len(unattributed)} unattributed failures, first {unattributed[:8]} (the first at "
+                        f"{at}.{int((unattributed[0][1] + offset) % 1 * 1000):03d}); events around "
+                        f"the first: {near(unattributed[0][1])}\n--- nginx's upstream errors:\n"
+                        + "\n".join(upstream) + f"\n--- wsgi-fpm:\n{sup.stderr_tail(40)}")
     missing = [e for e, n in driver.done.items() if n == 0]
     if missing:
         problems.append(f"events that never happened: {missing}")
