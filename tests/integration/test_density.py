@@ -167,6 +167,17 @@ def wakeups(pid):
         return next(int(l.split()[1]) for l in f if l.startswith("voluntary_ctxt_switches"))
 
 
+def asleep(sup, who):
+    """At most one wake-up (voluntary context switch) in 5 s, after 1.5 s for
+    what came before to settle."""
+    time.sleep(1.5)
+    before = wakeups(sup.pid)
+    time.sleep(5)
+    woke = wakeups(sup.pid) - before
+    if woke > 1:
+        raise AssertionError(f"{who} woke {woke} times in 5 s")
+
+
 def idle_pools_never_wake_the_supervisor():
     """1,000 ondemand pools with no process: start-up logs one summary line,
     not a line a pool; the supervisor sleeps until a connection comes (no tick per pool: before, their one-second ticks cost
@@ -181,21 +192,11 @@ def idle_pools_never_wake_the_supervisor():
         if "1000 pools listening (1000 ondemand)" not in log or log.count(" listening on ") > 0:
             raise AssertionError(f"start-up logged {log.count(' listening on ')} pool lines and no summary:\n"
                                  f"{log[-600:]}")
-        time.sleep(1.5)
-        before = wakeups(sup.pid)
-        time.sleep(5)
-        woke = wakeups(sup.pid) - before
-        if woke > 1:
-            raise AssertionError(f"the idle supervisor woke {woke} times in 5 s")
+        asleep(sup, "the idle supervisor")
         if requests_to(sup, [7], timeout=20, threads=1) != [200]:
             raise AssertionError("tenant 7 was not served")
         h.wait_for(lambda: not sup.workers(), 20, what="tenant 7's worker to idle out")
-        time.sleep(1.5)
-        before = wakeups(sup.pid)
-        time.sleep(5)
-        woke = wakeups(sup.pid) - before
-        if woke > 1:
-            raise AssertionError(f"the supervisor woke {woke} times in 5 s once tenant 7 was idle again")
+        asleep(sup, "the supervisor once tenant 7 was idle again")
     finally:
         sup.stop(timeout=60)
 
