@@ -96,8 +96,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t reply_before = reply.size();
     auto event = session.on_record(r, reply);
     if (reply.size() > reply_before) {
-      // Replies never come with an event for the application.
-      FUZZ_CHECK(event == Event::None);
+      // Replies never come with an event for the application; Refused is
+      // the reply itself (END_REQUEST with UNKNOWN_ROLE).
+      FUZZ_CHECK(event == Event::None || event == Event::Refused);
     }
     switch (event) {
       case Event::None:
@@ -124,12 +125,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case Event::Aborted:
         FUZZ_CHECK(session.active());
         break;
+      case Event::Refused:
+        FUZZ_CHECK(!session.active());
+        FUZZ_CHECK(reply.size() > reply_before);
+        break;
       case Event::Error:
         FUZZ_CHECK(!session.error().empty());
         break;
     }
     in.remove_prefix(n);
     if (event == Event::Error) break;
+    if (event == Event::Refused && !session.keep_connection()) break;  // the worker closes
     if (event == Event::StdinEnd || event == Event::Aborted) {
       // The worker answers, sends END_REQUEST, and starts over.
       session.reset();
