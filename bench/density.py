@@ -5,7 +5,7 @@
 For each N in --tenants, each round starts, one at a time (the order rotates
 each round), wsgi-fpm (one `wsgi-fpm run` config with N pools), wsgi-fpm with
 preload-fork, and PHP-FPM (one master with N pools): every tenant its own
-system user (wfpm-d0001 ...), ondemand with at most 2 processes of 1 thread,
+user (wfpm-d0001 ..., not a system user), ondemand with at most 2 processes of 1 thread,
 10 s idle timeout, a UNIX socket. Against each it measures:
 
   start      time from spawn until every tenant's socket accepts a connection
@@ -59,7 +59,9 @@ def user_name(i):
 
 
 def ensure_users(n):
-    """System users wfpm-d0001..N, made once and kept between runs."""
+    """Users wfpm-d0001..N, made once and kept between runs. Ordinary users,
+    not --system ones: the system range (100-999 on Debian) cannot hold 1,000
+    tenants, and the tests' own system users need room in it."""
     made = 0
     for i in range(1, n + 1):
         name = user_name(i)
@@ -69,7 +71,7 @@ def ensure_users(n):
         except KeyError:
             pass
         for attempt in range(5):  # another engineer's useradd may hold /etc/passwd's lock
-            r = subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+            r = subprocess.run(["useradd", "--user-group", "--no-create-home",
                                 "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
                                capture_output=True, text=True, timeout=30)
             if r.returncode in (0, 9):
