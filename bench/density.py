@@ -500,6 +500,21 @@ def measure(kind, n, rnd, scratch, apps, tools, opt):
         else:
             rec["start"]["serve_s"] = served
 
+        # Workers nobody asked for (seen with preload-fork: one per pool once
+        # its template is ready): counted, and waited out before the cold requests.
+        probe_uid = pwd.getpwnam(user_name(n)).pw_uid
+        cold_uids = {pwd.getpwnam(user_name(i)).pw_uid for i in cold}
+        unasked, deadline = 0, time.monotonic() + IDLE_TIMEOUT + 20
+        while srv.alive() and time.monotonic() < deadline:
+            uids = [uid_of(p) for p in srv.workers()]
+            unasked = max(unasked, sum(1 for u in uids if u != probe_uid))
+            if not cold_uids & set(uids):
+                break
+            time.sleep(0.25)
+        rec["start"]["unasked_workers"] = unasked
+        if unasked:
+            log(f"{kind} N={n}: {unasked} workers started without a request; waiting them out")
+
         # Cold and warm first bytes, and the worker the cold request woke.
         for i in cold:
             if srv.worker_of(i):

@@ -45,6 +45,8 @@ METRICS = [
     ("cold first byte, ms", 1, lambda r: r["cold_ms"]),
     ("warm first byte, ms", 2, lambda r: r["warm_ms"]),
     ("start: every socket listening, s", 2, lambda r: [r["start"]["listen_s"]] if "listen_s" in r["start"] else []),
+    ("start: workers running that no request asked for", 0,
+     lambda r: [r["start"]["unasked_workers"]] if "unasked_workers" in r["start"] else []),
     ("start: first answer, s", 2, lambda r: [r["start"]["serve_s"]] if "serve_s" in r["start"] else []),
     ("reload: command returned, s", 3, _reload("command_s")),
     ("reload: changed pool answers, s", 3, _reload("changed_s")),
