@@ -428,10 +428,11 @@ def listening_paths():
 
 
 def cpu_ns(pids):
-    """CPU time of the processes (every thread), in ns, from schedstat: a tick
+    """CPU time of each process (every thread), in ns, from schedstat: a tick
     (10 ms) would be the whole 0.05% budget of a 20 s window."""
-    total = 0
+    out = {}
     for pid in pids:
+        total = 0
         try:
             tasks = os.listdir(f"/proc/{pid}/task")
         except OSError:
@@ -442,7 +443,13 @@ def cpu_ns(pids):
                     total += int(f.read().split()[0])
             except (OSError, IndexError, ValueError):
                 pass
-    return total
+        out[pid] = total
+    return out
+
+
+def cpu_delta(before, after):
+    """CPU ns spent between two cpu_ns() readings by the processes alive at both."""
+    return sum(after[p] - before[p] for p in before if p in after and after[p] >= before[p])
 
 
 def tenant_plan(n, cold, reloads):
@@ -562,8 +569,8 @@ def measure(kind, n, rnd, scratch, apps, tools, opt):
         sup1, tree1, sw1, m1 = cpu_ns([srv.pid]), cpu_ns(tree), context_switches(srv.pid), machine_busy()
         rec["idle"].update({
             "seconds": opt.idle_seconds,
-            "supervisor_cpu_percent": (sup1 - sup0) / 1e9 / opt.idle_seconds * 100,
-            "tree_cpu_percent": (tree1 - tree0) / 1e9 / opt.idle_seconds * 100,
+            "supervisor_cpu_percent": cpu_delta(sup0, sup1) / 1e9 / opt.idle_seconds * 100,
+            "tree_cpu_percent": cpu_delta(tree0, tree1) / 1e9 / opt.idle_seconds * 100,
             "wakeups_per_s": (sw1 - sw0) / opt.idle_seconds,
             "machine_busy_percent": 100 * (1 - (m1[1] - m0[1]) / max(1, m1[0] - m0[0]))})
 
@@ -616,6 +623,8 @@ def main(argv=None):
     ap.add_argument("--command", default="scripts/bench --density")
     ap.add_argument("--report-only", metavar="JSONL", help="rewrite the section from saved results")
     opt = ap.parse_args(argv)
+    # SIGTERM unwinds as ^C does, through the finally that stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if opt.cleanup_users:
         cleanup_users()
         return 0
