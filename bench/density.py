@@ -524,7 +524,7 @@ def measure(kind, n, rnd, scratch, apps, tools, opt):
             log(f"{kind} N={n}: {unasked} workers started without a request; waited them out")
         left = len(srv.workers())
         if left:
-            fail("settle", f"{left} workers still running {IDLE_TIMEOUT + 20} s after start")
+            fail("settle", f"{left} workers still running {IDLE_TIMEOUT + 20} s after the first answer")
 
         # Cold and warm first bytes, and the worker the cold request woke.
         for i in cold:
