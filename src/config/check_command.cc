@@ -44,18 +44,14 @@ std::vector<Diagnostic> socket_directory_warnings(const Config& config) {
     for (const auto& finding : unsafe_socket_directory(dir))
       out.push_back({where, "warning: " + what + ": " + finding + "; only root should be able to write there"});
   };
+  // A runtime-dir not made yet will be made in its parent.
   struct stat st;
-  if (stat(config.runtime_dir.c_str(), &st) == 0)
-    warn(config.location_of("runtime-dir"), "runtime-dir " + config.runtime_dir, config.runtime_dir);
-  else
-    warn(config.location_of("runtime-dir"), "runtime-dir " + config.runtime_dir,
-         config.runtime_dir.substr(0, config.runtime_dir.rfind('/')).empty()
-             ? "/" : config.runtime_dir.substr(0, config.runtime_dir.rfind('/')));
+  const std::string& run = config.runtime_dir;
+  warn(config.location_of("runtime-dir"), "runtime-dir " + run, stat(run.c_str(), &st) == 0 ? run : directory_of(run));
   for (const auto& pool : config.pools) {
     if (pool.listen.kind != Address::Kind::Unix) continue;
-    auto slash = pool.listen.path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : pool.listen.path.substr(0, slash);
-    if (dir == config.runtime_dir) continue;  // said once above
+    std::string dir = directory_of(pool.listen.path);
+    if (dir == run) continue;  // said once above
     warn(pool.location_of("listen"), "the directory of pool " + pool.name + "'s socket", dir);
   }
   return out;

@@ -117,22 +117,23 @@ void RuntimeDir::stop_watching() {
     uv_close(reinterpret_cast<uv_handle_t*>(settle_timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
     settle_timer_ = nullptr;
   }
+  close_watch();
+}
+
+void RuntimeDir::close_watch() {
   if (!watch_) return;
   uv_close(reinterpret_cast<uv_handle_t*>(watch_), [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_event_t*>(h); });
   watch_ = nullptr;
 }
 
-// Any change inside the directory lands here (sockets bound, staging
-// directories): cheap to tell from its removal, which is rare.
+// Any change inside the directory lands here (sockets bound or removed):
+// cheap to tell from its removal, which is rare.
 void RuntimeDir::on_change() {
   if (in_place()) {
     if (changed_) changed_(false);
     return;
   }
-  if (watch_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(watch_), [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_event_t*>(h); });
-    watch_ = nullptr;
-  }
+  close_watch();  // it watched the directory that is gone
   std::string error;
   UniqueFd old = std::move(lock_fd_);  // the new directory gets a lock of its own
   if (!open(path_, error)) {

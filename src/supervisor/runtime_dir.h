@@ -45,6 +45,7 @@ class RuntimeDir {
  private:
   void on_change();
   void start_watch();
+  void close_watch();
   void settle();
   static constexpr std::uint64_t kSettleMs = 300;
 

@@ -270,25 +270,9 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
     theirs[i].reset(p[1]);
   }
   ForkRequest request{serial_};
-  iovec iov{&request, sizeof request};
   int fds[kForkRequestFds] = {theirs[0].get(), theirs[1].get(), board_fd.get(), theirs[2].get(),
                               handoff_end.get()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-  ssize_t sent;
-  do {
-    sent = sendmsg(fork_template.command_fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (sent < 0 && errno == EINTR);
-  if (sent != static_cast<ssize_t>(sizeof request)) {
+  if (!send_fds(fork_template.command_fd_.get(), &request, sizeof request, fds, kForkRequestFds)) {
     error = std::string("cannot ask the template for a worker: ") + std::strerror(errno);
     handoff_fd_.reset();
     return false;

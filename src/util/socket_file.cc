@@ -33,6 +33,12 @@ std::pair<std::string, std::string> split_path(const std::string& path) {
   return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
 }
 
+}  // namespace
+
+std::string directory_of(const std::string& path) { return split_path(path).first; }
+
+namespace {
+
 // A path that reaches exactly what `fd` refers to, however its directories
 // are renamed or replaced meanwhile: the kernel resolves /proc/self/fd/N to
 // the open file itself, never by name. bind() and chmod() take no
@@ -40,6 +46,21 @@ std::pair<std::string, std::string> split_path(const std::string& path) {
 std::string through_descriptor(int fd, const char* name = nullptr) {
   std::string p = "/proc/self/fd/" + std::to_string(fd);
   return name ? p + "/" + name : p;
+}
+
+// Owner and mode of what `inode` (an O_PATH descriptor) is, never of what a
+// path names by then: fchmod takes no O_PATH descriptor, chmod through
+// /proc/self/fd reaches the very file.
+bool set_owner_and_mode(int inode, const SocketOwnership& owner, const std::string& path, std::string& error) {
+  if (fchownat(inode, "", owner.uid, owner.gid, AT_EMPTY_PATH) != 0) {
+    error = errno_text("chown", path);
+    return false;
+  }
+  if (chmod(through_descriptor(inode).c_str(), owner.mode) != 0) {
+    error = errno_text("chmod", path);
+    return false;
+  }
+  return true;
 }
 
 bool same_inode(const struct stat& st, const SocketFile& file) {
@@ -172,13 +193,7 @@ SocketFile bind_socket_file(int socket, const std::string& path, const SocketOwn
     error = "bind " + path + ": something else was put in the socket's place before its owner and mode were set";
     return {};
   }
-  if (fchownat(inode.get(), "", owner.uid, owner.gid, AT_EMPTY_PATH) != 0) {
-    error = errno_text("chown", path);
-    unlinkat(parent.get(), name.c_str(), 0);
-    return {};
-  }
-  if (chmod(through_descriptor(inode.get()).c_str(), owner.mode) != 0) {
-    error = errno_text("chmod", path);
+  if (!set_owner_and_mode(inode.get(), owner, path, error)) {
     unlinkat(parent.get(), name.c_str(), 0);
     return {};
   }
@@ -211,15 +226,7 @@ bool change_socket_ownership(const SocketFile& file, const SocketOwnership& owne
     error = file.path + " is no longer the socket this pool bound";
     return false;
   }
-  if (fchownat(inode.get(), "", owner.uid, owner.gid, AT_EMPTY_PATH) != 0) {
-    error = errno_text("chown", file.path);
-    return false;
-  }
-  if (chmod(through_descriptor(inode.get()).c_str(), owner.mode) != 0) {
-    error = errno_text("chmod", file.path);
-    return false;
-  }
-  return true;
+  return set_owner_and_mode(inode.get(), owner, file.path, error);
 }
 
 std::vector<std::string> unsafe_socket_directory(const std::string& dir) {

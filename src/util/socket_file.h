@@ -58,6 +58,10 @@ void remove_socket_file(const SocketFile& file);
 // if the path no longer names it.
 bool change_socket_ownership(const SocketFile& file, const SocketOwnership& owner, std::string& error);
 
+// The directory a path's last component is in: "/run/x/a.sock" -> "/run/x",
+// "a.sock" -> ".", "/a.sock" -> "/".
+std::string directory_of(const std::string& path);
+
 // What makes `dir` (and the directories above it) unsafe for sockets: owned
 // by someone other than root, or writable by group or others (the sticky bit
 // does not help: a tenant may still create the name first). Empty if safe.

@@ -255,7 +255,6 @@ std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
   }
   auto entry = std::make_unique<Entry>();
   entry->connection = factory_(std::move(fd));
-  entry->deadline = std::chrono::steady_clock::now() + limits_.request_read_timeout;  // owes a head
   open_.fetch_add(1);
   return entry;
 }
@@ -264,14 +263,9 @@ void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handl
   Connection& conn = *entry->connection;
   while (true) {
     auto head = conn.read_head();
-    if (head == Connection::HeadResult::Pending) {
-      // Wait for the rest in the epoll set, not in this thread. The clock
-      // starts at the head's first byte (or the accept); an idle keep-alive
-      // connection has none.
-      if (!conn.head_begun() && !entry->fresh) entry->deadline.reset();
-      else if (!entry->deadline) entry->deadline = std::chrono::steady_clock::now() + limits_.request_read_timeout;
-      return park(std::move(entry));
-    }
+    // Wait for the rest in the epoll set, not in this thread (park_locked
+    // gives it its request-read-timeout).
+    if (head == Connection::HeadResult::Pending) return park(std::move(entry));
     if (head != Connection::HeadResult::Ready) return close(std::move(entry));
     entry->fresh = false;
     entry->deadline.reset();
@@ -306,7 +300,6 @@ void Dispatcher::adopt(UniqueFd fd) {
   // It has served requests, elsewhere: idle between two, it owes none and
   // has no request-read-timeout until the next one begins.
   entry->fresh = false;
-  entry->deadline.reset();
   park(std::move(entry));
 }
 
@@ -342,7 +335,14 @@ void Dispatcher::park_locked(std::unique_ptr<Entry> entry) {
   // must find the entry in waiting_.
   epoll_ctl(epoll_fd_.get(), entry->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, entry->connection->fd(), &ev);
   entry->registered = true;
-  entry->parked_at = std::chrono::steady_clock::now();
+  auto now = std::chrono::steady_clock::now();
+  entry->parked_at = now;
+  // request-read-timeout runs from when a connection that owes a request
+  // first waits (just after its accept, or at its head's first byte); an
+  // idle keep-alive connection owes none. Set here alone, so a connection
+  // served at once (the common case) never reads the clock for it.
+  if (!entry->owes_request()) entry->deadline.reset();
+  else if (!entry->deadline) entry->deadline = now + limits_.request_read_timeout;
   if (entry->deadline && !expiry_armed_) arm_expiry_locked();
   Entry* raw = entry.get();
   waiting_.emplace(raw, std::move(entry));
