@@ -73,6 +73,10 @@ struct ForkReply {
   std::int64_t pid;
 };
 inline constexpr int kForkRequestFds = 5;
+// The shared zygote (`--zygote`, worker/zygote.h) takes the same requests
+// with the new worker's listening socket as a sixth descriptor, and after the
+// ForkRequest the worker's command line and environment (fork_request.h).
+inline constexpr int kZygoteRequestFds = 6;
 
 // Idle keep-alive connections handed over across a graceful replacement: a
 // SOCK_SEQPACKET socket to the supervisor, given to every worker (not to a

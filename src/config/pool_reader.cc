@@ -110,6 +110,9 @@ void check_pool(Reader& r, Pool& pool, const std::string& runtime_dir) {
   for (auto& app : pool.apps) {
     if (!app.locations.has("preload")) app.preload = pool.preload;
   }
+  if (!pool.preload_fork && has("template-idle-timeout")) {
+    r.error(pool.location_of("template-idle-timeout"), "'template-idle-timeout' applies only with preload-fork: true");
+  }
   if (pool.preload_fork && has("apps") &&
       std::none_of(pool.apps.begin(), pool.apps.end(), [](const App& a) { return a.application_group == "%{GLOBAL}"; })) {
     r.error(pool.location_of("preload-fork"),
@@ -276,6 +279,8 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"script-reloading", boolean(pool.script_reloading)},
       {"preload", boolean(pool.preload)},
       {"preload-fork", boolean(pool.preload_fork)},
+      {"template-idle-timeout", seconds(pool.template_idle_timeout)},
+      {"zygote", boolean(pool.zygote)},
       {"apps", [&](const Entry& e) { pool.apps = read_apps(r, e); }},
       // Recycling and timeouts
       {"maximum-requests", integer(pool.maximum_requests, 0, std::numeric_limits<int>::max())},

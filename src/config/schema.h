@@ -105,6 +105,8 @@ struct Pool {
   bool script_reloading = true;            // script-reloading
   bool preload = false;                    // preload: import every app at process start
   bool preload_fork = false;               // preload-fork: fork workers from a template
+  int template_idle_timeout = -1;          // template-idle-timeout: -1 = process-idle-timeout, 0 = never
+  bool zygote = true;                      // zygote: fork workers from the shared zygote
   std::vector<App> apps;                   // apps
 
   // Recycling and timeouts (seconds; 0 = off unless noted).

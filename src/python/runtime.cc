@@ -1,5 +1,10 @@
 #include "python/runtime.h"
 
+#include <unistd.h>
+
+#include <map>
+#include <string_view>
+
 #include "build_config.h"
 #include "python/gil.h"
 #include "python/ref.h"
@@ -38,6 +43,22 @@ bool add_site_dirs(const std::vector<std::string>& dirs, std::string& error) {
   return true;
 }
 
+// python-path and switch-interval, the pool's own settings of a started
+// interpreter. GIL held.
+bool apply_pool_settings(const RuntimeOptions& options, std::string& error) {
+  if (!add_site_dirs(options.python_path, error)) return false;
+  if (options.switch_interval > 0) {
+    PyRef sys = PyRef::steal(PyImport_ImportModule("sys"));
+    PyRef r = sys ? PyRef::steal(PyObject_CallMethod(sys.get(), "setswitchinterval", "d", options.switch_interval))
+                  : PyRef();
+    if (!r) {
+      error = "switch-interval: " + format_current_exception();
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 PyThreadState* start_runtime(const RuntimeOptions& options, std::string& error) {
@@ -45,7 +66,7 @@ PyThreadState* start_runtime(const RuntimeOptions& options, std::string& error) 
   // Isolated: no PYTHON* environment variables, no user site, no signal handlers.
   PyConfig_InitIsolatedConfig(&config);
   config.install_signal_handlers = 0;
-  config.site_import = 1;
+  config.site_import = options.import_site ? 1 : 0;
   config.write_bytecode = 0;  // tenants' code trees may be read-only to them
   // A virtualenv is found the way the venv's own interpreter finds it: through
   // pyvenv.cfg beside its bin/python.
@@ -63,22 +84,57 @@ PyThreadState* start_runtime(const RuntimeOptions& options, std::string& error) 
   PyConfig_Clear(&config);
   if (!check_status(status, error)) return nullptr;
 
-  if (!ready_types(error) || !add_site_dirs(options.python_path, error)) {
+  if (!ready_types(error) || !apply_pool_settings(options, error)) {
     Py_FinalizeEx();
     return nullptr;
   }
-  if (options.switch_interval > 0) {
-    PyRef sys = PyRef::steal(PyImport_ImportModule("sys"));
-    PyRef r = sys ? PyRef::steal(PyObject_CallMethod(sys.get(), "setswitchinterval", "d", options.switch_interval))
-                  : PyRef();
-    if (!r) {
-      error = "switch-interval: " + format_current_exception();
-      Py_FinalizeEx();
-      return nullptr;
-    }
-  }
   g_main_interpreter = PyInterpreterState_Main();
   return PyEval_SaveThread();
+}
+
+bool settle_forked_runtime(PyThreadState* main_state, const RuntimeOptions& options,
+                           const std::vector<std::string>& environment, std::string& error) {
+  // The zygote's environment (PATH, LANG, LC_ALL) becomes the pool's. Only
+  // what differs is changed, through os.environ (whose methods call putenv
+  // and unsetenv): each Python object a forked worker touches costs it a
+  // copied page, so it touches few.
+  std::map<std::string, std::string> wanted;
+  for (const auto& entry : environment) {
+    auto equals = entry.find('=');
+    if (equals != std::string::npos && equals > 0) wanted[entry.substr(0, equals)] = entry.substr(equals + 1);
+  }
+  std::vector<std::string> unset;
+  for (char** e = ::environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    auto equals = entry.find('=');
+    std::string name(entry.substr(0, equals));
+    auto it = wanted.find(name);
+    if (it == wanted.end()) {
+      unset.push_back(name);
+    } else if (equals != std::string_view::npos && entry.substr(equals + 1) == it->second) {
+      wanted.erase(it);  // already so
+    }
+  }
+  GilHold gil(main_state);
+  PyRef os = PyRef::steal(PyImport_ImportModule("os"));
+  PyRef os_environ = os ? PyRef::steal(PyObject_GetAttrString(os.get(), "environ")) : PyRef();
+  if (!os_environ) {
+    error = "os.environ: " + format_current_exception();
+    return false;
+  }
+  auto text = [](const std::string& s) { return PyRef::steal(PyUnicode_DecodeFSDefaultAndSize(s.data(), static_cast<Py_ssize_t>(s.size()))); };
+  for (const auto& name : unset) {
+    PyRef key = text(name);
+    if (!key || PyObject_DelItem(os_environ.get(), key.get()) != 0) PyErr_Clear();  // not in os.environ: fine
+  }
+  for (const auto& [name, value] : wanted) {
+    PyRef key = text(name), val = text(value);
+    if (!key || !val || PyObject_SetItem(os_environ.get(), key.get(), val.get()) != 0) {
+      error = "os.environ[" + name + "]: " + format_current_exception();
+      return false;
+    }
+  }
+  return apply_pool_settings(options, error);
 }
 
 void finalize_runtime(PyThreadState* main_state) {

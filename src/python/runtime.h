@@ -18,11 +18,21 @@ struct RuntimeOptions {
   std::vector<std::string> python_path;  // added with site.addsitedir, as mod_wsgi does
   std::string program_name;              // empty: the interpreter wsgi-fpm was built against
   double switch_interval = 0;            // sys.setswitchinterval (switch-interval); 0: default
+  // False: no `site` (sys.path without site-packages, no .pth files).
+  bool import_site = true;
 };
 
 // Starts Python in the calling (main) thread and releases the GIL. Returns
 // the main thread's state, for finalize(). nullptr with `error` on failure.
 PyThreadState* start_runtime(const RuntimeOptions& options, std::string& error);
+
+// In a worker forked from the zygote, once it is its pool's user: what
+// start_runtime would have done for this pool and the zygote did not.
+// os.environ (and the C library's environ) becomes `environment`
+// (NAME=value), then python-path and switch-interval apply as start_runtime
+// applies them. Call without the GIL. False with `error`.
+bool settle_forked_runtime(PyThreadState* main_state, const RuntimeOptions& options,
+                           const std::vector<std::string>& environment, std::string& error);
 
 // Runs atexit handlers and finalizes. Call from the thread that started the
 // runtime, after every request thread has dropped its thread state.

@@ -65,8 +65,8 @@ std::vector<std::string> PoolSpec::fingerprint() const {
   return f;
 }
 
-Pool::Pool(uv_loop_t* loop, PoolSpec spec, std::shared_ptr<LogSink> log)
-    : loop_(loop), spec_(std::move(spec)), log_(std::move(log)) {}
+Pool::Pool(uv_loop_t* loop, PoolSpec spec, std::shared_ptr<LogSink> log, Zygotes* zygotes)
+    : loop_(loop), spec_(std::move(spec)), log_(std::move(log)), zygotes_(zygotes) {}
 
 Pool::~Pool() {
   if (listen_fd_) remove_socket_file(socket_file_);
@@ -110,15 +110,17 @@ bool Pool::start(std::string& error, ListeningSocket socket, bool announce) {
   uv_poll_init(loop_, socket_watch_, listen_fd_.get());
   socket_watch_->data = this;
   open_handles_++;
+  if (spec_.preload_fork) template_idle_timer_ = make_timer();
   if (announce) log_->write_line("info", "wsgi-fpm", getpid(), description());
-  if (spec_.preload_fork) start_template("pool started");
+  // preload-fork: the first worker wanted starts the template (at once for static).
   fill_static_slots();
   tick();
   return true;
 }
 
 bool Pool::has_processes() const {
-  if (!workers_.empty()) return true;
+  // A template is no process of the pool's: it neither serves nor needs the tick.
+  if (std::any_of(workers_.begin(), workers_.end(), [](const auto& w) { return !w->is_template(); })) return true;
   return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.empty(); });
 }
 
@@ -136,6 +138,37 @@ void Pool::update_tick() {
   } else if (!wanted && active) {
     uv_timer_stop(tick_timer_);
   }
+  update_template_idle();
+}
+
+// preload-fork: an idle tenant costs nothing, template included. Once the
+// pool has had no worker for template-idle-timeout, its template goes; the
+// next worker wanted starts another (each held 3 MB PSS and 5 descriptors:
+// 3.1 GB for 1,000 idle pools).
+void Pool::update_template_idle() {
+  if (!template_idle_timer_) return;
+  bool idle = !stopping_ && (template_ || next_template_) && !has_processes() &&
+              spec_.template_idle_timeout.count() > 0;
+  bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(template_idle_timer_));
+  if (idle && !active) {
+    auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             spec_.template_idle_timeout).count());
+    uv_timer_start(template_idle_timer_, [](uv_timer_t* t) {
+      auto* pool = static_cast<Pool*>(t->data);
+      if (pool->has_processes() || (!pool->template_ && !pool->next_template_)) return;
+      pool->log_->write_line("info", pool->spec_.name, pool->template_ ? pool->template_->pid() : getpid(),
+                             fmt::format("stopping the template: no worker for {} s (template-idle-timeout)",
+                                         pool->spec_.template_idle_timeout.count()));
+      pool->stop_templates();
+    }, ms, 0);
+  } else if (!idle && active) {
+    uv_timer_stop(template_idle_timer_);
+  }
+}
+
+void Pool::want_template(const std::string& reason) {
+  if (template_ || next_template_ || stopping_ || Clock::now() < template_retry_after_) return;
+  start_template(reason);
 }
 
 std::string Pool::description() const {
@@ -151,8 +184,12 @@ ListeningSocket Pool::take_socket() {
 }
 
 WorkerProcess* Pool::spawn(std::size_t slot) {
-  // preload-fork: the template's ready event fills the slot.
-  if (spec_.preload_fork && !template_ready()) return nullptr;
+  // preload-fork: the template's ready event fills the slot (static), or the
+  // connection still waiting then does (ondemand, dynamic).
+  if (spec_.preload_fork && !template_ready()) {
+    want_template("a worker is wanted");
+    return nullptr;
+  }
   WorkerProcess::Events events;
   events.ready = [this](WorkerProcess& w) { on_ready(w); };
   events.retire = [this](WorkerProcess& w, const std::string& reason, bool evicted) {
@@ -177,7 +214,14 @@ WorkerProcess* Pool::spawn(std::size_t slot) {
   std::string error;
   WorkerProcess* raw = w.get();
   workers_.push_back(std::move(w));
-  bool started = spec_.preload_fork ? raw->fork_from(*template_, o, error) : raw->spawn(o, error);
+  // Without preload-fork, the shared zygote forks the worker if it is ready
+  // (zygote.h); if not, it is on its way and this one is spawned.
+  WorkerProcess* zygote = !spec_.preload_fork && zygotes_ && !spec_.zygote.empty()
+                              ? zygotes_->get(spec_.zygote, spec_.manager.idle_timeout)
+                              : nullptr;
+  bool started = spec_.preload_fork ? raw->fork_from(*template_, o, error)
+                 : zygote           ? raw->fork_from(*zygote, o, error)
+                                    : raw->spawn(o, error);
   if (!started) {
     // Out of descriptors (EMFILE), memory or processes: a spawn that failed
     // counts for the backoff like a process that died young, or it would be
@@ -220,6 +264,7 @@ void Pool::replace(std::size_t slot, const std::string& reason, Drain drain) {
   if (!s.current) return;   // nothing running: a respawn or the manager covers it
   if (spec_.preload_fork && !template_ready()) {
     s.deferred_replace = std::make_pair(reason, drain);
+    want_template(reason);
     return;
   }
   s.deferred_replace.reset();
@@ -231,8 +276,12 @@ void Pool::replace(std::size_t slot, const std::string& reason, Drain drain) {
 
 void Pool::replace_all(const std::string& reason) {
   // preload-fork: the template imported the old code; its successor must be
-  // ready before the workers can be (replace() defers until then).
-  if (spec_.preload_fork) start_template(reason);
+  // ready before the workers can be (replace() defers until then). With no
+  // worker, the next one wanted starts a template with the new code.
+  if (spec_.preload_fork) {
+    if (!has_processes()) return stop_templates();
+    start_template(reason);
+  }
   for (std::size_t i = 0; i < slots_.size(); ++i) replace(i, reason, Drain::Eviction);
 }
 
@@ -257,10 +306,12 @@ void Pool::update(PoolSpec spec, bool replace_processes) {
     // Timers of dropped slots stay until the pool stops (they are stopped).
   }
   if (!spec_.preload_fork) stop_templates();
+  if (spec_.preload_fork && !template_idle_timer_) template_idle_timer_ = make_timer();
   if (replace_processes) {
     std::string error;
     if (spec_.preload_fork && !become_child_subreaper(error)) log_->write_line("error", spec_.name, getpid(), error);
-    if (spec_.preload_fork) start_template("configuration changed");
+    if (spec_.preload_fork && has_processes()) start_template("configuration changed");
+    else if (spec_.preload_fork) stop_templates();  // the next worker wanted starts one with the new settings
     for (std::size_t i = 0; i < std::min<std::size_t>(slots_.size(), static_cast<std::size_t>(old_processes)); ++i)
       replace(i, "configuration changed", Drain::Eviction);
   }
@@ -373,12 +424,15 @@ void Pool::start_template(const std::string& reason) {
   if (!raw->spawn(o, error)) {
     log_->write_line("error", spec_.name, getpid(), "cannot start the template: " + error);
     template_failures_++;
+    template_retry_after_ = Clock::now() + std::chrono::milliseconds(backoff_ms(template_failures_));
     after(static_cast<std::uint64_t>(backoff_ms(template_failures_)),
-          [this] { if (!next_template_) start_template("retrying"); });
+          [this] { if (!next_template_ && has_processes()) start_template("retrying"); });
+    if (!raw->closing()) workers_.remove_if([&](const auto& p) { return p.get() == raw; });
     return;
   }
   next_template_ = raw;
   log_->write_line("info", spec_.name, raw->pid(), "template starting (" + reason + ")");
+  update_template_idle();
   if (spec_.startup_timeout > 0) {
     std::uint64_t serial = raw->serial();
     after(static_cast<std::uint64_t>(spec_.startup_timeout) * 1000, [this, serial] {
@@ -415,10 +469,12 @@ void Pool::on_template_exit(WorkerProcess& t, int64_t status, int sig) {
     maybe_finish_stop();
     return;
   }
+  bool wanted = has_processes();  // else the next worker wanted starts one
   if (&t == template_) {
     template_ = nullptr;
     log_->write_line("warning", spec_.name, t.pid(),
-                     "template " + reason + "; its workers keep serving, a new template is starting");
+                     "template " + reason +
+                         (wanted ? "; its workers keep serving, a new template is starting" : ""));
   } else {
     next_template_ = nullptr;
     template_failures_++;
@@ -426,7 +482,10 @@ void Pool::on_template_exit(WorkerProcess& t, int64_t status, int sig) {
   }
   last_exit_ = "template " + reason;
   int delay_ms = backoff_ms(template_failures_);
-  after(static_cast<std::uint64_t>(delay_ms), [this] { if (!next_template_) start_template("the last one exited"); });
+  template_retry_after_ = Clock::now() + std::chrono::milliseconds(delay_ms);
+  if (wanted)
+    after(static_cast<std::uint64_t>(delay_ms), [this] { if (!next_template_) start_template("the last one exited"); });
+  update_template_idle();
 }
 
 void Pool::stop_templates() {
@@ -434,6 +493,7 @@ void Pool::stop_templates() {
     if (t) t->stop(std::chrono::seconds(spec_.shutdown_timeout));
   }
   template_ = next_template_ = nullptr;
+  update_template_idle();
 }
 
 namespace {
@@ -568,7 +628,9 @@ long Pool::slot_of(long pid) const {
 
 void Pool::tick() {
   if (stopping_) return;
-  if (spec_.preload_fork) reap_unknown_children();
+  // Once we are a subreaper, the orphans of every worker's children are
+  // ours to reap (once a second for all pools, however many ask).
+  if (is_child_subreaper()) reap_unknown_children();
   if (spec_.script_reloading) check_scripts();
   auto now = Clock::now();
   for (auto& s : slots_) {
@@ -663,6 +725,7 @@ void Pool::close_timers() {
     handle = nullptr;
   };
   close(tick_timer_);
+  close(template_idle_timer_);
   close(watch_pause_);
   close(socket_watch_);
   for (auto* t : one_shots_) {

@@ -25,6 +25,7 @@
 #include "supervisor/log_sink.h"
 #include "supervisor/process_manager.h"
 #include "supervisor/worker_process.h"
+#include "supervisor/zygote.h"
 #include "util/address.h"
 #include "util/fd.h"
 #include "util/socket.h"
@@ -56,6 +57,12 @@ struct PoolSpec {
   // preload-fork: workers are forked from a template process that imported
   // the pool's %{GLOBAL} apps (worker/fork_template.h).
   bool preload_fork = false;
+  // preload-fork: the template starts when a worker is wanted and stops
+  // once the pool has had no worker for this long (0: it stays).
+  std::chrono::seconds template_idle_timeout{10};
+  // Which shared zygote forks the workers (zygote.h), as zygote_for() in
+  // pool_spec.cc says; "" for none: they are spawned.
+  std::string zygote;
 
   // Changing any of these needs a new socket.
   bool same_socket(const PoolSpec& o) const {
@@ -79,7 +86,9 @@ struct PoolStatus {
 
 class Pool {
  public:
-  Pool(uv_loop_t* loop, PoolSpec spec, std::shared_ptr<LogSink> log);
+  // `zygotes`: where workers of a pool with a PoolSpec::zygote are forked
+  // from; nullptr to spawn every one.
+  Pool(uv_loop_t* loop, PoolSpec spec, std::shared_ptr<LogSink> log, Zygotes* zygotes = nullptr);
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -135,6 +144,11 @@ class Pool {
   void on_template_ready(WorkerProcess& t);
   void on_template_exit(WorkerProcess& t, int64_t status, int signal);
   void stop_templates();
+  // A worker is wanted and no template is ready: starts one unless one is
+  // on its way or backing off.
+  void want_template(const std::string& reason);
+  // Starts or stops template_idle_timer_ as the pool has workers or not.
+  void update_template_idle();
   void replace(std::size_t slot, const std::string& reason, Drain drain);
   void on_ready(WorkerProcess& w);
   // Idle keep-alive connections a stopping worker handed over: to the
@@ -172,6 +186,7 @@ class Pool {
   uv_loop_t* loop_;
   PoolSpec spec_;
   std::shared_ptr<LogSink> log_;
+  Zygotes* zygotes_;
   UniqueFd listen_fd_;
   SocketFile socket_file_;  // the inode bound, removed at stop; empty once handed on
   std::vector<Slot> slots_;
@@ -190,6 +205,10 @@ class Pool {
   WorkerProcess* template_ = nullptr;
   WorkerProcess* next_template_ = nullptr;
   int template_failures_ = 0;
+  // A template that failed is not started again before this (backoff).
+  std::chrono::steady_clock::time_point template_retry_after_;
+  // Runs while the pool has a template and no worker: template-idle-timeout.
+  uv_timer_t* template_idle_timer_ = nullptr;
   int logged_failure_step_ = 0;  // the highest backoff step logged since a process was last ready
 };
 

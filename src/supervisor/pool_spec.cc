@@ -10,6 +10,25 @@
 
 namespace wsgi_fpm::supervisor {
 
+namespace {
+
+// Which shared zygote may fork this pool's workers: one whose Python was
+// started exactly as this pool's would be. Python itself is started the
+// same for every pool of the system interpreter but for the locale; what
+// the process takes from its environment at exec (the dynamic loader's and
+// glibc's variables) a fork cannot give it. None ("") for a virtualenv
+// (python-home: its site-packages would be read by root), for preload-fork
+// (its template is the pool's own), or when the pool says `zygote: false`.
+std::string zygote_for(const config::Pool& p, const PoolSpec& s) {
+  if (!p.zygote || p.preload_fork || p.python_home) return "";
+  for (const auto& [name, value] : p.environment) {
+    if (name.starts_with("LD_") || name.starts_with("GLIBC_") || name.starts_with("MALLOC_")) return "";
+  }
+  return s.worker_executable + "\nLANG=" + p.lang + "\nLC_ALL=" + p.locale;
+}
+
+}  // namespace
+
 bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   s.name = p.name;
   s.listen = p.listen;
@@ -110,6 +129,9 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   s.manager.idle_timeout = std::chrono::seconds(p.process_idle_timeout);
   s.script_reloading = p.script_reloading;
   s.preload_fork = p.preload_fork;
+  s.template_idle_timeout =
+      std::chrono::seconds(p.template_idle_timeout >= 0 ? p.template_idle_timeout : p.process_idle_timeout);
+  s.zygote = zygote_for(p, s);
   return true;
 }
 

@@ -105,7 +105,7 @@ std::string Supervisor::apply(const config::Config& config) {
       restart_pool(pool, std::move(spec), std::move(inherited), problems);
       continue;
     }
-    auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool));
+    auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool), zygotes_.get());
     // At start-up with many pools, one summary instead of a line a pool.
     if (!fresh->start(why, {}, !starting_many_)) {
       problems += pool.location_of("listen").str() + ": " + why + "\n";
@@ -119,7 +119,7 @@ std::string Supervisor::apply(const config::Config& config) {
 void Supervisor::restart_pool(const config::Pool& pool, PoolSpec spec, ListeningSocket socket, std::string& problems) {
   // The new pool first: if it cannot bind, the old one goes on serving.
   std::string why;
-  auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool));
+  auto fresh = std::make_unique<Pool>(loop_, std::move(spec), pool_log(pool), zygotes_.get());
   if (!fresh->start(why, std::move(socket))) {
     problems += pool.location_of("listen").str() + ": " + why + "\n";
     return;
@@ -187,11 +187,25 @@ void Supervisor::stop() {
     stopping_pools_.push_back(std::move(pool));
     raw->stop([this, raw] {
       stopping_pools_.remove_if([&](const auto& p) { return p.get() == raw; });
-      if (stopping_pools_.empty()) uv_stop(loop_);
+      maybe_stopped();
     });
   }
   pools_.clear();
-  if (stopping_pools_.empty()) uv_stop(loop_);
+  // The zygotes go once the pools have: a pool may still be asking.
+  maybe_stopped();
+}
+
+void Supervisor::maybe_stopped() {
+  if (!stopping_pools_.empty()) return;
+  if (zygotes_ && !zygotes_stopping_) {
+    zygotes_stopping_ = true;
+    zygotes_->stop([this] {
+      zygotes_stopped_ = true;
+      uv_stop(loop_);
+    });
+    return;
+  }
+  if (!zygotes_ || zygotes_stopped_) uv_stop(loop_);
 }
 
 void Supervisor::reopen_logs() {
@@ -249,6 +263,7 @@ int Supervisor::run() {
     std::cerr << config_.location_of("runtime-dir").str() << ": " << why << "\n";
     return 1;
   }
+  zygotes_ = std::make_unique<Zygotes>(loop_, log_);
   std::string control_path = config_.runtime_dir + "/control.sock";
   signal(SIGPIPE, SIG_IGN);
   info("starting with " + config_path_);

@@ -39,6 +39,8 @@ class Supervisor {
   void on_runtime_dir_change(bool recreated);
   std::string reload();
   void stop();
+  // Ends the loop once every pool and zygote has stopped.
+  void maybe_stopped();
   void reopen_logs();
   std::string handle_command(const std::string& command);
   std::vector<PoolStatus> snapshot() const;
@@ -52,6 +54,10 @@ class Supervisor {
   std::map<std::string, std::shared_ptr<LogSink>> pool_logs_;  // by file path
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<Pool>> stopping_pools_;
+  // Made once the log is open; stopped after the pools.
+  std::unique_ptr<Zygotes> zygotes_;
+  bool zygotes_stopping_ = false;
+  bool zygotes_stopped_ = false;
   RuntimeDir runtime_dir_;
   ControlServer control_;
   uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;

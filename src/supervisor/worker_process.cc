@@ -15,6 +15,7 @@
 
 #include "util/fd.h"
 #include "util/fd_passing.h"
+#include "wsgi_fpm/fork_request.h"
 
 namespace wsgi_fpm::supervisor {
 
@@ -81,6 +82,7 @@ bool WorkerProcess::make_scoreboard(UniqueFd& board_fd, std::string& error) {
 bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
   pool_name_ = o.pool_name;
   log_ = o.log;
+  zygote_ = o.zygote;
   UniqueFd board_fd;
   if (!make_scoreboard(board_fd, error)) return false;
   UniqueFd template_end, handoff_end;
@@ -110,7 +112,7 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
   stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&stdout_->handle);
   stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&stderr_->handle);
-  stdio[kListenFd].flags = UV_INHERIT_FD;
+  stdio[kListenFd].flags = o.listen_fd >= 0 ? UV_INHERIT_FD : UV_IGNORE;
   stdio[kListenFd].data.fd = o.listen_fd;
   stdio[kScoreboardFd].flags = UV_INHERIT_FD;
   stdio[kScoreboardFd].data.fd = board_fd.get();
@@ -270,9 +272,12 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
     theirs[i].reset(p[1]);
   }
   ForkRequest request{serial_};
-  int fds[kForkRequestFds] = {theirs[0].get(), theirs[1].get(), board_fd.get(), theirs[2].get(),
-                              handoff_end.get()};
-  if (!send_fds(fork_template.command_fd_.get(), &request, sizeof request, fds, kForkRequestFds)) {
+  std::string message(reinterpret_cast<const char*>(&request), sizeof request);
+  int fds[kZygoteRequestFds] = {theirs[0].get(), theirs[1].get(), board_fd.get(), theirs[2].get(),
+                                handoff_end.get(), o.listen_fd};
+  if (fork_template.is_zygote()) message += encode_command_line(CommandLine{o.arguments, o.environment});
+  std::size_t fd_count = fork_template.is_zygote() ? kZygoteRequestFds : kForkRequestFds;
+  if (!send_fds(fork_template.command_fd_.get(), message.data(), message.size(), fds, fd_count)) {
     error = std::string("cannot ask the template for a worker: ") + std::strerror(errno);
     handoff_fd_.reset();
     return false;
@@ -502,13 +507,20 @@ void WorkerProcess::close_pidfd() {
   pidfd_poll_ = nullptr;
 }
 
+namespace {
+bool subreaper = false;
+}  // namespace
+
 bool become_child_subreaper(std::string& error) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     error = std::string("prctl(PR_SET_CHILD_SUBREAPER): ") + std::strerror(errno);
     return false;
   }
+  subreaper = true;
   return true;
 }
+
+bool is_child_subreaper() { return subreaper; }
 
 namespace {
 

@@ -64,6 +64,10 @@ class WorkerProcess {
     // preload-fork: this process is a template (the worker was given
     // --fork-template) and gets a fork-request socket as kForkCommandFd.
     bool fork_template = false;
+    // The shared zygote (--zygote): a template with no pool, and so no
+    // listening socket (listen_fd -1); each fork request carries the
+    // worker's socket, arguments and environment.
+    bool zygote = false;
   };
 
   WorkerProcess(uv_loop_t* loop, std::size_t slot, Events events);
@@ -77,6 +81,7 @@ class WorkerProcess {
   // before then are delivered then.
   bool fork_from(WorkerProcess& fork_template, const SpawnOptions& options, std::string& error);
   bool is_template() const { return static_cast<bool>(command_fd_); }
+  bool is_zygote() const { return zygote_; }
   // Handles still to close (their callbacks will free the object); none
   // after a spawn that failed before it opened any.
   bool closing() const { return open_handles_ > 0; }
@@ -162,6 +167,7 @@ class WorkerProcess {
   // preload-fork, as a template: the fork-request socket, and the workers
   // waiting for their pid by request id.
   UniqueFd command_fd_;
+  bool zygote_ = false;
   uv_poll_t* command_poll_ = nullptr;
   std::map<std::uint64_t, WorkerProcess*> pending_forks_;
   // Every worker (never a template): connections handed over, both ways.
@@ -173,6 +179,9 @@ class WorkerProcess {
 // that a worker forked by a template (fork_template.h) becomes its child.
 // Idempotent. False with `error`.
 bool become_child_subreaper(std::string& error);
+// Once it is (for a template or the zygote), every orphan of any worker's
+// children is ours to reap, forked worker or not.
+bool is_child_subreaper();
 // Reaps exited children that no WorkerProcess knows (orphans of workers'
 // own children, adopted as the subreaper): a zombie seen twice, a tick
 // apart. Call once a second while subreaper.

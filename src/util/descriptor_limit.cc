@@ -1,5 +1,7 @@
 #include "util/descriptor_limit.h"
 
+#include <dirent.h>
+
 namespace wsgi_fpm {
 namespace {
 
@@ -35,6 +37,17 @@ bool lower_descriptor_limit(std::uint64_t soft) {
   if (soft == 0 || static_cast<std::uint64_t>(r.rlim_cur) <= soft) return true;
   r.rlim_cur = static_cast<rlim_t>(soft);
   return setrlimit(RLIMIT_NOFILE, &r) == 0;
+}
+
+std::uint64_t open_descriptors() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return 0;
+  std::uint64_t n = 0;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(dir);
+  return n > 0 ? n - 1 : 0;  // not the directory's own
 }
 
 }  // namespace wsgi_fpm

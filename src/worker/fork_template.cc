@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "python/gil.h"
 #include "util/log.h"
@@ -51,8 +52,12 @@ void become_supervisors_child(pid_t middle, pid_t supervisor_pid) {
 
 }  // namespace
 
-void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contract& contract) {
+void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contract& contract,
+                         std::optional<CommandLine>* zygote) {
   const int command_fd = contract.fd(kForkCommandFd);
+  const int request_fds = zygote ? kZygoteRequestFds : kForkRequestFds;
+  // A template's requests are the header alone; a zygote's carry a command line.
+  std::vector<char> buffer(sizeof(ForkRequest) + (zygote ? kCommandLineMaxBytes : 0));
   // The stop signals are blocked (main.cc); take them here so that SIGTERM
   // ends the template, which has no request to drain.
   sigset_t stop_signals;
@@ -88,8 +93,8 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
     if (watch[1].revents) std::_Exit(0);
 
     ForkRequest request{};
-    iovec iov{&request, sizeof request};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kForkRequestFds)];
+    iovec iov{buffer.data(), buffer.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kZygoteRequestFds)];
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
@@ -99,15 +104,21 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) std::_Exit(0);  // the supervisor closed the socket: we are done
 
-    int fds[kForkRequestFds];
+    int fds[kZygoteRequestFds];
     int got = 0;
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      got = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-      std::memcpy(fds, CMSG_DATA(c), sizeof(int) * static_cast<std::size_t>(std::min(got, kForkRequestFds)));
+      got = std::min(static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int)), kZygoteRequestFds);
+      std::memcpy(fds, CMSG_DATA(c), sizeof(int) * static_cast<std::size_t>(got));
     }
-    if (n != sizeof request || got != kForkRequestFds || (msg.msg_flags & MSG_CTRUNC)) {
-      close_all(fds, std::min(got, kForkRequestFds));
+    if (n >= static_cast<ssize_t>(sizeof request)) std::memcpy(&request, buffer.data(), sizeof request);
+    std::optional<CommandLine> command_line;
+    if (zygote && n >= static_cast<ssize_t>(sizeof request) && !(msg.msg_flags & MSG_TRUNC))
+      command_line = decode_command_line(std::string_view(buffer.data() + sizeof request,
+                                                          static_cast<std::size_t>(n) - sizeof request));
+    bool well_formed = zygote ? command_line.has_value() : n == sizeof request;
+    if (!well_formed || got != request_fds || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+      close_all(fds, got);
       reply(command_fd, request.id, -EPROTO);
       continue;
     }
@@ -134,6 +145,10 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
         contract.replace(kScoreboardFd, fds[2]);
         contract.replace(kNotifyFd, fds[3]);
         contract.replace(kHandoffFd, fds[4]);
+        if (zygote) {
+          contract.replace(kListenFd, fds[5]);
+          *zygote = std::move(command_line);
+        }
         contract.close(kForkCommandFd);
         close(signals);
         return;  // GilHold lets go of the GIL on the way out
@@ -142,7 +157,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
       PyOS_AfterFork_Parent();
       errno = fork_errno;
     }
-    close_all(fds, kForkRequestFds);
+    close_all(fds, request_fds);
     if (middle < 0) {
       reply(command_fd, request.id, -errno);
       continue;

@@ -13,7 +13,10 @@
 #include <Python.h>
 #include <sys/types.h>
 
+#include <optional>
+
 #include "worker/contract.h"
+#include "wsgi_fpm/fork_request.h"
 
 namespace wsgi_fpm::worker {
 
@@ -28,6 +31,12 @@ namespace wsgi_fpm::worker {
 // request socket, its signalfd, the descriptors received); it does carry what
 // the preloaded apps opened at import, which are theirs: the template itself
 // inherited nothing beyond the contract (contract.h).
-void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contract& contract);
+//
+// As the shared zygote (`zygote` given): each request also carries the new
+// worker's listening socket, which takes kListenFd's place, and its command
+// line and environment, which come back in `*zygote`; the new worker is
+// still root and must drop privileges before it runs any Python.
+void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contract& contract,
+                         std::optional<CommandLine>* zygote = nullptr);
 
 }  // namespace wsgi_fpm::worker

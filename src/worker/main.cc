@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -22,6 +23,8 @@
 #include <memory>
 #include <cstdlib>
 #include <thread>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "python/runtime.h"
@@ -45,6 +48,7 @@
 #include "python/gil.h"
 #include "worker/router.h"
 #include "worker/scgi_connection.h"
+#include "wsgi_fpm/fork_request.h"
 #include "wsgi_fpm/scoreboard.h"
 
 using namespace wsgi_fpm;
@@ -71,6 +75,82 @@ pthread_t start_thread(std::uint64_t stack_size, std::function<void()> body) {
   return thread;
 }
 
+// SIGTERM and the like: stop, requests get graceful-timeout. SIGUSR2 (the
+// supervisor evicting us): the same with eviction-timeout. SIGUSR1 (anyone,
+// as to a mod_wsgi daemon process): ask the supervisor for a graceful
+// restart. Blocked before any thread exists, so that only sigtimedwait sees
+// them.
+sigset_t block_stop_signals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&stop_signals, s);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return stop_signals;
+}
+
+// lang/locale arrive as LANG and LC_ALL; take them before Python starts
+// (isolated, it would keep the "C" locale and an ASCII encoding), as
+// mod_wsgi's locale option does with setlocale(LC_ALL, ...).
+void take_locale() {
+  if (!setlocale(LC_ALL, "")) {
+    const char* wanted = getenv("LC_ALL");
+    log::warning("locale '{}' is not available on this system; using C", wanted ? wanted : "");
+  }
+}
+
+// The shared zygote (worker/zygote in docs/design.md): Python started as
+// root, isolated and without site, no application imported, then fork
+// requests served until the supervisor lets it go. Returns only in a worker
+// forked from it, still root, with `options` and `environment` its own.
+PyThreadState* become_zygote(int argc, char** argv, worker::WorkerOptions& options, worker::Contract& contract,
+                             std::vector<std::string>& environment) {
+  worker::set_process_title(argc, argv, "wsgi-fpm zygote");
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (options.supervisor_pid && getppid() != options.supervisor_pid) std::_Exit(3);
+  worker::tune_malloc();
+  take_locale();
+  // site runs here, as root: it reads the system's site-packages and runs
+  // their .pth files, root's files that every root python3 (apt's hooks
+  // among them) runs too. A virtualenv's, the tenant's, never get here
+  // (python-home has no zygote). Done once, it is no forked worker's work:
+  // on this machine, 12 ms of copy-on-write faults each (docs/design.md).
+  python::RuntimeOptions runtime;
+  std::string error;
+  PyThreadState* main_state = python::start_runtime(runtime, error);
+  if (!main_state) {
+    log::error("cannot start Python: {}", error);
+    std::_Exit(4);
+  }
+  {
+    // What every worker imports first, so that each forked one finds it
+    // done (the standard library's own modules, root's files).
+    python::GilHold gil(main_state);
+    for (const char* name : {"os", "traceback"}) {
+      PyObject* module = PyImport_ImportModule(name);
+      if (!module) {
+        log::error("cannot import {}: {}", name, python::format_current_exception());
+        std::_Exit(4);
+      }
+      Py_DECREF(module);
+    }
+  }
+  std::optional<CommandLine> request;
+  worker::serve_fork_requests(options.supervisor_pid, main_state, contract, &request);
+  // A worker now. Its command line is read as a spawned worker's argv is.
+  std::vector<char*> args{argv[0]};
+  for (auto& a : request->arguments) args.push_back(a.data());
+  args.push_back(nullptr);
+  worker::WorkerOptions own;
+  if (!worker::parse_worker_options(static_cast<int>(args.size()) - 1, args.data(), own, error)) {
+    log::error("wsgi-fpm-worker (forked by the zygote): {}", error);
+    std::_Exit(2);
+  }
+  options = std::move(own);
+  environment = std::move(request->environment);
+  return main_state;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,6 +161,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   worker::Contract contract = worker::Contract::take(options.listen_fd);
+  const sigset_t stop_signals = block_stop_signals();
+  // Forked from the zygote: Python is running (as root until the privileges
+  // below are dropped, and none of it runs until then).
+  PyThreadState* main_state = nullptr;
+  std::vector<std::string> forked_environment;
+  if (options.zygote) {
+    log::set_source("zygote");
+    log::set_bare(options.log_bare);
+    main_state = become_zygote(argc, argv, options, contract, forked_environment);
+  }
   log::set_source(options.pool);
   log::set_bare(options.log_bare);
   const std::string title =
@@ -96,34 +186,25 @@ int main(int argc, char** argv) {
     return 3;
   }
 
-  worker::tune_malloc();
-
-  // SIGTERM and the like: stop, requests get graceful-timeout. SIGUSR2 (the
-  // supervisor evicting us): the same with eviction-timeout. SIGUSR1 (anyone,
-  // as to a mod_wsgi daemon process): ask the supervisor for a graceful
-  // restart.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&stop_signals, s);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  // lang/locale arrive as LANG and LC_ALL; take them before Python starts
-  // (isolated, it would keep the "C" locale and an ASCII encoding), as
-  // mod_wsgi's locale option does with setlocale(LC_ALL, ...).
-  if (!setlocale(LC_ALL, "")) {
-    const char* wanted = getenv("LC_ALL");
-    log::warning("locale '{}' is not available on this system; using C", wanted ? wanted : "");
-  }
-
   python::RuntimeOptions runtime;
   runtime.python_home = options.python_home;
   runtime.python_path = options.python_path;
   runtime.switch_interval = options.switch_interval;
-  PyThreadState* main_state = python::start_runtime(runtime, error);
-  if (!main_state) {
-    log::error("cannot start Python: {}", error);
-    return 4;
+  if (main_state) {
+    // The zygote's malloc tuning and locale are the pool's (the supervisor
+    // asks it only for pools that would have chosen the same).
+    if (!python::settle_forked_runtime(main_state, runtime, forked_environment, error)) {
+      log::error("cannot start Python: {}", error);
+      return 4;
+    }
+  } else {
+    worker::tune_malloc();
+    take_locale();
+    main_state = python::start_runtime(runtime, error);
+    if (!main_state) {
+      log::error("cannot start Python: {}", error);
+      return 4;
+    }
   }
 
   {

@@ -74,6 +74,7 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--app-callable", Setter([&](const std::string& v) { app().callable = v; return true; })},
       {"--app-group", Setter([&](const std::string& v) { app().application_group = v; return true; })},
       {"--fork-template", Setter([&](const std::string& v) { o.fork_template = v == "1"; return v == "0" || v == "1"; })},
+      {"--zygote", Setter([&](const std::string& v) { o.zygote = v == "1"; return v == "0" || v == "1"; })},
       {"--app-preload", Setter([&](const std::string& v) { app().preload = v == "1"; return v == "0" || v == "1"; })},
       {"--limit-request-body", number(o.limit_request_body)},
       {"--request-header-limit", number(o.request_header_limit)},
@@ -123,7 +124,7 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       return false;
     }
   }
-  if (o.apps.empty() || o.apps.front().script.empty()) {
+  if (!o.zygote && (o.apps.empty() || o.apps.front().script.empty())) {  // a zygote serves no app
     error = "no application: give --app-mount and --app-script";
     return false;
   }
@@ -199,6 +200,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   if (o.script_gid) add("--script-gid", std::to_string(*o.script_gid));
   if (!o.display_name.empty()) add("--display-name", o.display_name);
   if (o.fork_template) add("--fork-template", "1");
+  if (o.zygote) add("--zygote", "1");
   return a;
 }
 

@@ -66,6 +66,9 @@ struct WorkerOptions {
   std::string display_name;  // the process title; "" keeps the executable's name
   // preload-fork: be the pool's template (fork_template.h) rather than serve.
   bool fork_template = false;
+  // Be the shared zygote (zygote.h): start Python as root, import no app,
+  // and fork the workers of many pools, each told its own command line.
+  bool zygote = false;
 };
 
 // Parses `--key value` pairs. False with `error` naming the bad argument.

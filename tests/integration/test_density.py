@@ -146,7 +146,7 @@ def thousand_pools_under_1024_descriptors():
                    what=f"the supervisor's descriptors back to {idle_fds} once workers idled out")
         late = requests_to(sup, [999], timeout=20, threads=1)
         if late != [200]:
-            raise AssertionError(f"a tenant woken once descriptors were free again: {late}")
+            raise AssertionError(f"a tenant woken once descriptors were free again: {late}\n{sup.stderr_tail(40)}")
         print(f"# under 1024/1024: {statuses.count(200)} of {len(statuses)} cold tenants served while "
               f"descriptors ran out, {failed_spawns} failed-spawn lines", file=sys.stderr)
     finally:

@@ -486,6 +486,47 @@ TEST_CASE("preload-fork is off unless asked, and needs an app in the main interp
          "ends sub-interpreters at fork), and no app of this pool is in it");
 }
 
+TEST_CASE("template-idle-timeout goes with preload-fork, and defaults to process-idle-timeout") {
+  Config c = load_ok(R"(
+    pools:
+      a:
+        user: tenant-a
+        preload-fork: true
+        template-idle-timeout: 0
+        apps: [{script: /a.wsgi, application-group: "%{GLOBAL}"}]
+  )");
+  CHECK(c.pools[0].template_idle_timeout == 0);
+  CHECK(the_error(R"(
+    pools:
+      a:
+        user: tenant-a
+        template-idle-timeout: 30
+        apps: [{script: /a.wsgi}]
+  )") == "F:4:28: 'template-idle-timeout' applies only with preload-fork: true");
+}
+
+TEST_CASE("zygote is on unless a pool says no") {
+  Config c = load_ok(R"(
+    pools:
+      a:
+        user: tenant-a
+        apps: [{script: /a.wsgi}]
+      b:
+        user: tenant-a
+        zygote: false
+        apps: [{script: /b.wsgi}]
+  )");
+  CHECK(c.pools[0].zygote);
+  CHECK_FALSE(c.pools[1].zygote);
+  CHECK(the_error(R"(
+    pools:
+      a:
+        user: tenant-a
+        zygote: sometimes
+        apps: [{script: /a.wsgi}]
+  )") == "F:4:13: 'zygote' must be true or false, not 'sometimes'");
+}
+
 TEST_CASE("an empty pools mapping is allowed when includes bring the pools") {
   TempDir dir;
   dir.write("pools.d/a.yaml", R"(

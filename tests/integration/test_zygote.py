@@ -1,0 +1,183 @@
+"""The shared zygote (issue 14, item 3): a cold tenant's worker is forked
+from a process that has already started Python, instead of being spawned.
+
+The zygote starts, as root, when a pool first needs a worker (that worker is
+spawned meanwhile); from then on, cold workers of every eligible pool are
+forked from it and drop privileges before any of their Python runs. What
+they share, and nothing more: the hash secret (shown by hash() of one
+string) and the address layout. A pool with `zygote: false` is spawned as
+before. Scenarios, each with its own supervisor (log on stderr):
+
+  forked     three ondemand pools of the same app (tests/apps/interpreter.wsgi),
+             za and zc as wfpm-ta (zc with python-path and an environment
+             variable), zb as wfpm-tb, and zx, zc's twin with `zygote: false`.
+             za's worker is spawned while the zygote starts; zb's and zc's
+             are forked from it (one hash, not zx's or za's) and run as their
+             users with no capability; zc sees what zx sees (environment,
+             sys.path, flags, locale, working directory); the zygote runs as
+             root and holds no pool's socket.
+  killed     SIGKILL to the zygote: the next cold tenant is still served
+             (spawned), and a new zygote serves the one after.
+  retires    the zygote stops once unused for the pools' process-idle-timeout,
+             and with the supervisor.
+"""
+import sys
+
+sys.dont_write_bytecode = True
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+import harness as h  # noqa: E402
+from test_supervisor import TA, TB, ensure_tenants, small_config  # noqa: E402
+
+READY = "ready: cold workers are forked from it"
+
+
+def pool(scratch, apps, name, user, **keys):
+    p = {"user": user, "processes": 1, "threads": 1, "process-manager": "ondemand",
+         "process-idle-timeout": 30, "listen": os.path.join(scratch.sub("run"), f"{name}.sock"),
+         "home": apps, "apps": [{"mount": "/", "script": os.path.join(apps, "interpreter.wsgi")}]}
+    p.update(keys)
+    return p
+
+
+def start(prefix, pools, idle=30):
+    ensure_tenants()
+    scratch = h.Scratch(prefix=prefix)
+    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    os.chmod(apps, 0o755)
+    for name in os.listdir(apps):
+        os.chmod(os.path.join(apps, name), 0o755 if os.path.isdir(os.path.join(apps, name)) else 0o644)
+    config = small_config(scratch, {name: pool(scratch, apps, name, user, **dict(keys, **{"process-idle-timeout": idle}))
+                                    for name, (user, keys) in pools.items()})
+    return h.Supervisor(scratch, config), apps
+
+
+def ask(sup, name):
+    resp = h.fcgi_request(sup.listen_of(name), "/", timeout=30)
+    if resp.status != 200:
+        raise AssertionError(f"{name}: {resp.status} {resp.body[:400]!r}\n{sup.stderr_tail()}")
+    return json.loads(resp.body)
+
+
+def zygotes(sup):
+    """Pids of the supervisor's children titled as a zygote."""
+    found = []
+    for pid in h.descendants(sup.pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().split(b"\0")[0]
+        except OSError:
+            continue
+        if title.startswith(b"wsgi-fpm zygote"):
+            found.append(pid)
+    return found
+
+
+def wait_zygote_ready(sup, count=1, timeout=20):
+    h.wait_for(lambda: sup.stderr().count(READY) >= count, timeout, what=f"zygote ready ({count})")
+    return h.wait_for(lambda: zygotes(sup), 5, what="the zygote process")
+
+
+def listening_socket_inodes():
+    """Inodes of every listening UNIX socket (/proc/net/unix, __SO_ACCEPTCON)."""
+    with open("/proc/net/unix") as f:
+        next(f)
+        return {int(cols[6]) for cols in (line.split() for line in f) if int(cols[3], 16) & 0x10000}
+
+
+def uid_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    raise AssertionError(f"no Uid in /proc/{pid}/status")
+
+
+def forked():
+    import pwd
+    extra = {"python-path": ["/opt/wfpm-zygote-test-path"], "environment": {"ZYGOTE_TEST": "zc's own"}}
+    sup, apps = start("wfpm-zygote-forked-", {"za": (TA, {}), "zb": (TB, {}), "zc": (TA, extra),
+                                              "zx": (TA, dict(extra, zygote=False))})
+    try:
+        a = ask(sup, "za")  # the first cold start: spawned, the zygote starts
+        (zygote,) = wait_zygote_ready(sup)
+        b, c, x = ask(sup, "zb"), ask(sup, "zc"), ask(sup, "zx")
+        if not (b["hash"] == c["hash"] != x["hash"]):
+            raise AssertionError(f"zb and zc are not forked from one zygote, or zx is: hashes "
+                                 f"{b['hash']}, {c['hash']}, {x['hash']}\n{sup.stderr_tail()}")
+        if a["hash"] == b["hash"]:
+            raise AssertionError("za (spawned while the zygote started) shares the zygote's hash secret")
+        for name, seen, user in (("zb", b, TB), ("zc", c, TA)):
+            pw = pwd.getpwnam(user)
+            if seen["resuid"] != [pw.pw_uid] * 3 or seen["resgid"] != [pw.pw_gid] * 3:
+                raise AssertionError(f"{name} runs as {seen['resuid']}/{seen['resgid']}, not {user}")
+            if seen["ppid"] != sup.pid:
+                raise AssertionError(f"{name}'s worker is the child of {seen['ppid']}, not the supervisor's")
+            caps = {k: v for k, v in seen["status"].items() if k in ("CapInh", "CapPrm", "CapEff", "CapAmb")}
+            if any(int(v, 16) for v in caps.values()):
+                raise AssertionError(f"{name}'s worker kept capabilities: {caps}")
+        # Forked or spawned, the pool's Python is the same.
+        for key in ("environ", "path", "flags", "cwd", "encoding", "executable", "groups", "modules_site"):
+            if c[key] != x[key]:
+                raise AssertionError(f"forked and spawned differ in {key}: {c[key]!r} vs {x[key]!r}")
+        if c["environ"].get("ZYGOTE_TEST") != "zc's own" or "/opt/wfpm-zygote-test-path" not in c["path"]:
+            raise AssertionError(f"zc lacks its environment or python-path: {c['environ']}, {c['path']}")
+        if b["environ"].get("USER") != TB or "ZYGOTE_TEST" in b["environ"]:
+            raise AssertionError(f"zb's environment is not its own: {b['environ']}")
+        if uid_of(zygote)[0] != 0:
+            raise AssertionError(f"the zygote runs as {uid_of(zygote)}")
+        held = [os.readlink(f"/proc/{zygote}/fd/{fd}") for fd in os.listdir(f"/proc/{zygote}/fd")]
+        listening = listening_socket_inodes()
+        pools = [l for l in held if l.startswith("socket:[") and int(l[8:-1]) in listening]
+        if pools or len(held) > 12:  # 0-2, the contract's placeholders and its own
+            raise AssertionError(f"the zygote holds {len(held)} descriptors, listening sockets among them "
+                                 f"{pools}: {held}")
+    finally:
+        sup.stop()
+    if zygotes(sup):
+        raise AssertionError("the zygote outlived the supervisor")
+
+
+def killed():
+    sup, _ = start("wfpm-zygote-killed-", {"k1": (TA, {}), "k2": (TA, {}), "k3": (TA, {})})
+    try:
+        ask(sup, "k1")
+        (zygote,) = wait_zygote_ready(sup)
+        os.kill(zygote, signal.SIGKILL)
+        h.wait_for(lambda: zygote not in zygotes(sup), 10, what="the killed zygote gone")
+        ask(sup, "k2")  # spawned (a new zygote starts meanwhile)
+        wait_zygote_ready(sup, count=2)
+        third = ask(sup, "k3")
+        second = ask(sup, "k2")
+        if third["hash"] == second["hash"]:
+            raise AssertionError("k2 (spawned while the zygote restarted) shares the new zygote's hash")
+        if not sup.alive():
+            raise AssertionError(f"the supervisor died:\n{sup.stderr_tail()}")
+    finally:
+        sup.stop()
+
+
+def retires():
+    sup, _ = start("wfpm-zygote-retires-", {"r1": (TA, {}), "r2": (TA, {})}, idle=2)
+    try:
+        ask(sup, "r1")
+        wait_zygote_ready(sup)
+        ask(sup, "r2")
+        h.wait_for(lambda: not zygotes(sup), 15, what="the zygote to retire once unused")
+        if "unused for 2 s: stopping it" not in sup.stderr():
+            raise AssertionError(f"no retirement line:\n{sup.stderr_tail()}")
+        ask(sup, "r1")  # still served, cold, after the zygote retired
+    finally:
+        sup.stop()
+
+
+if __name__ == "__main__":
+    runner = h.Runner(budget=240)
+    runner.add("cold workers are forked from the zygote, as their users, with their pool's Python", forked)
+    runner.add("a killed zygote: cold tenants are still served, and a new one forks", killed)
+    runner.add("the zygote retires when unused, and stops with the supervisor", retires)
+    runner.main()
