@@ -355,7 +355,8 @@ class WsgiFpm(Server):
                 "LANG": "C.UTF-8", "WSGI_FPM_WORKER": self.tools["wsgi-fpm-worker"]}
 
     def is_helper(self, pid):
-        return title_of(pid).endswith(" template") or " template " in title_of(pid)
+        title = title_of(pid)
+        return title.endswith(" template") or " template " in title or title.startswith("wsgi-fpm zygote")
 
     def reload(self, changed, mark):
         """Changes one pool and runs `wsgi-fpm reload`: seconds until it returned, or None."""
@@ -475,7 +476,7 @@ def wait_answer(path, params, t0, timeout):
 
 
 def measure(kind, n, rnd, scratch, apps, tools, opt):
-    rec = {"round": rnd, "tenants": n, "server": kind, "failures": {}, "cold_ms": [], "warm_ms": [],
+    rec = {"round": rnd, "tenants": n, "server": kind, "failures": {}, "cold_ms": [], "warm_ms": [], "rewake_ms": [],
            "worker_pss_kb": [], "woken": [], "reload": [], "start": {}, "idle": {}}
 
     def fail(what, detail=""):
@@ -553,13 +554,26 @@ def measure(kind, n, rnd, scratch, apps, tools, opt):
             rec["worker_pss_kb"] += [pss_kb(p) for p in woken[:1]]
             time.sleep(0.2)
 
-        # Idle: every worker gone after its idle timeout.
+        # Woken again: the same tenants once their workers have idled out,
+        # at once (what a template or zygote still running gives them).
         deadline = time.monotonic() + IDLE_TIMEOUT + 20
         while srv.alive() and time.monotonic() < deadline and srv.workers():
+            time.sleep(0.1)
+        for i in cold:
+            status, fb, _ = fcgi_get(srv.socket(i), srv.params(i))
+            if status != 200:
+                fail("rewake", f"tenant {i}: status {status}")
+            else:
+                rec["rewake_ms"].append(fb * 1e3)
+
+        # Idle: every process but the supervisor or master gone (workers after
+        # their idle timeout, then templates and zygotes after theirs).
+        deadline = time.monotonic() + 2 * IDLE_TIMEOUT + 20
+        while srv.alive() and time.monotonic() < deadline and descendants(srv.pid):
             time.sleep(0.25)
         left = len(srv.workers()) if srv.alive() else 0
         if left:
-            fail("idle", f"{left} workers still running {IDLE_TIMEOUT + 20} s after the last request")
+            fail("idle", f"{left} workers still running {2 * IDLE_TIMEOUT + 20} s after the last request")
         time.sleep(1)
         tree = [srv.pid] + descendants(srv.pid)
         rec["idle"].update({

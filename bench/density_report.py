@@ -44,6 +44,7 @@ METRICS = [
     ("processes a cold and a warm request left running", 0, lambda r: r.get("woken", [])),
     ("cold first byte, ms", 1, lambda r: r["cold_ms"]),
     ("warm first byte, ms", 2, lambda r: r["warm_ms"]),
+    ("woken again once its workers idled out, first byte, ms", 1, lambda r: r.get("rewake_ms", [])),
     ("start: every socket listening, s", 2, lambda r: [r["start"]["listen_s"]] if "listen_s" in r["start"] else []),
     ("start: workers running that no request asked for", 0,
      lambda r: [r["start"]["unasked_workers"]] if "unasked_workers" in r["start"] else []),
@@ -98,6 +99,11 @@ def verdicts(records):
             ok = ours is not None and php is not None and ours < php
             figure = "—" if ours is None or php is None else f"{ours:.1f} vs {php:.1f} ms"
             out.append((f"cold first byte below PHP-FPM's ({LABELS[server]})", n, figure, ok))
+        if server == "wsgi-fpm-fork":
+            for n in ns:
+                again = med(n, server, "woken again once its workers idled out, first byte, ms")
+                out.append((f"a recently active tenant's first byte < 10 ms ({LABELS[server]})", n,
+                            "—" if again is None else f"{again:.1f} ms", again is not None and again < 10))
         rl = med(big, server, "reload: changed pool answers, s")
         out.append((f"reload of {big} pools, one changed, < 0.5 s ({LABELS[server]})", big,
                     "—" if rl is None else f"{rl:.3f} s", rl is not None and rl < 0.5))
@@ -122,7 +128,9 @@ def render(records, meta):
          "value a round for the rest. PSS from `/proc/PID/smaps_rollup`; idle figures once every "
          f"worker has idled out, CPU over {meta['idle_seconds']} s from the threads' schedstat. A cold "
          "request is the first to a tenant without a process (connect to the first byte of the "
-         "response); warm, the next one. Start: from spawn until every socket listens "
+         "response); warm, the next one; woken again, the first request to the same tenant just "
+         "after its workers idled out (a preload-fork template, or wsgi-fpm's zygote, may still "
+         "run; idle figures wait until they have gone too). Start: from spawn until every socket listens "
          "(`/proc/net/unix`, without connecting, which would wake the pool), then until the "
          "last tenant answers. Reload: from `wsgi-fpm reload` (with one pool's `environment` "
          "changed) or SIGUSR2 to PHP-FPM (one pool's `env[]` changed) until a request to the "

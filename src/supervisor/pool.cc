@@ -112,7 +112,9 @@ bool Pool::start(std::string& error, ListeningSocket socket, bool announce) {
   open_handles_++;
   if (spec_.preload_fork) template_idle_timer_ = make_timer();
   if (announce) log_->write_line("info", "wsgi-fpm", getpid(), description());
-  // preload-fork: the first worker wanted starts the template (at once for static).
+  // preload-fork: the first worker wanted starts the template (at once for
+  // static), unless it is to stay (template-idle-timeout 0): then now.
+  if (spec_.preload_fork && spec_.template_idle_timeout.count() == 0) start_template("pool started");
   fill_static_slots();
   tick();
   return true;
@@ -631,6 +633,7 @@ void Pool::tick() {
   // Once we are a subreaper, the orphans of every worker's children are
   // ours to reap (once a second for all pools, however many ask).
   if (is_child_subreaper()) reap_unknown_children();
+  if (zygotes_ && !spec_.zygote.empty()) zygotes_->keep(spec_.zygote);
   if (spec_.script_reloading) check_scripts();
   auto now = Clock::now();
   for (auto& s : slots_) {

@@ -53,6 +53,10 @@ WorkerProcess* Zygotes::get(const std::string& key, std::chrono::seconds idle_ti
   return e.ready && e.process->state() == WorkerProcess::State::Ready ? e.process.get() : nullptr;
 }
 
+void Zygotes::keep(const std::string& key) {
+  if (auto it = live_.find(key); it != live_.end()) it->second.last_used = Clock::now();
+}
+
 bool Zygotes::descriptors_short() {
   auto now = Clock::now();
   if (now - descriptors_checked_ < std::chrono::seconds(1)) return descriptors_short_;

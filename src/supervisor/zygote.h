@@ -18,8 +18,9 @@
 // more.
 //
 // Zygotes start on demand (the first worker that wants one is spawned
-// meanwhile) and retire once unused for the longest process-idle-timeout of
-// the pools that used them, so that an idle host holds none.
+// meanwhile) and retire once no pool that used them has had a worker for the
+// longest process-idle-timeout of those pools, so that an idle host holds
+// none.
 #pragma once
 
 #include <uv.h>
@@ -47,6 +48,11 @@ class Zygotes {
   // on its way, unless starting them keeps failing, and the caller spawns
   // its worker itself. `idle_timeout`: the asking pool's, see above.
   WorkerProcess* get(const std::string& key, std::chrono::seconds idle_timeout);
+  // A pool with workers says so once a tick: its zygote stays while any
+  // pool of it has workers, and for its idle time after the last is gone
+  // (so that a tenant woken again soon is forked, as a template keeps a
+  // preload-fork pool's).
+  void keep(const std::string& key);
   // Stops every zygote (the supervisor stops); `done` once all are gone.
   void stop(std::function<void()> done);
 

@@ -289,6 +289,15 @@ def templates_come_and_go_with_the_tenant():
                                  f"{third['imported_in']}, template now {template_of(sup, 'od')}")
     finally:
         sup.stop()
+    # template-idle-timeout 0: the template starts with the pool and stays.
+    sup, _ = start("wfpm-pf-ondemand0-", "od0", **{"process-manager": "ondemand", "processes": 1,
+                                                   "template-idle-timeout": 0})
+    try:
+        tmpl = h.wait_for(lambda: template_of(sup, "od0"), 20, what="the template of template-idle-timeout 0")
+        if ask(sup, "od0")["imported_in"] != tmpl:
+            raise AssertionError("template-idle-timeout 0: the first request was not served from the template")
+    finally:
+        sup.stop()
 
 
 if __name__ == "__main__":
