@@ -67,15 +67,21 @@ inline constexpr int kForkCommandFd = 6;
 // reply: the worker's pid, or -errno if it could not be made.
 struct ForkRequest {
   std::uint64_t id;
+  std::uint64_t flags;
 };
+// To the zygote: the new process is a pool's template, and the fifth
+// descriptor is its own fork-request socket (kForkCommandFd), not a handoff
+// socket.
+inline constexpr std::uint64_t kForkTemplate = 1;
 struct ForkReply {
   std::uint64_t id;
   std::int64_t pid;
 };
 inline constexpr int kForkRequestFds = 5;
-// The shared zygote (`--zygote`, worker/zygote.h) takes the same requests
-// with the new worker's listening socket as a sixth descriptor, and after the
-// ForkRequest the worker's command line and environment (fork_request.h).
+// The shared zygote (`--zygote`, supervisor/zygote.h) takes the same
+// requests with the new worker's listening socket as a sixth descriptor, and
+// after the ForkRequest the worker's command line and environment
+// (fork_request.h). It forks preload-fork templates too (kForkTemplate).
 inline constexpr int kZygoteRequestFds = 6;
 
 // Idle keep-alive connections handed over across a graceful replacement: a

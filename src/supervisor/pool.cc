@@ -423,7 +423,11 @@ void Pool::start_template(const std::string& reason) {
   std::string error;
   WorkerProcess* raw = t.get();
   workers_.push_back(std::move(t));
-  if (!raw->spawn(o, error)) {
+  // The zygote forks the template too, if it is ready: a cold tenant with
+  // preload-fork then waits for two forks and its app's import.
+  WorkerProcess* zygote =
+      zygotes_ && !spec_.zygote.empty() ? zygotes_->get(spec_.zygote, spec_.manager.idle_timeout) : nullptr;
+  if (!(zygote ? raw->fork_from(*zygote, o, error) : raw->spawn(o, error))) {
     log_->write_line("error", spec_.name, getpid(), "cannot start the template: " + error);
     template_failures_++;
     template_retry_after_ = Clock::now() + std::chrono::milliseconds(backoff_ms(template_failures_));

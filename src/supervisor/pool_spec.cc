@@ -17,10 +17,10 @@ namespace {
 // same for every pool of the system interpreter but for the locale; what
 // the process takes from its environment at exec (the dynamic loader's and
 // glibc's variables) a fork cannot give it. None ("") for a virtualenv
-// (python-home: its site-packages would be read by root), for preload-fork
-// (its template is the pool's own), or when the pool says `zygote: false`.
+// (python-home: its site-packages would be read by root), or when the pool
+// says `zygote: false`. With preload-fork, the zygote forks the template.
 std::string zygote_for(const config::Pool& p, const PoolSpec& s) {
-  if (!p.zygote || p.preload_fork || p.python_home) return "";
+  if (!p.zygote || p.python_home) return "";
   for (const auto& [name, value] : p.environment) {
     if (name.starts_with("LD_") || name.starts_with("GLIBC_") || name.starts_with("MALLOC_")) return "";
   }

@@ -261,7 +261,20 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
   if (!make_scoreboard(board_fd, error)) return false;
   // Our read ends, and the write ends the worker gets.
   UniqueFd ours[3], theirs[3], handoff_end;
-  if (!make_handoff_socket(handoff_end, error)) return false;
+  if (o.fork_template) {
+    // A template forked by the zygote: its fork-request socket where a
+    // worker's handoff socket goes.
+    int pair[2];
+    if (!fork_template.is_zygote() || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+      error = fork_template.is_zygote() ? std::string("fork-request socket: ") + std::strerror(errno)
+                                        : "a template is forked by the zygote only";
+      return false;
+    }
+    command_fd_.reset(pair[0]);
+    handoff_end.reset(pair[1]);
+  } else if (!make_handoff_socket(handoff_end, error)) {
+    return false;
+  }
   for (int i = 0; i < 3; ++i) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -271,7 +284,7 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
     ours[i].reset(p[0]);
     theirs[i].reset(p[1]);
   }
-  ForkRequest request{serial_};
+  ForkRequest request{serial_, o.fork_template ? kForkTemplate : 0};
   std::string message(reinterpret_cast<const char*>(&request), sizeof request);
   int fds[kZygoteRequestFds] = {theirs[0].get(), theirs[1].get(), board_fd.get(), theirs[2].get(),
                                 handoff_end.get(), o.listen_fd};
@@ -280,7 +293,16 @@ bool WorkerProcess::fork_from(WorkerProcess& fork_template, const SpawnOptions& 
   if (!send_fds(fork_template.command_fd_.get(), message.data(), message.size(), fds, fd_count)) {
     error = std::string("cannot ask the template for a worker: ") + std::strerror(errno);
     handoff_fd_.reset();
+    command_fd_.reset();
     return false;
+  }
+  if (command_fd_) {
+    command_poll_ = new uv_poll_t;
+    uv_poll_init(loop_, command_poll_, command_fd_.get());
+    command_poll_->data = this;
+    open_handles_++;
+    uv_poll_start(command_poll_, UV_READABLE,
+                  [](uv_poll_t* p, int, int) { static_cast<WorkerProcess*>(p->data)->on_fork_replies(); });
   }
   fork_template.pending_forks_[serial_] = this;
   awaiting_pid_ = true;

@@ -144,12 +144,16 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
         close_all(fds, 2);
         contract.replace(kScoreboardFd, fds[2]);
         contract.replace(kNotifyFd, fds[3]);
-        contract.replace(kHandoffFd, fds[4]);
+        contract.close(kForkCommandFd);
+        if (zygote && (request.flags & kForkTemplate)) {
+          contract.replace(kForkCommandFd, fds[4]);  // a template: its own fork requests
+        } else {
+          contract.replace(kHandoffFd, fds[4]);
+        }
         if (zygote) {
           contract.replace(kListenFd, fds[5]);
           *zygote = std::move(command_line);
         }
-        contract.close(kForkCommandFd);
         close(signals);
         return;  // GilHold lets go of the GIL on the way out
       }

@@ -8,14 +8,15 @@ they share, and nothing more: the hash secret (shown by hash() of one
 string) and the address layout. A pool with `zygote: false` is spawned as
 before. Scenarios, each with its own supervisor (log on stderr):
 
-  forked     three ondemand pools of the same app (tests/apps/interpreter.wsgi),
+  forked     ondemand pools of the same app (tests/apps/interpreter.wsgi),
              za and zc as wfpm-ta (zc with python-path and an environment
              variable), zb as wfpm-tb, and zx, zc's twin with `zygote: false`.
              za's worker is spawned while the zygote starts; zb's and zc's
              are forked from it (one hash, not zx's or za's) and run as their
              users with no capability; zc sees what zx sees (environment,
              sys.path, flags, locale, working directory); the zygote runs as
-             root and holds no pool's socket.
+             root and holds no pool's socket; zp's preload-fork template
+             is forked from it too, and forks zp's worker.
   killed     SIGKILL to the zygote: the next cold tenant is still served
              (spawned), and a new zygote serves the one after.
   retires    the zygote stops once unused for the pools' process-idle-timeout,
@@ -40,6 +41,8 @@ def pool(scratch, apps, name, user, **keys):
     p = {"user": user, "processes": 1, "threads": 1, "process-manager": "ondemand",
          "process-idle-timeout": 30, "listen": os.path.join(scratch.sub("run"), f"{name}.sock"),
          "home": apps, "apps": [{"mount": "/", "script": os.path.join(apps, "interpreter.wsgi")}]}
+    if keys.pop("global", False):
+        p["apps"][0]["application-group"] = "%{GLOBAL}"
     p.update(keys)
     return p
 
@@ -89,6 +92,19 @@ def listening_socket_inodes():
         return {int(cols[6]) for cols in (line.split() for line in f) if int(cols[3], 16) & 0x10000}
 
 
+def title_of(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def uid_of(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -101,7 +117,8 @@ def forked():
     import pwd
     extra = {"python-path": ["/opt/wfpm-zygote-test-path"], "environment": {"ZYGOTE_TEST": "zc's own"}}
     sup, apps = start("wfpm-zygote-forked-", {"za": (TA, {}), "zb": (TB, {}), "zc": (TA, extra),
-                                              "zx": (TA, dict(extra, zygote=False))})
+                                              "zx": (TA, dict(extra, zygote=False)),
+                                              "zp": (TB, {"preload-fork": True, "global": True})})
     try:
         a = ask(sup, "za")  # the first cold start: spawned, the zygote starts
         (zygote,) = wait_zygote_ready(sup)
@@ -109,6 +126,16 @@ def forked():
         if not (b["hash"] == c["hash"] != x["hash"]):
             raise AssertionError(f"zb and zc are not forked from one zygote, or zx is: hashes "
                                  f"{b['hash']}, {c['hash']}, {x['hash']}\n{sup.stderr_tail()}")
+        # preload-fork: the zygote forks the template, the template the worker.
+        p = ask(sup, "zp")
+        template = h.wait_for(lambda: [t for t in h.descendants(sup.pid) if title_of(t).endswith(" template")], 5,
+                              what="zp's template")[0]
+        if p["hash"] != b["hash"] or p["ppid"] != sup.pid or parent_of(template) != sup.pid:
+            raise AssertionError(f"zp's worker (hash {p['hash']}, parent {p['ppid']}) and template (parent "
+                                 f"{parent_of(template)}) are not the zygote's (hash {b['hash']}) and the "
+                                 f"supervisor's children\n{sup.stderr_tail()}")
+        if uid_of(template) != [pwd.getpwnam(TB).pw_uid] * 4:
+            raise AssertionError(f"zp's template runs as {uid_of(template)}")
         if a["hash"] == b["hash"]:
             raise AssertionError("za (spawned while the zygote started) shares the zygote's hash secret")
         for name, seen, user in (("zb", b, TB), ("zc", c, TA)):
