@@ -118,7 +118,7 @@ int reload_command(int argc, char** argv) {
     return code;
   // Check here first, so the errors print even when the supervisor reads
   // the same file and refuses it.
-  config::SystemUserDb users;
+  auto users = config::UserDbSnapshot::of_system();
   auto result = config::load_file(args.config, users);
   if (!result.ok()) {
     for (const auto& d : result.errors) std::cerr << d.str() << "\n";

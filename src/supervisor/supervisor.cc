@@ -32,8 +32,7 @@ Supervisor::~Supervisor() = default;
 void Supervisor::info(const std::string& m) { log_->write_line("info", "wsgi-fpm", getpid(), m); }
 void Supervisor::error(const std::string& m) { log_->write_line("error", "wsgi-fpm", getpid(), m); }
 
-bool Supervisor::load(config::Config& out, std::string& errors) {
-  config::SystemUserDb users;
+bool Supervisor::load(config::Config& out, const config::UserDb& users, std::string& errors) {
   auto result = config::load_file(config_path_, users);
   if (!result.ok()) {
     for (const auto& d : result.errors) errors += d.str() + "\n";
@@ -57,7 +56,7 @@ std::shared_ptr<LogSink> Supervisor::pool_log(const config::Pool& pool) {
   return sink;
 }
 
-std::string Supervisor::apply(const config::Config& config) {
+std::string Supervisor::apply(const config::Config& config, const config::UserDb& users) {
   std::string problems;
   // Pools no longer configured: stop them, sockets and all.
   for (auto it = pools_.begin(); it != pools_.end();) {
@@ -74,7 +73,7 @@ std::string Supervisor::apply(const config::Config& config) {
   for (const auto& pool : config.pools) {
     PoolSpec spec;
     std::string why;
-    if (!make_pool_spec(pool, spec, why)) {
+    if (!make_pool_spec(pool, users, spec, why)) {
       problems += why + "\n";
       continue;
     }
@@ -163,14 +162,15 @@ void Supervisor::on_runtime_dir_change(bool recreated) {
 std::string Supervisor::reload() {
   config::Config fresh;
   std::string errors;
-  if (!load(fresh, errors)) {
+  auto users = config::UserDbSnapshot::of_system();
+  if (!load(fresh, users, errors)) {
     error("reload refused; the running configuration stays:\n" + errors);
     return errors;
   }
   if (fresh.runtime_dir != config_.runtime_dir)
     info("runtime-dir changes take effect at the next start; sockets default to the old one meanwhile");
   info("reloading " + config_path_);
-  std::string problems = apply(fresh);
+  std::string problems = apply(fresh, users);
   config_ = std::move(fresh);
   if (!problems.empty()) error(problems);
   return problems;
@@ -235,7 +235,8 @@ std::string Supervisor::handle_command(const std::string& command) {
 int Supervisor::run() {
   started_ = std::chrono::steady_clock::now();
   std::string errors;
-  if (!load(config_, errors)) {
+  auto users = config::UserDbSnapshot::of_system();
+  if (!load(config_, users, errors)) {
     std::cerr << errors;
     return 1;
   }
@@ -257,7 +258,7 @@ int Supervisor::run() {
     info(fmt::format("descriptor limit raised from {} to {} (workers keep {})", before.soft, descriptor_limit().soft,
                      before.soft));
   starting_many_ = config_.pools.size() > kPoolsLoggedOneByOne;
-  std::string problems = apply(config_);
+  std::string problems = apply(config_, users);
   if (starting_many_ && problems.empty()) {
     std::map<std::string, int> by_manager;
     int processes = 0;
