@@ -165,7 +165,7 @@ std::string Supervisor::reload() {
   auto users = config::UserDbSnapshot::of_system();
   if (!load(fresh, users, errors)) {
     error("reload refused; the running configuration stays:\n" + errors);
-    return errors;
+    return errors + "wsgi-fpm reload: " + config_path_ + " is invalid; the running configuration is unchanged\n";
   }
   if (fresh.runtime_dir != config_.runtime_dir)
     info("runtime-dir changes take effect at the next start; sockets default to the old one meanwhile");
