@@ -138,7 +138,10 @@ bool nss_sources_listable(std::string_view conf) {
 }
 
 UserDbSnapshot::UserDbSnapshot(std::shared_ptr<const UserDb> source, std::optional<UserDbListing> listing)
-    : source_(std::move(source)), listed_(listing.has_value()) {
+    : source_(std::move(source)),
+      listed_(listing.has_value()),
+      euid_(source_->effective_uid()),
+      egid_(source_->effective_gid()) {
   if (!listing) return;
   for (auto& u : listing->users) {
     listed_users_.insert(u.name);

@@ -88,14 +88,16 @@ class UserDbSnapshot final : public UserDb {
   std::optional<GroupInfo> group_by_name(const std::string& name) const override;
   std::optional<GroupInfo> group_by_gid(gid_t gid) const override;
   std::vector<gid_t> groups_of(const std::string& user, gid_t primary) const override;
-  uid_t effective_uid() const override { return source_->effective_uid(); }
-  gid_t effective_gid() const override { return source_->effective_gid(); }
+  uid_t effective_uid() const override { return euid_; }
+  gid_t effective_gid() const override { return egid_; }
 
   bool listed() const { return listed_; }
 
  private:
   std::shared_ptr<const UserDb> source_;
   bool listed_ = false;
+  uid_t euid_;  // asked once: the loader asks for every pool
+  gid_t egid_;
   // Filled from the listing (the first entry of a name or id wins, as with
   // getpwnam on /etc/passwd), then with the source's answers, misses too.
   mutable std::map<std::string, std::optional<UserInfo>, std::less<>> users_by_name_;

@@ -13,7 +13,7 @@ namespace wsgi_fpm::supervisor {
 bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec& s, std::string& error) {
   s.name = p.name;
   s.listen = p.listen;
-  bool root = geteuid() == 0;
+  bool root = users.effective_uid() == 0;
   s.socket_owner.uid = root ? p.socket_user.uid : static_cast<uid_t>(-1);
   s.socket_owner.gid = root ? p.socket_group.gid : static_cast<gid_t>(-1);
   s.socket_owner.mode = p.socket_mode;

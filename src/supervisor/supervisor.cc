@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <set>
+#include <string_view>
 
 #include "config/check_command.h"
 #include "config/load.h"
@@ -59,8 +61,10 @@ std::shared_ptr<LogSink> Supervisor::pool_log(const config::Pool& pool) {
 std::string Supervisor::apply(const config::Config& config, const config::UserDb& users) {
   std::string problems;
   // Pools no longer configured: stop them, sockets and all.
+  std::set<std::string_view> configured;
+  for (const auto& pool : config.pools) configured.insert(pool.name);
   for (auto it = pools_.begin(); it != pools_.end();) {
-    if (!config.find_pool(it->first)) {
+    if (!configured.contains(it->first)) {
       info("pool " + it->first + " removed: stopping it");
       Pool* raw = it->second.get();
       stopping_pools_.push_back(std::move(it->second));
