@@ -96,7 +96,7 @@ int check_command(int argc, char** argv) {
     }
   }
 
-  SystemUserDb users;
+  auto users = UserDbSnapshot::of_system();
   LoadResult result = load_file(path, users);
   if (!result.ok()) {
     // Nothing but the errors on stderr, one per line: editors and CI

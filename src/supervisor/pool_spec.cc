@@ -29,10 +29,10 @@ std::string zygote_for(const config::Pool& p, const PoolSpec& s) {
 
 }  // namespace
 
-bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
+bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec& s, std::string& error) {
   s.name = p.name;
   s.listen = p.listen;
-  bool root = geteuid() == 0;
+  bool root = users.effective_uid() == 0;
   s.socket_owner.uid = root ? p.socket_user.uid : static_cast<uid_t>(-1);
   s.socket_owner.gid = root ? p.socket_group.gid : static_cast<gid_t>(-1);
   s.socket_owner.mode = p.socket_mode;
@@ -40,8 +40,8 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   s.processes = p.processes;
   s.user_name = p.user.name;
 
-  auto account = find_user(p.user.name);
-  if (!account) {
+  auto user = users.user_by_name(p.user.name);
+  if (!user) {
     error = p.location_of("user").str() + ": user '" + p.user.name + "' no longer exists";
     return false;
   }
@@ -54,9 +54,7 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
     w.uid = p.user.uid;
     w.gid = p.group.gid;
     // initgroups() semantics, plus the configured supplementary groups.
-    Account as_group = *account;
-    as_group.gid = p.group.gid;
-    w.groups = groups_of(as_group);
+    w.groups = users.groups_of(user->name, p.group.gid);
     for (const auto& g : p.supplementary_groups) {
       if (std::find(w.groups.begin(), w.groups.end(), g.gid) == w.groups.end()) w.groups.push_back(g.gid);
     }
@@ -67,8 +65,8 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   struct stat st;
   if (p.locations.has("home")) {
     w.home = p.home;
-  } else if (!account->home.empty() && stat(account->home.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    w.home = account->home;
+  } else if (!user->home.empty() && stat(user->home.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    w.home = user->home;
   } else {
     w.home = "/";
   }
@@ -112,7 +110,7 @@ bool make_pool_spec(const config::Pool& p, PoolSpec& s, std::string& error) {
   if (p.script_group) w.script_gid = p.script_group->gid;
 
   s.worker_executable = find_worker_executable();
-  s.environment = worker_environment(*account, p.lang, p.locale, p.environment);
+  s.environment = worker_environment(Account{user->name, user->uid, user->gid, user->home}, p.lang, p.locale, p.environment);
   s.shutdown_timeout = p.shutdown_timeout;
   s.graceful_timeout = p.graceful_timeout;
   s.eviction_timeout = w.eviction_timeout;

@@ -5,11 +5,13 @@
 #include <string>
 
 #include "config/schema.h"
+#include "config/user_db.h"
 #include "supervisor/pool.h"
 
 namespace wsgi_fpm::supervisor {
 
 // False with `error` (e.g. the user vanished since the config was checked).
-bool make_pool_spec(const config::Pool& pool, PoolSpec& out, std::string& error);
+// `users` is the database the config was loaded with: one view of it per load.
+bool make_pool_spec(const config::Pool& pool, const config::UserDb& users, PoolSpec& out, std::string& error);
 
 }  // namespace wsgi_fpm::supervisor

@@ -98,7 +98,7 @@ bool build_spec(const ServeArgs& args, PoolSpec& spec, std::optional<std::string
     return false;
   }
   const config::Pool& pool = loaded.config->pools.front();
-  if (!make_pool_spec(pool, spec, error)) return false;
+  if (!make_pool_spec(pool, users, spec, error)) return false;
   // A worker stopping for good has shutdown-timeout before serve kills it;
   // finish requests within that.
   spec.worker.graceful_timeout = std::min(spec.worker.graceful_timeout, spec.shutdown_timeout);

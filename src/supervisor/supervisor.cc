@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <set>
+#include <string_view>
 
 #include "config/check_command.h"
 #include "config/load.h"
@@ -32,8 +34,7 @@ Supervisor::~Supervisor() = default;
 void Supervisor::info(const std::string& m) { log_->write_line("info", "wsgi-fpm", getpid(), m); }
 void Supervisor::error(const std::string& m) { log_->write_line("error", "wsgi-fpm", getpid(), m); }
 
-bool Supervisor::load(config::Config& out, std::string& errors) {
-  config::SystemUserDb users;
+bool Supervisor::load(config::Config& out, const config::UserDb& users, std::string& errors) {
   auto result = config::load_file(config_path_, users);
   if (!result.ok()) {
     for (const auto& d : result.errors) errors += d.str() + "\n";
@@ -57,11 +58,13 @@ std::shared_ptr<LogSink> Supervisor::pool_log(const config::Pool& pool) {
   return sink;
 }
 
-std::string Supervisor::apply(const config::Config& config) {
+std::string Supervisor::apply(const config::Config& config, const config::UserDb& users) {
   std::string problems;
   // Pools no longer configured: stop them, sockets and all.
+  std::set<std::string_view> configured;
+  for (const auto& pool : config.pools) configured.insert(pool.name);
   for (auto it = pools_.begin(); it != pools_.end();) {
-    if (!config.find_pool(it->first)) {
+    if (!configured.contains(it->first)) {
       info("pool " + it->first + " removed: stopping it");
       Pool* raw = it->second.get();
       stopping_pools_.push_back(std::move(it->second));
@@ -74,7 +77,7 @@ std::string Supervisor::apply(const config::Config& config) {
   for (const auto& pool : config.pools) {
     PoolSpec spec;
     std::string why;
-    if (!make_pool_spec(pool, spec, why)) {
+    if (!make_pool_spec(pool, users, spec, why)) {
       problems += why + "\n";
       continue;
     }
@@ -163,14 +166,15 @@ void Supervisor::on_runtime_dir_change(bool recreated) {
 std::string Supervisor::reload() {
   config::Config fresh;
   std::string errors;
-  if (!load(fresh, errors)) {
+  auto users = config::UserDbSnapshot::of_system();
+  if (!load(fresh, users, errors)) {
     error("reload refused; the running configuration stays:\n" + errors);
-    return errors;
+    return errors + "wsgi-fpm reload: " + config_path_ + " is invalid; the running configuration is unchanged\n";
   }
   if (fresh.runtime_dir != config_.runtime_dir)
     info("runtime-dir changes take effect at the next start; sockets default to the old one meanwhile");
   info("reloading " + config_path_);
-  std::string problems = apply(fresh);
+  std::string problems = apply(fresh, users);
   config_ = std::move(fresh);
   if (!problems.empty()) error(problems);
   return problems;
@@ -249,7 +253,8 @@ std::string Supervisor::handle_command(const std::string& command) {
 int Supervisor::run() {
   started_ = std::chrono::steady_clock::now();
   std::string errors;
-  if (!load(config_, errors)) {
+  auto users = config::UserDbSnapshot::of_system();
+  if (!load(config_, users, errors)) {
     std::cerr << errors;
     return 1;
   }
@@ -272,7 +277,7 @@ int Supervisor::run() {
     info(fmt::format("descriptor limit raised from {} to {} (workers keep {})", before.soft, descriptor_limit().soft,
                      before.soft));
   starting_many_ = config_.pools.size() > kPoolsLoggedOneByOne;
-  std::string problems = apply(config_);
+  std::string problems = apply(config_, users);
   if (starting_many_ && problems.empty()) {
     std::map<std::string, int> by_manager;
     int processes = 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/schema.h"
+#include "config/user_db.h"
 #include "supervisor/control_server.h"
 #include "supervisor/log_sink.h"
 #include "supervisor/pool.h"
@@ -27,11 +28,13 @@ class Supervisor {
   int run();
 
  private:
-  // Loads and validates the config; false with the errors as text lines.
-  bool load(config::Config& out, std::string& errors);
-  // Starts, updates and stops pools to match `config`. Errors (a socket that
-  // cannot be bound) are returned as text; the rest still applies.
-  std::string apply(const config::Config& config);
+  // Loads and validates the config against `users`, the user database as
+  // this load sees it; false with the errors as text lines.
+  bool load(config::Config& out, const config::UserDb& users, std::string& errors);
+  // Starts, updates and stops pools to match `config`, loaded with `users`.
+  // Errors (a socket that cannot be bound) are returned as text; the rest
+  // still applies.
+  std::string apply(const config::Config& config, const config::UserDb& users);
   std::shared_ptr<LogSink> pool_log(const config::Pool& pool);
   // Replaces the pool `pool` names (if running) with a new one on `socket`,
   // or on a socket of its own if `socket` is empty.

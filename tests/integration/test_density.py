@@ -9,7 +9,9 @@ import sys
 
 sys.dont_write_bytecode = True
 
+import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
@@ -162,6 +164,54 @@ def thousand_pools_under_1024_descriptors():
         sup.stop(timeout=60)
 
 
+def thousand_pools_reload_replaces_only_the_changed_one():
+    """A reload of 1,000 ondemand pools with one pool's environment changed:
+    that pool's process is replaced, a woken tenant that did not change keeps
+    its process, and no idle pool starts one or gets a new socket. Then a
+    mistake in the last pool: `reload` exits 1 with FILE:LINE:COL (the
+    supervisor's answer: the client no longer reads the file itself) and
+    every process stays. (The time it takes is scripts/bench --density's.)"""
+    h.ensure_user()
+    scratch = h.Scratch(prefix="wfpm-density-reload-")
+    apps = h.install_apps(scratch)
+    config = many_pools(scratch, apps, 1000, idle=120)
+    sup = h.Supervisor(scratch, config, timeout=120)
+
+    def pid_of(tenant):
+        r = h.fcgi_request(sup.listen_of(f"t{tenant:04d}"), "/", timeout=20)
+        if r.status != 200:
+            raise AssertionError(f"tenant {tenant} answered {r.status}")
+        return json.loads(r.body)["pid"]
+    try:
+        kept, changed = pid_of(3), pid_of(500)
+        config["pools"]["t0500"]["environment"] = {"RELOADED": "1"}
+        sup.rewrite(config)
+        r = sup.ctl("reload", timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"reload exited {r.returncode}: {r.stderr.decode(errors='replace')}")
+        h.wait_for(lambda: pid_of(500) != changed, 20, interval=0.1, what="tenant 500 served by a new process")
+        h.wait_for(lambda: len(sup.workers()) == 2, 20, what="the replaced process to exit")
+        if pid_of(3) != kept:
+            raise AssertionError(f"unchanged tenant 3's process {kept} was replaced by {pid_of(3)}")
+        log = sup.stderr()
+        replaced = re.findall(r"pool (\S+) changed: replacing its processes", log)
+        if replaced != ["t0500"] or "has a new socket" in log:
+            raise AssertionError(f"pools replaced: {replaced}, new sockets: {log.count('has a new socket')}")
+
+        before = sorted(sup.workers())
+        config["pools"]["t0999"]["threads"] = "many"
+        sup.rewrite(config)
+        r = sup.ctl("reload", timeout=60)
+        err = r.stderr.decode(errors="replace")
+        if r.returncode != 1 or not re.search(r"^%s:\d+:\d+: " % re.escape(sup.config_path), err, re.M):
+            raise AssertionError(f"reload of an invalid file: exit {r.returncode}, stderr:\n{err}")
+        time.sleep(1)
+        if sorted(sup.workers()) != before or pid_of(3) != kept:
+            raise AssertionError(f"processes changed after a refused reload: {before} -> {sorted(sup.workers())}")
+    finally:
+        sup.stop(timeout=60)
+
+
 def wakeups(pid):
     with open(f"/proc/{pid}/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("voluntary_ctxt_switches"))
@@ -202,11 +252,13 @@ def idle_pools_never_wake_the_supervisor():
 
 
 def main():
-    runner = h.Runner(budget=400)
+    runner = h.Runner(budget=480)
     runner.add("density/supervisor_raises_workers_keep", supervisor_raises_workers_keep)
     runner.add("density/check_warns_when_pools_cannot_fit", check_warns_when_pools_cannot_fit)
     runner.add("density/thousand_pools_under_1024_descriptors", thousand_pools_under_1024_descriptors)
     runner.add("density/idle_pools_never_wake_the_supervisor", idle_pools_never_wake_the_supervisor)
+    runner.add("density/thousand_pools_reload_replaces_only_the_changed_one",
+               thousand_pools_reload_replaces_only_the_changed_one)
     runner.main()
 
 

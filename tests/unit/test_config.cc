@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -540,6 +541,80 @@ TEST_CASE("an empty pools mapping is allowed when includes bring the pools") {
   auto result = load_file(main, machine());
   REQUIRE(result.ok());
   CHECK(result.config->pools.size() == 1);
+}
+
+// ---------------------------------------------------------------------------
+// The user database, read once per load
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// Three pools of two users, each socket given to www-data: what a shared host
+// repeats a thousand times.
+constexpr std::string_view kThreeTenants = R"(
+    pools:
+      a:
+        user: tenant-a
+        socket-group: www-data
+        apps: [{script: /a.wsgi}]
+      b:
+        user: tenant-b
+        socket-group: www-data
+        apps: [{script: /b.wsgi}]
+      a2:
+        user: tenant-a
+        socket-group: www-data
+        apps: [{script: /a2.wsgi}]
+  )";
+
+}  // namespace
+
+TEST_CASE("a load that can list the user database asks it nothing more") {
+  auto db = std::make_shared<FakeUserDb>(machine());
+  db->add_member("staff", "tenant-a").add_member("audio", "tenant-a");
+  UserDbSnapshot users(db, db->listing());
+  Config c = load_ok(kThreeTenants, users);
+  CHECK(c.pools[2].user == UserRef{"tenant-a", 1001});
+  CHECK(c.pools[1].socket_group == GroupRef{"www-data", 33});
+  // initgroups' answer, as make_pool_spec asks it, from the listing too.
+  CHECK(users.groups_of("tenant-a", 1001) == db->groups_of("tenant-a", 1001));
+  CHECK(users.groups_of("tenant-a", 1001) == std::vector<gid_t>{1001, 29, 50});
+  CHECK(users.groups_of("tenant-b", 1002) == std::vector<gid_t>{1002});
+  CHECK(db->lookups() == 1);  // the groups_of asked of the fake itself, above
+}
+
+TEST_CASE("without a listing, a load asks the database once per name, not once per pool") {
+  auto db = std::make_shared<FakeUserDb>(machine());
+  UserDbSnapshot users(db, std::nullopt);
+  Config c = load_ok(kThreeTenants, users);
+  int after_load = db->lookups();
+  // tenant-a, tenant-b, www-data, and the primary groups 1001 and 1002.
+  CHECK(after_load == 5);
+  load_ok(kThreeTenants, users);
+  CHECK(db->lookups() == after_load);
+  CHECK(users.groups_of("tenant-a", 1001) == std::vector<gid_t>{1001});
+}
+
+TEST_CASE("a name the listing lacks (an NSS source that does not list) is still found") {
+  auto db = std::make_shared<FakeUserDb>(machine());
+  UserDbListing partial = db->listing();
+  std::erase_if(partial.users, [](const UserInfo& u) { return u.name == "tenant-b"; });
+  UserDbSnapshot users(db, partial);
+  Config c = load_ok(kThreeTenants, users);
+  CHECK(c.pools[1].user == UserRef{"tenant-b", 1002});
+  CHECK(users.user_by_name("nobody-here") == std::nullopt);
+}
+
+TEST_CASE("the user database is listed only when every NSS source lists cheaply") {
+  CHECK(nss_sources_listable("passwd:         files systemd\ngroup:          files systemd\n"
+                             "shadow:         files systemd\nhosts: files dns\n"));
+  CHECK(nss_sources_listable("# a comment\npasswd: files [NOTFOUND=return] systemd # why\ngroup: files\n"));
+  CHECK_FALSE(nss_sources_listable("passwd: files\ngroup: files ldap\n"));
+  CHECK_FALSE(nss_sources_listable("passwd: files sss\ngroup: files\n"));
+  CHECK_FALSE(nss_sources_listable("passwd: files\ngroup: files\ninitgroups: files sss\n"));
+  CHECK_FALSE(nss_sources_listable("passwd: compat\ngroup: compat\n"));
+  CHECK_FALSE(nss_sources_listable("passwd: files\n"));
+  CHECK_FALSE(nss_sources_listable(""));
 }
 
 // ---------------------------------------------------------------------------
