@@ -59,16 +59,20 @@ std::vector<Diagnostic> socket_directory_warnings(const Config& config) {
 
 // The descriptors the supervisor holds with every pool at full strength:
 // its own (loop, signals, logs, control socket), each pool's listening
-// socket (and a template's, with preload-fork), and per process its stdout,
-// stderr and notify pipes and one more (a pidfd, a hand-off socket).
+// socket (and a template's, with preload-fork), per process its stdout,
+// stderr and notify pipes and hand-off socket, and a pidfd for a process
+// forked (from a template or the zygote), and the zygote's own four.
 std::uint64_t descriptors_needed(const Config& config) {
   std::uint64_t n = 32;
   std::set<std::string> logs;
+  bool zygote = false;
   for (const auto& pool : config.pools) {
-    n += 1 + (pool.preload_fork ? 5 : 0) + 4 * static_cast<std::uint64_t>(pool.processes);
+    bool forked = pool.preload_fork || (pool.zygote && !pool.python_home);
+    zygote = zygote || (pool.zygote && !pool.python_home);
+    n += 1 + (pool.preload_fork ? 5 : 0) + (forked ? 5 : 4) * static_cast<std::uint64_t>(pool.processes);
     if (pool.error_log) logs.insert(*pool.error_log);
   }
-  return n + logs.size();
+  return n + logs.size() + (zygote ? 4 : 0);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ using Clock = std::chrono::steady_clock;
 // startup-timeout default); one that dies young is tried again after 1 s,
 // doubling to a minute, and meanwhile the pools spawn their workers.
 constexpr auto kStartupTimeout = std::chrono::seconds(15);
-constexpr std::uint64_t kCheckMs = 1000;
+constexpr std::int64_t kMinWaitMs = 10;
 
 Clock::duration retry_delay(int failures) {
   return std::chrono::seconds(1 << std::min(failures - 1, 6));
@@ -101,9 +101,11 @@ void Zygotes::start(const std::string& key, std::chrono::seconds idle_timeout) {
     for (auto& [k, e] : live_) {
       if (e.process.get() != &z) continue;
       e.ready = true;
+      e.last_used = Clock::now();
       failures_.erase(k);
       log_->write_line("info", "zygote", z.pid(), "ready: cold workers are forked from it");
     }
+    update_timer();
   };
   events.retire = [](WorkerProcess&, const std::string&, bool) {};
   events.exited = [this](WorkerProcess& z, int64_t status, int sig) { on_exit(z, status, sig); };
@@ -156,7 +158,7 @@ void Zygotes::check_idle() {
   for (auto it = live_.begin(); it != live_.end();) {
     Entry& e = it->second;
     std::string why;
-    if (!e.ready && now - e.process->started() > kStartupTimeout)
+    if (!e.ready && now - e.process->started() >= kStartupTimeout)
       why = fmt::format("not ready after {} s; killing it", kStartupTimeout.count());
     else if (e.ready && now - e.last_used >= e.idle_timeout)
       why = fmt::format("unused for {} s: stopping it", e.idle_timeout.count());
@@ -179,16 +181,24 @@ void Zygotes::check_idle() {
   update_timer();
 }
 
-// Once a second while a zygote lives; an idle host, with none, has no timer.
+// One timer, for the earliest moment a zygote could be due (its idle time
+// after its last use, or its start-up time): it fires once per idle time
+// while the zygote is kept, and an idle host, with none, has no timer.
 void Zygotes::update_timer() {
   bool wanted = !live_.empty() && !stopping_;
-  if (wanted && !idle_timer_) {
-    idle_timer_ = new uv_timer_t;
-    uv_timer_init(loop_, idle_timer_);
-    idle_timer_->data = this;
-    uv_timer_start(idle_timer_, [](uv_timer_t* t) { static_cast<Zygotes*>(t->data)->check_idle(); }, kCheckMs,
-                   kCheckMs);
-  } else if (!wanted && idle_timer_) {
+  if (wanted) {
+    auto due = Clock::time_point::max();
+    for (const auto& [key, e] : live_)
+      due = std::min(due, e.ready ? e.last_used + e.idle_timeout : e.process->started() + kStartupTimeout);
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count();
+    if (!idle_timer_) {
+      idle_timer_ = new uv_timer_t;
+      uv_timer_init(loop_, idle_timer_);
+      idle_timer_->data = this;
+    }
+    uv_timer_start(idle_timer_, [](uv_timer_t* t) { static_cast<Zygotes*>(t->data)->check_idle(); },
+                   static_cast<std::uint64_t>(std::max<std::int64_t>(wait, kMinWaitMs)), 0);
+  } else if (idle_timer_) {
     uv_close(reinterpret_cast<uv_handle_t*>(idle_timer_), [](uv_handle_t* h) {
       auto* self = static_cast<Zygotes*>(h->data);
       delete reinterpret_cast<uv_timer_t*>(h);

@@ -208,6 +208,15 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def is_zygote(pid):
+    """The shared zygote (a wsgi-fpm-worker titled "wsgi-fpm zygote")."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().startswith(b"wsgi-fpm zygote")
+    except OSError:
+        return False
+
+
 def exe_name(pid):
     try:
         return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
@@ -778,8 +787,9 @@ class Supervisor(Proc):
                          what=f"pool {name}'s socket {listen}")
 
     def workers(self):
-        """Pids of every worker process under this supervisor."""
-        return [p for p in descendants(self.pid) if exe_name(p).startswith("wsgi-fpm-worker")]
+        """Pids of every worker process under this supervisor (templates
+        included; not the shared zygote, which serves no pool)."""
+        return [p for p in descendants(self.pid) if exe_name(p).startswith("wsgi-fpm-worker") and not is_zygote(p)]
 
     def wait_stderr(self, needle, timeout=5):
         return wait_for(lambda: needle in self.stderr(), timeout,

@@ -232,7 +232,7 @@ def idle_pools_never_wake_the_supervisor():
     """1,000 ondemand pools with no process: start-up logs one summary line,
     not a line a pool; the supervisor sleeps until a connection comes (no tick per pool: before, their one-second ticks cost
     1% of a core and a wake-up a second). Waking one tenant starts its tick;
-    idle again, the tick stops."""
+    idle again (its worker and the zygote gone), the tick stops."""
     h.ensure_user()
     scratch = h.Scratch(prefix="wfpm-density-idle-")
     apps = h.install_apps(scratch)
@@ -245,7 +245,8 @@ def idle_pools_never_wake_the_supervisor():
         asleep(sup, "the idle supervisor")
         if requests_to(sup, [7], timeout=20, threads=1) != [200]:
             raise AssertionError("tenant 7 was not served")
-        h.wait_for(lambda: not sup.workers(), 20, what="tenant 7's worker to idle out")
+        # Its worker, then the zygote that forked it, idle out.
+        h.wait_for(lambda: not h.descendants(sup.pid), 20, what="tenant 7's worker and the zygote to idle out")
         asleep(sup, "the supervisor once tenant 7 was idle again")
     finally:
         sup.stop(timeout=60)
