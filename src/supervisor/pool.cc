@@ -471,6 +471,11 @@ void Pool::on_template_ready(WorkerProcess& t) {
     if (auto deferred = slots_[i].deferred_replace) replace(i, deferred->first, deferred->second);
   }
   fill_static_slots();
+  // A connection that started the template waits (ondemand, dynamic): look
+  // at the socket now, not once the watch's pause is over (100 ms after the
+  // connection came: a cold preload-fork tenant waited that long, 111-117 ms,
+  // in scripts/bench --density).
+  if (watch_pause_) uv_timer_stop(watch_pause_);
   tick();
 }
 
