@@ -26,7 +26,7 @@ round) and to the density section of docs/benchmarks.md, between the markers
 below, in the hand-written part that bench/report.py keeps. A measurement,
 not a test: a failure is counted and written down, never worked around.
 
-Run as root by Debian's /usr/bin/python3.11; stdlib only.
+Run as root by the Python the build embeds (scripts/bench finds it); stdlib only.
 """
 import argparse
 import json

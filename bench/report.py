@@ -13,6 +13,10 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
+
+# The Python wsgi-fpm embeds: scripts/bench runs this with it.
+PY_VERSION = "%d.%d" % sys.version_info[:2]
 
 DIRECT_PEERS = [("uwsgi", "uWSGI"), ("uwsgi-lazy", "uWSGI --lazy-apps"), ("php-fpm", "PHP-FPM"),
                 ("libfcgi", "libfcgi C responder")]
@@ -375,8 +379,8 @@ def versions():
     return [
         "CPU: %s, %d cores visible; kernel %s" % (cpu, os.cpu_count(), platform.release()),
         "Debian packages: uwsgi %s, php8.2-fpm %s, libapache2-mod-wsgi-py3 %s, apache2 %s, nginx-light %s, "
-        "python3.11 %s, libfcgi %s, wrk %s" % (pkg("uwsgi"), pkg("php8.2-fpm"), pkg("libapache2-mod-wsgi-py3"),
-                                               pkg("apache2"), pkg("nginx-light"), pkg("python3.11"),
+        "python%s %s, libfcgi %s, wrk %s" % (pkg("uwsgi"), pkg("php8.2-fpm"), pkg("libapache2-mod-wsgi-py3"),
+                                               pkg("apache2"), pkg("nginx-light"), PY_VERSION, pkg("python" + PY_VERSION),
                                                pkg("libfcgi0ldbl"), pkg("wrk")),
     ]
 

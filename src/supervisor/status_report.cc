@@ -6,8 +6,6 @@
 namespace wsgi_fpm::supervisor {
 namespace {
 
-std::string quoted(std::string_view s) { return json_string(s); }
-
 std::string human_bytes(std::uint64_t b) {
   if (b >= (1u << 30)) return fmt::format("{:.1f}G", static_cast<double>(b) / (1u << 30));
   if (b >= (1u << 20)) return fmt::format("{:.1f}M", static_cast<double>(b) / (1u << 20));
@@ -30,9 +28,9 @@ std::string status_json(const std::vector<PoolStatus>& pools, long supervisor_pi
         "{}{{\"name\": {}, \"listen\": {}, \"protocol\": {}, \"user\": {}, \"process_manager\": {}, "
         "\"processes\": {}, \"threads\": {}, \"requests\": {}, \"in_flight\": {}, \"restarts\": {}, "
         "\"last_exit\": {}, \"template\": {}, \"workers\": [",
-        i ? ", " : "", quoted(p.name), quoted(p.address), quoted(p.protocol), quoted(p.user), quoted(p.process_manager),
+        i ? ", " : "", json_string(p.name), json_string(p.address), json_string(p.protocol), json_string(p.user), json_string(p.process_manager),
         p.processes,
-        p.threads, p.requests, p.in_flight, p.restarts, p.last_exit.empty() ? "null" : quoted(p.last_exit),
+        p.threads, p.requests, p.in_flight, p.restarts, p.last_exit.empty() ? "null" : json_string(p.last_exit),
         p.template_pid ? fmt::format("{{\"pid\": {}, \"rss\": {}}}", p.template_pid, p.template_rss_bytes)
                        : std::string("null"));
     for (std::size_t j = 0; j < p.workers.size(); ++j) {
@@ -40,9 +38,9 @@ std::string status_json(const std::vector<PoolStatus>& pools, long supervisor_pi
       out += fmt::format(
           "{}{{\"pid\": {}, \"state\": {}, \"age\": {:.1f}, \"requests\": {}, \"busy_threads\": {}, "
           "\"rss\": {}, \"in_flight\": [",
-          j ? ", " : "", w.pid, quoted(w.state), w.age_seconds, w.requests, w.busy_threads, w.rss_bytes);
+          j ? ", " : "", w.pid, json_string(w.state), w.age_seconds, w.requests, w.busy_threads, w.rss_bytes);
       for (std::size_t k = 0; k < w.in_flight.size(); ++k) {
-        out += fmt::format("{}{{\"url\": {}, \"seconds\": {:.3f}}}", k ? ", " : "", quoted(w.in_flight[k].url),
+        out += fmt::format("{}{{\"url\": {}, \"seconds\": {:.3f}}}", k ? ", " : "", json_string(w.in_flight[k].url),
                            w.in_flight[k].seconds);
       }
       out += "]}";

@@ -5,7 +5,7 @@ verdicts are known: samples pooled over rounds, then median (min–max); the
 issue's targets judged on the medians; failures summed and named; the
 section replaced in place, inside the part bench/report.py keeps.
 
-Run by Debian's /usr/bin/python3.11, stdlib only. Prints `ok NAME` or
+Run by the Python the build embeds, stdlib only. Prints `ok NAME` or
 `FAIL NAME: reason` per check, then `P passed, F failed`.
 """
 import os

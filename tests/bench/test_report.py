@@ -5,7 +5,7 @@ and must come out as written: per round, then median (min-max); the issue's
 targets judged in every round; errors summed; the hand-written part of the
 page kept.
 
-Run by Debian's /usr/bin/python3.11, stdlib only. Prints `ok NAME` or
+Run by the Python the build embeds, stdlib only. Prints `ok NAME` or
 `FAIL NAME: reason` per check, then `P passed, F failed`.
 """
 import json

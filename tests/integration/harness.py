@@ -2,7 +2,8 @@
 processes that are always cleaned up, a real nginx, HTTP requests and a tiny
 runner.
 
-Run by Debian's /usr/bin/python3.11, stdlib only, as root. Everything listens
+Run as root, stdlib only, by the Python the build embeds (Debian's
+/usr/bin/python3.X, never a pyenv python3 first on PATH). Everything listens
 on 127.0.0.1 or on UNIX sockets inside a scratch directory; every wait is
 bounded in time and every loop in count.
 

@@ -15,7 +15,8 @@ which all three frontends run as):
               sub-interpreter; python-path and DJANGO_SETTINGS_MODULE as a
               Django deployment sets them
   venv        python-home: a virtualenv the test makes with
-              `python3.11 -m venv --system-site-packages` and drops a package
+              `python3 -m venv --system-site-packages` (the
+              Python the build embeds) and drops a package
               into by hand; venv_probe.wsgi at /venv/main (%{GLOBAL}) and
               /venv/sub (its own sub-interpreter)
   novenv      the same probe without python-home, to show the package is the
@@ -111,11 +112,11 @@ def make_venv(scratch):
     """A virtualenv as a user makes one (no pip: --without-pip), seeing the
     system's packages, plus a package only it has, dropped in by hand."""
     venv = scratch.file("venv")
-    r = subprocess.run(["/usr/bin/python3.11", "-m", "venv", "--system-site-packages", "--without-pip",
+    r = subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
                         venv], capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
-        raise AssertionError(f"python3.11 -m venv: exit {r.returncode}: {r.stderr}")
-    site = os.path.join(venv, "lib", "python3.11", "site-packages")
+        raise AssertionError(f"{sys.executable} -m venv: exit {r.returncode}: {r.stderr}")
+    site = os.path.join(venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
     pkg = os.path.join(site, "wfpm_venv_only")
     os.makedirs(pkg)
     with open(os.path.join(pkg, "__init__.py"), "w") as f:
