@@ -1,7 +1,7 @@
 """How long `wsgi-fpm reload` takes with many pools, one of them changed,
 for one or more builds side by side (issue 14: a reload of 1,000 pools).
 
-    /usr/bin/python3.11 bench/reload_timing.py [--tenants 1000] [--rounds 5] LABEL=BINDIR ...
+    $(cat build/python-executable) bench/reload_timing.py [--tenants 1000] [--rounds 5] LABEL=BINDIR ...
 
 BINDIR holds wsgi-fpm and wsgi-fpm-worker (copy a build's src/ binaries
 aside to keep an old one). Each build gets its own `wsgi-fpm run` with the
