@@ -1,5 +1,6 @@
 #include "worker/dispatcher.h"
 
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -28,6 +29,7 @@ struct Dispatcher::Entry {
   // while it idles between requests.
   std::optional<std::chrono::steady_clock::time_point> deadline;
   std::chrono::steady_clock::time_point parked_at;  // for the longest-idle choice
+  bool graced = false;  // has had its wait for the first request head in a thread
   // A request is on its way to us on it: served, never closed, by a stop.
   bool owes_request() const { return fresh || connection->head_begun(); }
 };
@@ -38,6 +40,27 @@ int g_listen_tag;
 int g_exit_tag;
 int g_expiry_tag;
 int g_watch_tag;
+
+// DispatcherLimits::first_head_grace: how long the thread that accepted a
+// connection waits in it for its first request head before it parks the
+// connection in the epoll set. Frontends
+// send the request with the connect (nginx and mod_proxy_fcgi write it
+// straight after connect() returns), so this is a scheduling gap, not a
+// slow client. Parked at once, the connection made the thread free again
+// and it took more from the backlog (or drew the next connection's
+// exclusive wake-up): a one-thread process then held two requests, served
+// one and left the other waiting behind it while a sibling idled (issue 14,
+// test_process_manager's dynamic story, 1 run in 6). Short, so that a
+// silent connection still costs a thread next to nothing.
+
+// Waits up to `ms` for input on `fd`; false when none came.
+bool wait_readable(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  int n;
+  do n = ::poll(&p, 1, ms);
+  while (n < 0 && errno == EINTR);
+  return n > 0;
+}
 
 // A request (or the frontend's close) already waiting on a connection. An
 // error counts too: the thread that serves it finds out.
@@ -263,6 +286,15 @@ void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handl
   Connection& conn = *entry->connection;
   while (true) {
     auto head = conn.read_head();
+    if (head == Connection::HeadResult::Pending && entry->fresh && !entry->graced) {
+      entry->graced = true;
+      auto until = std::chrono::steady_clock::now() + limits_.first_head_grace;
+      while (head == Connection::HeadResult::Pending) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || !wait_readable(conn.fd(), static_cast<int>(left.count()))) break;
+        head = conn.read_head();
+      }
+    }
     // Wait for the rest in the epoll set, not in this thread (park_locked
     // gives it its request-read-timeout).
     if (head == Connection::HeadResult::Pending) return park(std::move(entry));

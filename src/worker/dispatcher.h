@@ -46,6 +46,9 @@ struct DispatcherLimits {
   // or the head's first byte (request-read-timeout).
   std::chrono::milliseconds request_read_timeout{10000};
   std::size_t maximum_connections = 512;  // maximum-connections
+  // How long the thread that accepted a connection waits in it for the first
+  // request head before parking it (why: dispatcher.cc).
+  std::chrono::milliseconds first_head_grace{20};
 };
 
 class Dispatcher {

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -695,4 +696,63 @@ TEST_CASE("an adopted keep-alive connection idles past request-read-timeout and 
   REQUIRE(send_all(frontend.get(), fastcgi::encode_request(1, request_params(1), "", true)));
   CHECK(read_response(frontend.get()).find("/n/1") != std::string::npos);
   CHECK(pool.served.load() == 1);
+}
+
+// Issue 14's flaky dynamic-pool story: a one-thread process accepted a
+// connection whose request had not come yet, parked it, and being free
+// again took the next connection from the backlog too. It served one and
+// the other's request waited behind it while a sibling idled. The thread
+// that accepts a connection now waits in it for the first request head
+// (first_head_grace), so what it cannot serve stays in the backlog for a
+// sibling. Two dispatchers on one socket stand for two processes; the grace
+// is long here so that the test does not depend on the scheduler.
+TEST_CASE("a one-thread process does not take a second connection while the first one's request is on its way") {
+  TempSocket where;
+  UniqueFd listener = listen_unix(where.path);
+  std::mutex mutex;
+  std::vector<std::string> served_by;  // "<dispatcher> <uri>"
+  auto factory = [](UniqueFd fd) -> std::unique_ptr<worker::Connection> {
+    return std::make_unique<worker::FastCgiConnection>(std::move(fd), worker::ConnectionLimits{});
+  };
+  worker::DispatcherLimits limits{std::chrono::milliseconds(10000), 512, std::chrono::milliseconds(3000)};
+  std::atomic<int> served{0};
+  auto run = [&](worker::Dispatcher& d, const char* name) {
+    d.run_thread([&, name](worker::Connection& c) {
+      {
+        std::lock_guard lock(mutex);
+        served_by.push_back(std::string(name) + " " + std::string(c.params().get_or("REQUEST_URI", "?")));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      echo_uri(c, served);
+    });
+  };
+  worker::Dispatcher first(dup(listener.get()), factory, limits);
+  std::thread first_thread([&] { run(first, "first"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // its thread waits in epoll
+  UniqueFd slow = connect_unix(where.path);   // its request comes 100 ms after the connect
+  UniqueFd ready = connect_unix(where.path);  // its request comes with it
+  REQUIRE(slow);
+  REQUIRE(ready);
+  REQUIRE(send_all(ready.get(), fastcgi::encode_request(1, request_params(2), "", false)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(send_all(slow.get(), fastcgi::encode_request(1, request_params(1), "", false)));
+  // The sibling comes while the first process serves: what the first left
+  // in the backlog is its.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  worker::Dispatcher second(dup(listener.get()), factory, limits);
+  std::thread second_thread([&] { run(second, "second"); });
+  CHECK(read_response(slow.get()).find("/n/1") != std::string::npos);
+  CHECK(read_response(ready.get()).find("/n/2") != std::string::npos);
+  {
+    std::lock_guard lock(mutex);
+    CHECK(std::find(served_by.begin(), served_by.end(), "first /n/1") != served_by.end());
+    CHECK(std::find(served_by.begin(), served_by.end(), "second /n/2") != served_by.end());
+  }
+  for (auto* d : {&first, &second}) {
+    d->begin_stop();
+    CHECK(d->wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+    d->release_threads();
+  }
+  first_thread.join();
+  second_thread.join();
 }
