@@ -116,7 +116,10 @@ bool settle_forked_runtime(PyThreadState* main_state, const RuntimeOptions& opti
     }
   }
   GilHold gil(main_state);
-  PyRef os = PyRef::steal(PyImport_ImportModule("os"));
+  // Imported in the zygote: taken from sys.modules, without the import
+  // machinery's Python code (which touches, and copies, ~50 pages).
+  PyRef os = PyRef::steal(PyImport_GetModule(PyRef::steal(PyUnicode_FromString("os")).get()));
+  if (!os && !PyErr_Occurred()) os = PyRef::steal(PyImport_ImportModule("os"));
   PyRef os_environ = os ? PyRef::steal(PyObject_GetAttrString(os.get(), "environ")) : PyRef();
   if (!os_environ) {
     error = "os.environ: " + format_current_exception();

@@ -14,6 +14,7 @@ PyObject* g_request_timeout = nullptr;  // owned for the process's life
 unsigned long current_thread_ident() { return PyThread_get_thread_ident(); }
 
 bool make_request_timeout_type(std::string& error) {
+  if (g_request_timeout) return true;  // made in the zygote before the fork
   g_request_timeout = PyErr_NewExceptionWithDoc(
       "wsgi_fpm.RequestTimeout",
       "Raised in a request thread that ran past request-timeout (as mod_wsgi's).",

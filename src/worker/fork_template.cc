@@ -19,6 +19,7 @@
 
 #include "python/gil.h"
 #include "util/log.h"
+#include "worker/privileges.h"
 #include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::worker {
@@ -35,20 +36,10 @@ void close_all(const int* fds, int n) {
   for (int i = 0; i < n; ++i) close(fds[i]);
 }
 
-// In the new worker: waits until the middle process is gone and the
-// supervisor has adopted us, then arranges to die with it as a spawned
-// worker does (privileges.cc). Exits if the supervisor is not our parent.
-void become_supervisors_child(pid_t middle, pid_t supervisor_pid) {
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (getppid() == middle && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (supervisor_pid && getppid() != supervisor_pid) {
-    log::error("a forked worker was not adopted by the supervisor (pid {}, parent {}): exiting", supervisor_pid,
-               getppid());
-    std::_Exit(3);
-  }
-}
+// Set in a forked worker until finish_adoption: its middle process and the
+// supervisor that should adopt it.
+pid_t g_middle = 0;
+pid_t g_supervisor = 0;
 
 }  // namespace
 
@@ -137,7 +128,8 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
           std::_Exit(0);
         }
         PyOS_AfterFork_Child();
-        become_supervisors_child(self, supervisor_pid);
+        g_middle = self;
+        g_supervisor = supervisor_pid;
         // The worker's own descriptors replace the template's.
         dup2(fds[0], 1);
         dup2(fds[1], 2);
@@ -168,6 +160,22 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
     }
     while (waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
     }
+  }
+}
+
+bool adoption_pending() { return g_middle != 0; }
+
+void finish_adoption() {
+  if (!g_middle) return;
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (getppid() == g_middle && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  g_middle = 0;
+  std::string error;
+  if (!arrange_to_die_with_supervisor(g_supervisor, error)) {
+    log::error("a forked worker was not adopted by the supervisor (pid {}, parent {}): {}; exiting", g_supervisor,
+               getppid(), error);
+    std::_Exit(3);
   }
 }
 

@@ -39,4 +39,14 @@ namespace wsgi_fpm::worker {
 void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contract& contract,
                          std::optional<CommandLine>* zygote = nullptr);
 
+// In a worker forked by serve_fork_requests: waits until the middle process
+// is gone and the supervisor has adopted this one, then arranges to die with
+// the supervisor as a spawned worker does; exits if the supervisor is not its
+// parent. Called once the worker has set itself up, before it serves: the
+// middle's exit (a few ms of unmapping the template's memory) then overlaps
+// with that set-up instead of coming before it. Does nothing in a worker
+// that was not forked.
+void finish_adoption();
+bool adoption_pending();  // forked, and finish_adoption not yet called
+
 }  // namespace wsgi_fpm::worker

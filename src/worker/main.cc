@@ -134,6 +134,16 @@ PyThreadState* become_zygote(int argc, char** argv, worker::WorkerOptions& optio
       }
       Py_DECREF(module);
     }
+    // And what each one makes first: the RequestTimeout type, and a first
+    // compile (the parser's and compiler's own first-use set-up), so that
+    // a forked worker only looks them up.
+    if (!python::make_request_timeout_type(error)) {
+      log::error("{}", error);
+      std::_Exit(4);
+    }
+    Py_XDECREF(Py_CompileString("def application(environ, start_response):\n    return [b'']\n", "<zygote>",
+                                Py_file_input));
+    PyErr_Clear();
   }
   std::optional<CommandLine> request;
   worker::serve_fork_requests(options.supervisor_pid, main_state, contract, &request);
@@ -176,7 +186,7 @@ int main(int argc, char** argv) {
   const std::string title =
       options.display_name.empty() ? std::string() : worker::expand_display_name(options.display_name, options.pool);
   worker::set_process_title(argc, argv, options.fork_template && !title.empty() ? title + " template" : title);
-  if (!worker::apply_resource_limits(options, error) || !worker::become_pool_user(options, error)) {
+  if (!worker::apply_resource_limits(options, error) || !worker::become_pool_user(options, error, !worker::adoption_pending())) {
     log::error("cannot start a worker: {}", error);
     return 3;
   }
@@ -320,6 +330,8 @@ int main(int argc, char** argv) {
           return busy.empty() ? nullptr : busy[beat++ % busy.size()];
         });
   }
+  // Forked (zygote, template): adopted by the supervisor before serving.
+  worker::finish_adoption();
   std::vector<pthread_t> threads;
   for (int i = 0; i < options.threads; ++i) {
     threads.push_back(start_thread(options.stack_size, [&, slot = i] {

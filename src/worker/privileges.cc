@@ -18,7 +18,7 @@ bool fail(std::string& error, const std::string& what) {
 
 }  // namespace
 
-bool become_pool_user(const WorkerOptions& o, std::string& error) {
+bool become_pool_user(const WorkerOptions& o, std::string& error, bool die_with_supervisor) {
   if (geteuid() == 0) {
     if (!o.uid || !o.gid) {
       error = "started as root without --uid and --gid: refusing to run the application as root";
@@ -44,8 +44,12 @@ bool become_pool_user(const WorkerOptions& o, std::string& error) {
     return false;
   }
   // Changing credentials clears the parent-death signal, so it is set after.
+  return !die_with_supervisor || arrange_to_die_with_supervisor(o.supervisor_pid, error);
+}
+
+bool arrange_to_die_with_supervisor(pid_t supervisor_pid, std::string& error) {
   if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return fail(error, "prctl(PR_SET_PDEATHSIG)");
-  if (o.supervisor_pid && getppid() != o.supervisor_pid) {
+  if (supervisor_pid && getppid() != supervisor_pid) {
     error = "the supervisor exited while this worker started";
     return false;
   }

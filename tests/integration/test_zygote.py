@@ -21,6 +21,10 @@ before. Scenarios, each with its own supervisor (log on stderr):
              (spawned), and a new zygote serves the one after.
   retires    the zygote stops once unused for the pools' process-idle-timeout,
              and with the supervisor.
+  orphaned   a forked worker arms its parent-death signal only once the
+             supervisor has adopted it (after its own set-up, which overlaps
+             with the middle process's exit): none exits at start, and
+             SIGKILL to the supervisor still takes every forked worker down.
 """
 import sys
 
@@ -169,6 +173,27 @@ def forked():
         raise AssertionError("the zygote outlived the supervisor")
 
 
+def orphaned():
+    sup, _ = start("wfpm-zygote-orphaned-", {f"o{i}": (TA if i % 2 else TB, {}) for i in range(1, 7)})
+    workers = []
+    try:
+        ask(sup, "o1")
+        wait_zygote_ready(sup)
+        for i in range(2, 7):
+            seen = ask(sup, f"o{i}")
+            if seen["ppid"] != sup.pid:
+                raise AssertionError(f"o{i}'s worker is the child of {seen['ppid']}, not the supervisor's")
+            workers.append(seen["pid"])
+        log = sup.stderr()
+        if "cannot start a worker" in log or "exited with status" in log or "not adopted" in log:
+            raise AssertionError(f"a forked worker failed at start:\n{sup.stderr_tail()}")
+        sup.send(signal.SIGKILL)
+        h.wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in workers), 15,
+                   what="the forked workers to die with the supervisor")
+    finally:
+        sup.stop()
+
+
 def killed():
     sup, _ = start("wfpm-zygote-killed-", {"k1": (TA, {}), "k2": (TA, {}), "k3": (TA, {})})
     try:
@@ -207,4 +232,5 @@ if __name__ == "__main__":
     runner.add("cold workers are forked from the zygote, as their users, with their pool's Python", forked)
     runner.add("a killed zygote: cold tenants are still served, and a new one forks", killed)
     runner.add("the zygote retires when unused, and stops with the supervisor", retires)
+    runner.add("forked workers are adopted before they serve, and die with the supervisor", orphaned)
     runner.main()
