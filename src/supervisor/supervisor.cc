@@ -1,5 +1,6 @@
 #include "supervisor/supervisor.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,13 @@ Supervisor::Supervisor(std::string config_path)
       control_(loop_, [this](const std::string& c) { return handle_command(c); }) {}
 
 Supervisor::~Supervisor() = default;
+
+namespace {
+// Parsing a configuration (YAML nodes, the user database snapshot, the
+// checks' strings) leaves the heap fragmented once it is freed: at 1,000
+// pools, megabytes that an idle supervisor would keep resident for nothing.
+void give_back_free_heap() { malloc_trim(0); }
+}  // namespace
 
 void Supervisor::info(const std::string& m) { log_->write_line("info", "wsgi-fpm", getpid(), m); }
 void Supervisor::error(const std::string& m) { log_->write_line("error", "wsgi-fpm", getpid(), m); }
@@ -177,6 +185,7 @@ std::string Supervisor::reload() {
   std::string problems = apply(fresh, users);
   config_ = std::move(fresh);
   if (!problems.empty()) error(problems);
+  give_back_free_heap();
   return problems;
 }
 
@@ -291,6 +300,7 @@ int Supervisor::run() {
                      kinds, processes));
   }
   starting_many_ = false;
+  give_back_free_heap();
   if (!problems.empty()) {
     std::cerr << problems;
     error("cannot start:\n" + problems);
