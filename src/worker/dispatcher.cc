@@ -41,18 +41,6 @@ int g_exit_tag;
 int g_expiry_tag;
 int g_watch_tag;
 
-// DispatcherLimits::first_head_grace: how long the thread that accepted a
-// connection waits in it for its first request head before it parks the
-// connection in the epoll set. Frontends
-// send the request with the connect (nginx and mod_proxy_fcgi write it
-// straight after connect() returns), so this is a scheduling gap, not a
-// slow client. Parked at once, the connection made the thread free again
-// and it took more from the backlog (or drew the next connection's
-// exclusive wake-up): a one-thread process then held two requests, served
-// one and left the other waiting behind it while a sibling idled (issue 14,
-// test_process_manager's dynamic story, 1 run in 6). Short, so that a
-// silent connection still costs a thread next to nothing.
-
 // Waits up to `ms` for input on `fd`; false when none came.
 bool wait_readable(int fd, int ms) {
   pollfd p{fd, POLLIN, 0};
@@ -60,6 +48,19 @@ bool wait_readable(int fd, int ms) {
   do n = ::poll(&p, 1, ms);
   while (n < 0 && errno == EINTR);
   return n > 0;
+}
+
+// Reads a head for up to `grace`, in this thread: Pending when it is still
+// not all there.
+Connection::HeadResult read_head_within(Connection& conn, std::chrono::milliseconds grace) {
+  auto until = std::chrono::steady_clock::now() + grace;
+  auto head = conn.read_head();
+  while (head == Connection::HeadResult::Pending) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !wait_readable(conn.fd(), static_cast<int>(left.count()))) break;
+    head = conn.read_head();
+  }
+  return head;
 }
 
 // A request (or the frontend's close) already waiting on a connection. An
@@ -285,15 +286,21 @@ std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
 void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handler) {
   Connection& conn = *entry->connection;
   while (true) {
-    auto head = conn.read_head();
-    if (head == Connection::HeadResult::Pending && entry->fresh && !entry->graced) {
+    // A new connection's first head gets first_head_grace in this thread.
+    // Frontends send the request with the connect (nginx and mod_proxy_fcgi
+    // write it straight after connect() returns), so a head not yet here is
+    // a scheduling gap, not a slow client. Parked at once, the connection
+    // left this thread free to take more from the backlog (or to draw the
+    // next connection's exclusive wake-up): a one-thread process then held
+    // two requests and served one behind the other while a sibling idled
+    // (issue 14; test_process_manager's dynamic story failed 1 run in 4 to
+    // 13). Short, so that a silent connection still costs next to nothing.
+    Connection::HeadResult head;
+    if (entry->fresh && !entry->graced) {
       entry->graced = true;
-      auto until = std::chrono::steady_clock::now() + limits_.first_head_grace;
-      while (head == Connection::HeadResult::Pending) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-        if (left.count() <= 0 || !wait_readable(conn.fd(), static_cast<int>(left.count()))) break;
-        head = conn.read_head();
-      }
+      head = read_head_within(conn, limits_.first_head_grace);
+    } else {
+      head = conn.read_head();
     }
     // Wait for the rest in the epoll set, not in this thread (park_locked
     // gives it its request-read-timeout).

@@ -186,7 +186,10 @@ int main(int argc, char** argv) {
   const std::string title =
       options.display_name.empty() ? std::string() : worker::expand_display_name(options.display_name, options.pool);
   worker::set_process_title(argc, argv, options.fork_template && !title.empty() ? title + " template" : title);
-  if (!worker::apply_resource_limits(options, error) || !worker::become_pool_user(options, error, !worker::adoption_pending())) {
+  // A forked worker's parent is still its middle process: it arms the
+  // parent-death signal once adopted (worker::finish_adoption).
+  bool adopted = !worker::adoption_pending();
+  if (!worker::apply_resource_limits(options, error) || !worker::become_pool_user(options, error, adopted)) {
     log::error("cannot start a worker: {}", error);
     return 3;
   }
