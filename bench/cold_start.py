@@ -62,7 +62,7 @@ def main():
            "WSGI_FPM_WORKER": os.path.abspath(os.path.join(opt.bin, "wsgi-fpm-worker"))}
     srv = subprocess.Popen([os.path.join(opt.bin, "wsgi-fpm"), "run", "-c", config], env=env)
     cold_uid = int(subprocess.run(["id", "-u", d.user_name(2)], capture_output=True, text=True).stdout)
-    helper = ("zygote", "template")
+    helper = ("zygote", "template", "spare")
 
     def cold_workers():
         return [p for p in d.descendants(srv.pid)

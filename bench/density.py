@@ -356,7 +356,8 @@ class WsgiFpm(Server):
 
     def is_helper(self, pid):
         title = title_of(pid)
-        return title.endswith(" template") or " template " in title or title.startswith("wsgi-fpm zygote")
+        return (title.endswith((" template", " spare")) or " template " in title or " spare " in title
+                or title.startswith(("wsgi-fpm zygote", "wsgi-fpm spare")))
 
     def reload(self, changed, mark):
         """Changes one pool and runs `wsgi-fpm reload`: seconds until it returned, or None."""

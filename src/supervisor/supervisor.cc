@@ -329,9 +329,28 @@ int Supervisor::run() {
     }, signum);
     uv_unref(reinterpret_cast<uv_handle_t*>(handle));
   }
+  uv_timer_init(loop_, &reap_timer_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&reap_timer_));
+  uv_signal_init(loop_, &sigchld_);
+  sigchld_.data = &reap_timer_;
+  uv_signal_start(&sigchld_, [](uv_signal_t* h, int) {
+    auto* timer = static_cast<uv_timer_t*>(h->data);
+    // Not restarted while pending: a steady stream of exits must not put
+    // the reaping off for ever.
+    if (is_child_subreaper() && !uv_is_active(reinterpret_cast<uv_handle_t*>(timer)))
+      uv_timer_start(timer, reap_until_none_left, 1000, 0);
+  }, SIGCHLD);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sigchld_));
   uv_run(loop_, UV_RUN_DEFAULT);
+  if (is_child_subreaper()) reap_remaining_children(std::chrono::seconds(2));
   info("stopped");
   return 0;
+}
+
+void Supervisor::reap_until_none_left(uv_timer_t* timer) {
+  // A zombie is reaped only when seen twice (reap_unknown_children): look
+  // again while one is left.
+  if (reap_unknown_children()) uv_timer_start(timer, reap_until_none_left, 1000, 0);
 }
 
 int run_command(int argc, char** argv) {

@@ -64,6 +64,12 @@ class Supervisor {
   RuntimeDir runtime_dir_;
   ControlServer control_;
   uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
+  // SIGCHLD: an exited child that no WorkerProcess knows (a spare, gone with
+  // its zygote or template; an orphan) is reaped a second or two later, even
+  // when no pool ticks.
+  uv_signal_t sigchld_;
+  uv_timer_t reap_timer_;
+  static void reap_until_none_left(uv_timer_t* timer);
   bool stopping_ = false;
   // Starting more pools than this, the log gets one summary line.
   static constexpr std::size_t kPoolsLoggedOneByOne = 20;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "util/fd.h"
 #include "util/fd_passing.h"
@@ -570,14 +571,14 @@ std::vector<long> candidate_children() {
 
 }  // namespace
 
-void reap_unknown_children() {
+bool reap_unknown_children() {
   // Every preload-fork pool's tick asks; once a second is enough for all
   // (1,000 pools each scanning /proc took a whole core).
+  static std::set<long> suspects;  // unknown zombies seen by the last look
   static auto last = std::chrono::steady_clock::time_point();
   auto now = std::chrono::steady_clock::now();
-  if (now - last < std::chrono::milliseconds(900)) return;
+  if (now - last < std::chrono::milliseconds(900)) return !suspects.empty();
   last = now;
-  static std::set<long> suspects;  // unknown zombies seen by the last look
   std::set<long> seen;
   long self = getpid();
   for (long pid : candidate_children()) {
@@ -597,6 +598,34 @@ void reap_unknown_children() {
       seen.insert(pid);
   }
   suspects = std::move(seen);
+  return !suspects.empty();
+}
+
+void reap_remaining_children(std::chrono::milliseconds patience) {
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  bool killed = false;
+  while (true) {
+    pid_t pid = waitpid(-1, nullptr, WNOHANG);
+    if (pid > 0) continue;
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) return;  // ECHILD: none left
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (killed) return;
+      long self = getpid();
+      for (long child : candidate_children()) {
+        std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+        std::string line;
+        if (!std::getline(stat, line)) continue;
+        auto close = line.rfind(')');
+        if (close != std::string::npos && close + 4 < line.size() &&
+            std::strtol(line.c_str() + close + 4, nullptr, 10) == self)
+          kill(static_cast<pid_t>(child), SIGKILL);
+      }
+      killed = true;
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 void WorkerProcess::stop(std::chrono::milliseconds kill_after, int signum) {

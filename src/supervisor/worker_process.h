@@ -183,8 +183,15 @@ bool become_child_subreaper(std::string& error);
 // children is ours to reap, forked worker or not.
 bool is_child_subreaper();
 // Reaps exited children that no WorkerProcess knows (orphans of workers'
-// own children, adopted as the subreaper): a zombie seen twice, a tick
-// apart. Call once a second while subreaper.
-void reap_unknown_children();
+// own children, adopted as the subreaper; a spare the zygote or a template
+// kept forked ahead, gone unused): a zombie seen twice, a second apart.
+// Call once a second while subreaper; true while an unknown zombie is left
+// to be seen again.
+bool reap_unknown_children();
+// At the supervisor's exit, once every WorkerProcess is gone: waits up to
+// `patience` for the children left (spares leave when their zygote or
+// template has gone, orphans when they will), then kills them, so that none
+// outlives a clean stop.
+void reap_remaining_children(std::chrono::milliseconds patience);
 
 }  // namespace wsgi_fpm::supervisor

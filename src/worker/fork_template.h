@@ -13,6 +13,7 @@
 #include <Python.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 
 #include "worker/contract.h"
@@ -32,12 +33,15 @@ namespace wsgi_fpm::worker {
 // the preloaded apps opened at import, which are theirs: the template itself
 // inherited nothing beyond the contract (contract.h).
 //
+// Keeps a spare worker forked ahead of the next request (fork_template.cc,
+// Spare), which calls `on_parked` (to retitle itself) before it waits.
+//
 // As the shared zygote (`zygote` given): each request also carries the new
 // worker's listening socket, which takes kListenFd's place, and its command
 // line and environment, which come back in `*zygote`; the new worker is
 // still root and must drop privileges before it runs any Python.
 void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contract& contract,
-                         std::optional<CommandLine>* zygote = nullptr);
+                         const std::function<void()>& on_parked, std::optional<CommandLine>* zygote = nullptr);
 
 // In a worker forked by serve_fork_requests: waits until the middle process
 // is gone and the supervisor has adopted this one, then arranges to die with

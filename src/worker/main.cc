@@ -146,7 +146,9 @@ PyThreadState* become_zygote(int argc, char** argv, worker::WorkerOptions& optio
     PyErr_Clear();
   }
   std::optional<CommandLine> request;
-  worker::serve_fork_requests(options.supervisor_pid, main_state, contract, &request);
+  worker::serve_fork_requests(
+      options.supervisor_pid, main_state, contract,
+      [argc, argv] { worker::set_process_title(argc, argv, "wsgi-fpm spare (zygote)"); }, &request);
   // A worker now. Its command line is read as a spawned worker's argv is.
   std::vector<char*> args{argv[0]};
   for (auto& a : request->arguments) args.push_back(a.data());
@@ -176,7 +178,8 @@ int main(int argc, char** argv) {
   // below are dropped, and none of it runs until then).
   PyThreadState* main_state = nullptr;
   std::vector<std::string> forked_environment;
-  if (options.zygote) {
+  const bool forked_by_zygote = options.zygote;
+  if (forked_by_zygote) {
     log::set_source("zygote");
     log::set_bare(options.log_bare);
     main_state = become_zygote(argc, argv, options, contract, forked_environment);
@@ -185,7 +188,11 @@ int main(int argc, char** argv) {
   log::set_bare(options.log_bare);
   const std::string title =
       options.display_name.empty() ? std::string() : worker::expand_display_name(options.display_name, options.pool);
-  worker::set_process_title(argc, argv, options.fork_template && !title.empty() ? title + " template" : title);
+  // (Forked, with no display-name: not the zygote's or a spare's title.)
+  worker::set_process_title(argc, argv,
+                            options.fork_template && !title.empty() ? title + " template"
+                            : title.empty() && forked_by_zygote      ? std::string("wsgi-fpm-worker")
+                                                                     : title);
   // A forked worker's parent is still its middle process: it arms the
   // parent-death signal once adopted (worker::finish_adoption).
   bool adopted = !worker::adoption_pending();
@@ -234,9 +241,11 @@ int main(int argc, char** argv) {
       python::ThreadState preloading;
       router.preload(preloading, worker::Router::Preload::MainInterpreter);
     }
-    worker::serve_fork_requests(options.supervisor_pid, main_state, contract);
+    worker::serve_fork_requests(options.supervisor_pid, main_state, contract, [argc, argv, &title] {
+      worker::set_process_title(argc, argv, title.empty() ? "wsgi-fpm spare" : title + " spare");
+    });
     // From here on, a worker forked from the template.
-    worker::set_process_title(argc, argv, title);
+    worker::set_process_title(argc, argv, title.empty() ? std::string("wsgi-fpm-worker") : title);
   }
   {
     python::ThreadState preloading;

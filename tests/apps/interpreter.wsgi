@@ -34,6 +34,10 @@ def application(environ, start_response):
         "encoding": [sys.getfilesystemencoding(), locale.getpreferredencoding(False), locale.setlocale(locale.LC_ALL)],
         "executable": sys.executable,
         "modules_site": "site" in sys.modules,
+        # Modules loaded from a descriptor (a spare's rehearsal script is read
+        # from /proc/self/fd/N): none may be left for the tenant.
+        "modules_from_fds": sorted(n for n, m in list(sys.modules.items())
+                                   if str(getattr(m, "__file__", "")).startswith("/proc/")),
     }
     data = json.dumps(body).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])

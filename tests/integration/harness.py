@@ -218,6 +218,17 @@ def is_zygote(pid):
         return False
 
 
+def is_spare(pid):
+    """A spare the zygote or a template keeps forked ahead ("wsgi-fpm spare
+    (zygote)", "TITLE spare"): no pool's worker until a request makes it one."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            title = f.read().split(b"\0")[0]
+    except OSError:
+        return False
+    return title.startswith(b"wsgi-fpm spare") or title.rstrip().endswith(b" spare")
+
+
 def exe_name(pid):
     try:
         return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
@@ -789,8 +800,9 @@ class Supervisor(Proc):
 
     def workers(self):
         """Pids of every worker process under this supervisor (templates
-        included; not the shared zygote, which serves no pool)."""
-        return [p for p in descendants(self.pid) if exe_name(p).startswith("wsgi-fpm-worker") and not is_zygote(p)]
+        included; not the shared zygote nor a spare, which serve no pool)."""
+        return [p for p in descendants(self.pid)
+                if exe_name(p).startswith("wsgi-fpm-worker") and not is_zygote(p) and not is_spare(p)]
 
     def wait_stderr(self, needle, timeout=5):
         return wait_for(lambda: needle in self.stderr(), timeout,

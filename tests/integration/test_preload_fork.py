@@ -253,14 +253,44 @@ def main():
     runner.main()
 
 
+def spares_of(sup, pool):
+    """The spare a pool's template keeps forked ahead (titled "TITLE spare")."""
+    out = []
+    for pid in h.descendants(sup.pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().split(b"\0")[0].decode(errors="replace").strip()
+        except OSError:
+            continue
+        if title == f"(wsgi:{pool}) spare":
+            out.append(pid)
+    return out
+
+
+def zombie_children(pid):
+    out = []
+    for child in h.descendants(pid):
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.append(child)
+    return out
+
+
 def templates_come_and_go_with_the_tenant():
     """ondemand with preload-fork (issue 14, item 4): no template while the
     pool is idle (before: one per pool from the start, 3 MB and 5
     descriptors each, 3.1 GB for 1,000 idle pools); the first request starts
     it and is served by a worker forked from it; a tenant woken again while
-    it lives gets a worker forked from the same template; once the pool has
-    had no worker for template-idle-timeout the template goes, and the next
-    request starts another."""
+    it lives gets a worker forked from the same template, ahead of the
+    request: the spare the template keeps parked (the tenant's, and the
+    supervisor's child); once the pool has had no worker for
+    template-idle-timeout the template goes, its spare with it (reaped,
+    though the pool has no worker to tick), and the next request starts
+    another."""
     sup, _ = start("wfpm-pf-ondemand-", "od", **{"process-manager": "ondemand", "processes": 1,
                                                  "process-idle-timeout": 1, "template-idle-timeout": 4})
     try:
@@ -274,15 +304,21 @@ def templates_come_and_go_with_the_tenant():
             raise AssertionError(f"the first request was served by {first['pid']} importing in "
                                  f"{first['imported_in']}, template {tmpl}")
         h.wait_for(lambda: not sup.pids("od", state=None), 10, what="the worker to idle out")
+        (spare,) = h.wait_for(lambda: spares_of(sup, "od"), 10, what="the template's spare")
+        if parent_of(spare) != sup.pid or uids_of(spare)[0] != pwd.getpwnam(TA).pw_uid:
+            raise AssertionError(f"the spare {spare} is the child of {parent_of(spare)} (supervisor {sup.pid}), "
+                                 f"uids {uids_of(spare)}")
         again = ask(sup, "od")  # within template-idle-timeout: the same template forks
-        if again["imported_in"] != tmpl or again["pid"] == first["pid"]:
+        if again["imported_in"] != tmpl or again["pid"] != spare:
             raise AssertionError(f"woken again: served by {again['pid']} importing in {again['imported_in']}, "
-                                 f"template was {tmpl}")
+                                 f"template was {tmpl}, its spare {spare}")
         h.wait_for(lambda: not sup.pids("od", state=None), 10, what="the worker to idle out")
         h.wait_for(lambda: not template_of(sup, "od") and not alive(tmpl), 12,
                    what="the template to stop after template-idle-timeout")
         if "no worker for 4 s (template-idle-timeout)" not in sup.stderr():
             raise AssertionError(f"no log line for the template's retirement:\n{sup.stderr_tail()}")
+        h.wait_for(lambda: not spares_of(sup, "od") and not zombie_children(sup.pid), 10,
+                   what="the retired template's spare gone and reaped")
         third = ask(sup, "od")
         if third["imported_in"] in (tmpl, third["pid"]) or third["imported_in"] != template_of(sup, "od"):
             raise AssertionError(f"after the template retired: served by {third['pid']} importing in "

@@ -19,8 +19,16 @@ before. Scenarios, each with its own supervisor (log on stderr):
              is forked from it too, and forks zp's worker.
   killed     SIGKILL to the zygote: the next cold tenant is still served
              (spawned), and a new zygote serves the one after.
+  (forked, too: a clean stop leaves no spare behind.)
   retires    the zygote stops once unused for the pools' process-idle-timeout,
-             and with the supervisor.
+             and with the supervisor; its spare goes too and is reaped,
+             though no pool has a worker left to tick.
+  spares     the zygote keeps a spare forked ahead: root, the supervisor's
+             child, titled "wsgi-fpm spare (zygote)", holding no pool's
+             socket. The next cold worker is that process, as its tenant and
+             with nothing of the spare's rehearsal left; another is parked.
+             A killed spare is reaped and replaced; a killed zygote's spare
+             goes with it, reaped too.
   orphaned   a forked worker arms its parent-death signal only once the
              supervisor has adopted it (after its own set-up, which overlaps
              with the middle process's exit): none exits at start, and
@@ -164,13 +172,78 @@ def forked():
         held = [os.readlink(f"/proc/{zygote}/fd/{fd}") for fd in os.listdir(f"/proc/{zygote}/fd")]
         listening = listening_socket_inodes()
         pools = [l for l in held if l.startswith("socket:[") and int(l[8:-1]) in listening]
-        if pools or len(held) > 12:  # 0-2, the contract's placeholders and its own
+        if pools or len(held) > 13:  # 0-2, the contract's placeholders, its own and its spare's socket
             raise AssertionError(f"the zygote holds {len(held)} descriptors, listening sockets among them "
                                  f"{pools}: {held}")
+        # A clean stop leaves no process behind, the spares included (they
+        # leave once the zygote has, and the supervisor waits for them).
+        parked = h.wait_for(lambda: spares_of(sup), 10, what="a parked spare")
+        sup.send(signal.SIGTERM)
+        rc = sup.wait(30)
+        left = [p for p in parked if os.path.exists(f"/proc/{p}")]
+        if rc != 0 or left:
+            raise AssertionError(f"the supervisor exited with {rc}, spares left {left}:\n{sup.stderr_tail()}")
     finally:
         sup.stop()
     if zygotes(sup):
         raise AssertionError("the zygote outlived the supervisor")
+
+
+def spares_of(sup):
+    return [p for p in h.descendants(sup.pid) if title_of(p) == "wsgi-fpm spare (zygote)"]
+
+
+def zombie_children(pid):
+    out = []
+    for child in h.descendants(pid):
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.append(child)
+    return out
+
+
+def spares():
+    sup, _ = start("wfpm-zygote-spares-", {"s1": (TA, {}), "s2": (TB, {}), "s3": (TA, {})})
+    try:
+        ask(sup, "s1")
+        (zygote,) = wait_zygote_ready(sup)
+        (spare,) = h.wait_for(lambda: spares_of(sup), 10, what="a parked spare")
+        if parent_of(spare) != sup.pid or uid_of(spare)[0] != 0:
+            raise AssertionError(f"the spare is the child of {parent_of(spare)} (supervisor {sup.pid}), "
+                                 f"uid {uid_of(spare)}")
+        held = [os.readlink(f"/proc/{spare}/fd/{fd}") for fd in os.listdir(f"/proc/{spare}/fd")]
+        listening = listening_socket_inodes()
+        if [l for l in held if l.startswith("socket:[") and int(l[8:-1]) in listening]:
+            raise AssertionError(f"the spare holds a listening socket: {held}")
+        b = ask(sup, "s2")
+        import pwd
+        if b["pid"] != spare:
+            raise AssertionError(f"s2's worker is {b['pid']}, not the spare {spare}")
+        if b["resuid"] != [pwd.getpwnam(TB).pw_uid] * 3 or b["modules_from_fds"]:
+            raise AssertionError(f"the spare became s2's worker as {b['resuid']}, "
+                                 f"with modules {b['modules_from_fds']}")
+        if "spare" in title_of(spare):
+            raise AssertionError(f"s2's worker is still titled {title_of(spare)!r}")
+        (second,) = h.wait_for(lambda: [p for p in spares_of(sup) if p != spare], 10, what="another spare")
+        os.kill(second, signal.SIGKILL)
+        (third,) = h.wait_for(lambda: [p for p in spares_of(sup) if p not in (spare, second)], 10,
+                              what="a spare in the killed one's place")
+        h.wait_for(lambda: not zombie_children(sup.pid), 10, what="the killed spare reaped")
+        if ask(sup, "s3")["pid"] != third:
+            raise AssertionError("s3's worker is not the spare parked after the killed one")
+        (fourth,) = h.wait_for(lambda: [p for p in spares_of(sup) if p != third], 10, what="a fourth spare")
+        os.kill(zygote, signal.SIGKILL)
+        h.wait_for(lambda: not os.path.exists(f"/proc/{fourth}") or fourth in zombie_children(sup.pid), 10,
+                   what="the spare gone with its zygote")
+        h.wait_for(lambda: not zombie_children(sup.pid), 10, what="the spare reaped")
+        if not sup.alive():
+            raise AssertionError(f"the supervisor died:\n{sup.stderr_tail()}")
+    finally:
+        sup.stop()
 
 
 def orphaned():
@@ -222,6 +295,9 @@ def retires():
         h.wait_for(lambda: not zygotes(sup), 15, what="the zygote to retire once unused")
         if "unused for 2 s: stopping it" not in sup.stderr():
             raise AssertionError(f"no retirement line:\n{sup.stderr_tail()}")
+        # Its spare went with it, after the workers: no pool ticks now.
+        h.wait_for(lambda: not spares_of(sup) and not zombie_children(sup.pid), 10,
+                   what="the retired zygote's spare gone and reaped")
         ask(sup, "r1")  # still served, cold, after the zygote retired
     finally:
         sup.stop()
@@ -232,5 +308,6 @@ if __name__ == "__main__":
     runner.add("cold workers are forked from the zygote, as their users, with their pool's Python", forked)
     runner.add("a killed zygote: cold tenants are still served, and a new one forks", killed)
     runner.add("the zygote retires when unused, and stops with the supervisor", retires)
+    runner.add("the zygote keeps a spare forked ahead, and the next cold worker is that spare", spares)
     runner.add("forked workers are adopted before they serve, and die with the supervisor", orphaned)
     runner.main()
