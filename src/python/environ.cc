@@ -53,8 +53,8 @@ PyRef make_environ_template(const EnvironDefaults& d) {
             set_item(e, "mod_wsgi.application_group", latin1(d.application_group)) &&
             set_item(e, "mod_wsgi.version", Py_BuildValue("(iii)", 4, 9, 4)) &&
             set_item(e, "SCRIPT_FILENAME", PyUnicode_DecodeFSDefault(d.script_filename.c_str())) &&
-            PyDict_SetItemString(e, "wsgi.file_wrapper",
-                                 reinterpret_cast<PyObject*>(file_wrapper_type())) == 0;
+            file_wrapper_type() &&
+            PyDict_SetItemString(e, "wsgi.file_wrapper", reinterpret_cast<PyObject*>(file_wrapper_type())) == 0;
   if (!ok) return {};
   return env;
 }

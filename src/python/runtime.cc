@@ -236,6 +236,7 @@ void Interpreters::end_all(PyThreadState* main_state,
     PyThreadState* keeper = keepers_[interp];
     PyThreadState_Swap(keeper);
     before_end(interp);
+    forget_types();  // what of them is still used is kept alive by its users
     // Runs the group's atexit handlers. In 3.11 it returns with the GIL
     // still held and no current thread state: swap back to the main one.
     Py_EndInterpreter(keeper);

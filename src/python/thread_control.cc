@@ -5,29 +5,17 @@
 #include "python/gil.h"
 #include "python/ref.h"
 #include "python/runtime.h"
+#include "python/types.h"
 
 namespace wsgi_fpm::python {
-namespace {
-PyObject* g_request_timeout = nullptr;  // owned for the process's life
-}
 
 unsigned long current_thread_ident() { return PyThread_get_thread_ident(); }
 
-bool make_request_timeout_type(std::string& error) {
-  if (g_request_timeout) return true;  // made in the zygote before the fork
-  g_request_timeout = PyErr_NewExceptionWithDoc(
-      "wsgi_fpm.RequestTimeout",
-      "Raised in a request thread that ran past request-timeout (as mod_wsgi's).",
-      PyExc_BaseException, nullptr);
-  if (!g_request_timeout) {
-    error = "cannot create RequestTimeout: " + format_current_exception();
-    return false;
-  }
-  return true;
-}
+bool make_request_timeout_type(std::string& error) { return ready_types(error); }
 
 bool current_exception_is_request_timeout() {
-  return g_request_timeout && PyErr_ExceptionMatches(g_request_timeout);
+  PyObject* type = request_timeout_type(PyThreadState_Get()->interp);
+  return type && PyErr_ExceptionMatches(type);
 }
 
 std::string stack_of_thread(PyThreadState* state, unsigned long ident) {
@@ -52,7 +40,8 @@ std::string stack_of_thread(PyThreadState* state, unsigned long ident) {
 
 bool interrupt_thread(PyThreadState* state, unsigned long ident) {
   GilHold gil(state);
-  return PyThreadState_SetAsyncExc(ident, g_request_timeout) == 1;
+  PyObject* type = request_timeout_type(state->interp);
+  return type && PyThreadState_SetAsyncExc(ident, type) == 1;
 }
 
 }  // namespace wsgi_fpm::python

@@ -11,8 +11,8 @@ namespace wsgi_fpm::python {
 // The calling thread's identifier as Python knows it (threading.get_ident()).
 unsigned long current_thread_ident();
 
-// Makes wsgi_fpm.RequestTimeout (a BaseException) in the main interpreter.
-// GIL held, at start.
+// Makes wsgi_fpm.RequestTimeout (a BaseException) in the current
+// interpreter, with its other types (types.h). GIL held.
 bool make_request_timeout_type(std::string& error);
 // True if the current exception is a RequestTimeout. GIL held.
 bool current_exception_is_request_timeout();

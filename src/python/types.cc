@@ -1,16 +1,27 @@
 #include "python/types.h"
 
 #include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <cstring>
 #include <string_view>
 
 #include "python/body_reader.h"
 #include "python/gil.h"
 #include "python/response.h"
+#include "python/runtime.h"
 #include "util/log.h"
 
 namespace wsgi_fpm::python {
 namespace {
+
+// An instance of a heap type holds a reference to its type.
+void heap_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
 
 // --- wsgi.input ----------------------------------------------------------
 
@@ -166,7 +177,16 @@ PyMethodDef input_methods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyTypeObject InputStreamType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyType_Slot input_slots[] = {
+    {Py_tp_methods, input_methods},
+    {Py_tp_iter, reinterpret_cast<void*>(input_iter)},
+    {Py_tp_iternext, reinterpret_cast<void*>(input_next)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(heap_dealloc)},
+    {Py_tp_doc, const_cast<char*>("wsgi.input: the request body, streamed")},
+    {0, nullptr},
+};
+PyType_Spec input_spec = {"wsgi_fpm.InputStream", sizeof(InputStream), 0,
+                          Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, input_slots};
 
 // --- wsgi.errors ----------------------------------------------------------
 
@@ -219,7 +239,7 @@ void errors_dealloc(PyObject* self) {
   auto* s = reinterpret_cast<ErrorStream*>(self);
   errors_emit(s, true);
   delete s->pending;
-  Py_TYPE(self)->tp_free(self);
+  heap_dealloc(self);
 }
 
 PyMethodDef errors_methods[] = {
@@ -229,7 +249,14 @@ PyMethodDef errors_methods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyTypeObject ErrorStreamType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyType_Slot errors_slots[] = {
+    {Py_tp_methods, errors_methods},
+    {Py_tp_dealloc, reinterpret_cast<void*>(errors_dealloc)},
+    {Py_tp_doc, const_cast<char*>("wsgi.errors: lines go to the pool's error log")},
+    {0, nullptr},
+};
+PyType_Spec errors_spec = {"wsgi_fpm.ErrorStream", sizeof(ErrorStream), 0,
+                           Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, errors_slots};
 
 // --- start_response and write ---------------------------------------------
 
@@ -274,7 +301,15 @@ PyMethodDef start_response_methods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyTypeObject StartResponseType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyType_Slot start_response_slots[] = {
+    {Py_tp_methods, start_response_methods},
+    {Py_tp_call, reinterpret_cast<void*>(start_response_call)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(heap_dealloc)},
+    {Py_tp_doc, const_cast<char*>("start_response(status, response_headers, exc_info=None)")},
+    {0, nullptr},
+};
+PyType_Spec start_response_spec = {"wsgi_fpm.StartResponse", sizeof(StartResponse), 0,
+                                   Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, start_response_slots};
 
 // --- wsgi.file_wrapper ------------------------------------------------------
 
@@ -304,7 +339,7 @@ int file_wrapper_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 
 void file_wrapper_dealloc(PyObject* self) {
   Py_CLEAR(reinterpret_cast<FileWrapper*>(self)->filelike);
-  Py_TYPE(self)->tp_free(self);
+  heap_dealloc(self);
 }
 
 PyObject* file_wrapper_next(PyObject* self) {
@@ -334,58 +369,115 @@ PyMethodDef file_wrapper_methods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyTypeObject FileWrapperType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyType_Slot file_wrapper_slots[] = {
+    {Py_tp_methods, file_wrapper_methods},
+    {Py_tp_init, reinterpret_cast<void*>(file_wrapper_init)},
+    {Py_tp_new, reinterpret_cast<void*>(PyType_GenericNew)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(file_wrapper_dealloc)},
+    {Py_tp_iter, reinterpret_cast<void*>(PyObject_SelfIter)},
+    {Py_tp_iternext, reinterpret_cast<void*>(file_wrapper_next)},
+    {Py_tp_doc, const_cast<char*>("wsgi.file_wrapper(filelike, blksize=8192)")},
+    {0, nullptr},
+};
+PyType_Spec file_wrapper_spec = {"wsgi_fpm.FileWrapper", sizeof(FileWrapper), 0, Py_TPFLAGS_DEFAULT,
+                                 file_wrapper_slots};
 
-bool ready(PyTypeObject& type, std::string& error) {
-  if (PyType_Ready(&type) < 0) {
-    error = std::string("cannot ready type ") + type.tp_name;
-    return false;
+// One interpreter's types, made from the specs above in it.
+struct Types {
+  PyObject* input = nullptr;
+  PyObject* errors = nullptr;
+  PyObject* start_response = nullptr;
+  PyObject* file_wrapper = nullptr;
+  PyObject* request_timeout = nullptr;
+  void clear() {
+    for (PyObject** t : {&input, &errors, &start_response, &file_wrapper, &request_timeout}) Py_CLEAR(*t);
   }
-  return true;
+};
+
+std::mutex g_mutex;
+std::map<PyInterpreterState*, Types> g_types;  // guarded by g_mutex
+// A thread's last lookup, valid while g_generation has not moved (it moves
+// when an interpreter's types are dropped).
+std::atomic<unsigned> g_generation{0};
+thread_local PyInterpreterState* t_interp = nullptr;
+thread_local Types* t_types = nullptr;
+thread_local unsigned t_generation = 0;
+
+bool make_types(Types& t) {
+  t.input = PyType_FromSpec(&input_spec);
+  t.errors = PyType_FromSpec(&errors_spec);
+  t.start_response = PyType_FromSpec(&start_response_spec);
+  t.file_wrapper = PyType_FromSpec(&file_wrapper_spec);
+  t.request_timeout = PyErr_NewExceptionWithDoc(
+      "wsgi_fpm.RequestTimeout", "Raised in a request thread that ran past request-timeout (as mod_wsgi's).",
+      PyExc_BaseException, nullptr);
+  if (t.input && t.errors && t.start_response && t.file_wrapper && t.request_timeout) return true;
+  t.clear();
+  return false;
+}
+
+// The current interpreter's types, made on first use; nullptr with a Python
+// exception set if they cannot be. GIL held.
+Types* current_types() {
+  PyInterpreterState* interp = PyThreadState_Get()->interp;
+  unsigned generation = g_generation.load(std::memory_order_acquire);
+  if (interp == t_interp && generation == t_generation) return t_types;
+  Types* found;
+  {
+    std::lock_guard lock(g_mutex);
+    found = &g_types[interp];
+  }
+  // Only threads holding this interpreter's GIL make or drop its types.
+  if (!found->input && !make_types(*found)) return nullptr;
+  t_interp = interp;
+  t_types = found;
+  t_generation = generation;
+  return found;
+}
+
+PyObject* new_instance(PyObject* Types::*type) {
+  Types* t = current_types();
+  return t ? PyType_GenericAlloc(reinterpret_cast<PyTypeObject*>(t->*type), 0) : nullptr;
 }
 
 }  // namespace
 
 bool ready_types(std::string& error) {
-  InputStreamType.tp_name = "wsgi_fpm.InputStream";
-  InputStreamType.tp_basicsize = sizeof(InputStream);
-  InputStreamType.tp_flags = Py_TPFLAGS_DEFAULT;
-  InputStreamType.tp_methods = input_methods;
-  InputStreamType.tp_iter = input_iter;
-  InputStreamType.tp_iternext = input_next;
-  InputStreamType.tp_doc = "wsgi.input: the request body, streamed";
+  if (current_types()) return true;
+  error = "cannot make wsgi-fpm's Python types: " + format_current_exception();
+  return false;
+}
 
-  ErrorStreamType.tp_name = "wsgi_fpm.ErrorStream";
-  ErrorStreamType.tp_basicsize = sizeof(ErrorStream);
-  ErrorStreamType.tp_flags = Py_TPFLAGS_DEFAULT;
-  ErrorStreamType.tp_methods = errors_methods;
-  ErrorStreamType.tp_dealloc = errors_dealloc;
-  ErrorStreamType.tp_doc = "wsgi.errors: lines go to the pool's error log";
+void forget_types() {
+  PyInterpreterState* interp = PyThreadState_Get()->interp;
+  Types dropped;
+  {
+    std::lock_guard lock(g_mutex);
+    auto it = g_types.find(interp);
+    if (it == g_types.end()) return;
+    dropped = it->second;
+    g_types.erase(it);
+    g_generation.fetch_add(1, std::memory_order_acq_rel);
+  }
+  dropped.clear();
+}
 
-  StartResponseType.tp_name = "wsgi_fpm.StartResponse";
-  StartResponseType.tp_basicsize = sizeof(StartResponse);
-  StartResponseType.tp_flags = Py_TPFLAGS_DEFAULT;
-  StartResponseType.tp_methods = start_response_methods;
-  StartResponseType.tp_call = start_response_call;
-  StartResponseType.tp_doc = "start_response(status, response_headers, exc_info=None)";
+void forget_types_after_fork() {
+  // The child of a fork has the main interpreter alone (PyOS_AfterFork_Child
+  // deleted the others, and their objects with them).
+  std::lock_guard lock(g_mutex);
+  std::erase_if(g_types, [](const auto& entry) { return entry.first != PyInterpreterState_Main(); });
+  g_generation.fetch_add(1, std::memory_order_acq_rel);
+}
 
-  FileWrapperType.tp_name = "wsgi_fpm.FileWrapper";
-  FileWrapperType.tp_basicsize = sizeof(FileWrapper);
-  FileWrapperType.tp_flags = Py_TPFLAGS_DEFAULT;
-  FileWrapperType.tp_methods = file_wrapper_methods;
-  FileWrapperType.tp_init = file_wrapper_init;
-  FileWrapperType.tp_new = PyType_GenericNew;
-  FileWrapperType.tp_dealloc = file_wrapper_dealloc;
-  FileWrapperType.tp_iter = PyObject_SelfIter;
-  FileWrapperType.tp_iternext = file_wrapper_next;
-  FileWrapperType.tp_doc = "wsgi.file_wrapper(filelike, blksize=8192)";
-
-  return ready(InputStreamType, error) && ready(ErrorStreamType, error) &&
-         ready(StartResponseType, error) && ready(FileWrapperType, error);
+PyObject* request_timeout_type(PyInterpreterState* interp) {
+  std::lock_guard lock(g_mutex);
+  auto it = g_types.find(interp);
+  return it == g_types.end() ? nullptr : it->second.request_timeout;
 }
 
 PyRef new_input_stream(BodyReader* reader) {
-  PyRef obj = PyRef::steal(PyType_GenericAlloc(&InputStreamType, 0));
+  PyRef obj = PyRef::steal(new_instance(&Types::input));
   if (obj) reinterpret_cast<InputStream*>(obj.get())->reader = reader;
   return obj;
 }
@@ -395,7 +487,7 @@ void detach_input_stream(PyObject* stream) {
 }
 
 PyRef new_error_stream() {
-  PyRef obj = PyRef::steal(PyType_GenericAlloc(&ErrorStreamType, 0));
+  PyRef obj = PyRef::steal(new_instance(&Types::errors));
   if (obj) {
     auto* s = reinterpret_cast<ErrorStream*>(obj.get());
     s->pending = new std::string();
@@ -408,7 +500,7 @@ void flush_error_stream(PyObject* stream) {
 }
 
 PyRef new_start_response(Response* response) {
-  PyRef obj = PyRef::steal(PyType_GenericAlloc(&StartResponseType, 0));
+  PyRef obj = PyRef::steal(new_instance(&Types::start_response));
   if (obj) reinterpret_cast<StartResponse*>(obj.get())->response = response;
   return obj;
 }
@@ -417,7 +509,10 @@ void detach_start_response(PyObject* start_response) {
   reinterpret_cast<StartResponse*>(start_response)->response = nullptr;
 }
 
-PyTypeObject* file_wrapper_type() { return &FileWrapperType; }
+PyTypeObject* file_wrapper_type() {
+  Types* t = current_types();
+  return t ? reinterpret_cast<PyTypeObject*>(t->file_wrapper) : nullptr;
+}
 
 PyObject* file_wrapper_filelike(PyObject* wrapper) {
   return reinterpret_cast<FileWrapper*>(wrapper)->filelike;

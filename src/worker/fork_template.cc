@@ -19,6 +19,7 @@
 
 #include "python/gil.h"
 #include "python/rehearsal.h"
+#include "python/types.h"
 #include "util/fd_passing.h"
 #include "util/log.h"
 #include "worker/privileges.h"
@@ -198,6 +199,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
         std::_Exit(0);
       }
       PyOS_AfterFork_Child();
+      python::forget_types_after_fork();
       g_middle = self;
       g_supervisor = supervisor_pid;
       return true;  // GilHold lets go of the GIL on the way out

@@ -14,6 +14,8 @@ Pools (one supervisor; user wfpm-test, sockets owned by www-data):
           /fixed and /fixed2 "tenant-fixed", /global %{GLOBAL},
           /env %{ENV:WFPM_GROUP}, /envpool %{ENV:WFPM_POOL_GROUP} (set in the
           pool's environment), /envunset %{ENV:WFPM_UNSET}
+          (and the ids of wsgi.input's, wsgi.errors' and wsgi.file_wrapper's
+          types, which each interpreter has its own of)
 and, on a supervisor of its own, atexit.wsgi in %{GLOBAL} and in a
 sub-interpreter, stopped gracefully.
 
@@ -350,6 +352,23 @@ def env_unset_is_a_named_group(fx):
 _atexit = {}
 
 
+def groups_have_their_own_server_types(fx):
+    """wsgi.input's, wsgi.errors' and wsgi.file_wrapper's types are made in
+    each interpreter, not shared by all (a static type's reference count,
+    touched from every interpreter, is what a GIL per interpreter cannot
+    have): one process, three groups, three sets of types."""
+    stack = fx.get()
+    seen = {uri: direct_json(stack, "groups", uri) for uri in ("/global", "/fixed", "/resource")}
+    pids = {r["pid"] for r in seen.values()}
+    interpreters = {r["interpreter"] for r in seen.values()}
+    if len(pids) != 1 or len(interpreters) != 3:
+        raise AssertionError(f"expected one process and three interpreters: {seen}")
+    ids = [i for r in seen.values() for i in r["server_types"]]
+    if len(set(ids)) != len(ids):
+        raise AssertionError(f"interpreters share the server's types: "
+                             f"{ {u: r['server_types'] for u, r in seen.items()} }")
+
+
 def atexit_run():
     """Once: a supervisor with atexit.wsgi at /global (%{GLOBAL}) and /sub
     (%{RESOURCE}); one request to each through nginx, then SIGTERM. Returns
@@ -430,6 +449,7 @@ def main():
     runner.add("groups/env_naming_another_variable", env_naming_another_variable, fx)
     runner.add("groups/env_from_the_pool_environment", env_from_the_pool_environment, fx)
     runner.add("groups/env_unset_is_a_named_group", env_unset_is_a_named_group, fx)
+    runner.add("groups/groups_have_their_own_server_types", groups_have_their_own_server_types, fx)
     runner.add("groups/atexit_runs_in_the_main_interpreter", atexit_runs_in_the_main_interpreter, fx)
     runner.add("groups/atexit_runs_in_a_sub_interpreter", atexit_runs_in_a_sub_interpreter, fx)
     runner.main()

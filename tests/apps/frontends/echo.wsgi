@@ -31,6 +31,8 @@ def application(environ, start_response):
     out["body_length"] = length
     out["interpreter"] = builtins._wfpm_interpreter
     out["pid"] = os.getpid()
+    # The server's own types, which each interpreter has its own of.
+    out["server_types"] = [id(type(stream)), id(type(environ["wsgi.errors"])), id(environ["wsgi.file_wrapper"])]
     body = json.dumps(out).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
