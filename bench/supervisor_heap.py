@@ -7,8 +7,11 @@ BINDIR holds wsgi-fpm and wsgi-fpm-worker. Each build runs the density
 benchmark's ondemand pools (bench/density.py: one user per tenant,
 wfpm-d0001..., its hello-world app) with no request, and after 4 s its
 supervisor's heap (the [heap] mapping and anonymous ones, RSS from
-/proc/PID/smaps) and PSS (smaps_rollup) are printed, in kB. A measurement,
-not a test.
+/proc/PID/smaps), PSS, RSS and private memory (smaps_rollup) are printed,
+in kB. PSS divides each shared page among the processes that map it, so it
+moves with whatever else runs (another wsgi-fpm halves the libraries' share):
+private memory is what this supervisor alone costs. A measurement, not a
+test.
 """
 import argparse
 import os
@@ -34,6 +37,16 @@ def heap_kb(pid):
     return rss
 
 
+def rollup_kb(pid):
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 3 and fields[2] == "kB":
+                out[fields[0].rstrip(":")] = int(fields[1])
+    return out
+
+
 def measure(label, bindir, n, apps):
     scratch = tempfile.mkdtemp(prefix="wfpm-heap-")
     os.chmod(scratch, 0o755)
@@ -51,7 +64,10 @@ def measure(label, bindir, n, apps):
     srv = subprocess.Popen([os.path.join(bindir, "wsgi-fpm"), "run", "-c", config], env=env)
     try:
         time.sleep(4)
-        print(f"{label}: {n} pools, heap {heap_kb(srv.pid)} kB, PSS {d.pss_kb(srv.pid)} kB", flush=True)
+        r = rollup_kb(srv.pid)
+        private = r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
+        print(f"{label}: {n} pools, heap {heap_kb(srv.pid)} kB, PSS {r.get('Pss')} kB, RSS {r.get('Rss')} kB, "
+              f"private {private} kB", flush=True)
     finally:
         srv.terminate()
         srv.wait(30)
