@@ -125,7 +125,9 @@ Request wait_as_spare(int socket, std::vector<char>& buffer, bool zygote) {
   // Parked, it has no request to drain, and its stop signals are blocked:
   // the supervisor's death ends it outright.
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != g_supervisor) std::_Exit(0);
-  python::rehearse_request();
+  // Asked already (a burst): the rehearsal would only delay that request.
+  pollfd asked{socket, POLLIN, 0};
+  if (poll(&asked, 1, 0) == 0) python::rehearse_request();
   while (true) {
     Request r = receive_request(socket, buffer, zygote);
     if (r.bytes < 0 && errno == EINTR) continue;
@@ -217,10 +219,11 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
   };
 
   Spare spare;
-  // When to park the next spare: at once, and after a request took one, a
-  // little later, so that the fork does not take the CPU the new worker
-  // wants for its start; later still after one died unasked.
-  auto park_at = std::chrono::steady_clock::now();
+  // When to park the next spare: a little after "ready" and after a request
+  // took one, so that its fork does not hold up the request that may follow
+  // at once (the first worker of a template just started) nor take the CPU
+  // the new worker wants for its start; later still after one died unasked.
+  auto park_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSpareDelayMs);
   auto park_spare = [&]() -> bool {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {

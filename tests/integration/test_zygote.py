@@ -169,6 +169,10 @@ def forked():
             raise AssertionError(f"zb's environment is not its own: {b['environ']}")
         if uid_of(zygote)[0] != 0:
             raise AssertionError(f"the zygote runs as {uid_of(zygote)}")
+        # Counted with a spare parked (while it is being forked, the zygote
+        # briefly holds both ends of its socket pair).
+        h.wait_for(lambda: spares_of(sup), 10, what="a parked spare")
+        time.sleep(0.2)
         held = [os.readlink(f"/proc/{zygote}/fd/{fd}") for fd in os.listdir(f"/proc/{zygote}/fd")]
         listening = listening_socket_inodes()
         pools = [l for l in held if l.startswith("socket:[") and int(l[8:-1]) in listening]
