@@ -569,6 +569,19 @@ std::vector<long> candidate_children() {
   return out;
 }
 
+// A process's state letter and parent, from /proc/PID/stat; false if it is
+// gone. (The name field may hold ") ", so the last ')' ends it.)
+bool state_and_parent(long pid, char& state, long& parent) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  if (close == std::string::npos || close + 4 >= line.size()) return false;
+  state = line[close + 2];
+  parent = std::strtol(line.c_str() + close + 4, nullptr, 10);
+  return true;
+}
+
 }  // namespace
 
 bool reap_unknown_children() {
@@ -583,14 +596,9 @@ bool reap_unknown_children() {
   long self = getpid();
   for (long pid : candidate_children()) {
     if (known_children.count(pid)) continue;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    auto close = line.rfind(')');
-    if (close == std::string::npos || close + 4 >= line.size()) continue;
-    char state = line[close + 2];
-    long parent = std::strtol(line.c_str() + close + 4, nullptr, 10);
-    if (parent != self || state != 'Z') continue;
+    char state;
+    long parent;
+    if (!state_and_parent(pid, state, parent) || parent != self || state != 'Z') continue;
     // Seen twice: not a forked worker whose pid is still on its way to us.
     if (suspects.count(pid))
       waitpid(static_cast<pid_t>(pid), nullptr, WNOHANG);
@@ -613,13 +621,9 @@ void reap_remaining_children(std::chrono::milliseconds patience) {
       if (killed) return;
       long self = getpid();
       for (long child : candidate_children()) {
-        std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
-        std::string line;
-        if (!std::getline(stat, line)) continue;
-        auto close = line.rfind(')');
-        if (close != std::string::npos && close + 4 < line.size() &&
-            std::strtol(line.c_str() + close + 4, nullptr, 10) == self)
-          kill(static_cast<pid_t>(child), SIGKILL);
+        char state;
+        long parent;
+        if (state_and_parent(child, state, parent) && parent == self) kill(static_cast<pid_t>(child), SIGKILL);
       }
       killed = true;
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);

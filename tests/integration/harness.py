@@ -229,6 +229,34 @@ def is_spare(pid):
     return title.startswith(b"wsgi-fpm spare") or title.rstrip().endswith(b" spare")
 
 
+def spares(pid, title):
+    """Descendants of `pid` whose process title is exactly `title` (a spare:
+    "wsgi-fpm spare (zygote)", "(wsgi:POOL) spare")."""
+    out = []
+    for child in descendants(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                if f.read().split(b"\0")[0].decode(errors="replace").strip() == title:
+                    out.append(child)
+        except OSError:
+            pass
+    return out
+
+
+def zombie_children(pid):
+    """Children of `pid` that have exited and not been reaped."""
+    out = []
+    for child in descendants(pid):
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.append(child)
+    return out
+
+
 def exe_name(pid):
     try:
         return os.path.basename(os.readlink(f"/proc/{pid}/exe"))

@@ -255,29 +255,7 @@ def main():
 
 def spares_of(sup, pool):
     """The spare a pool's template keeps forked ahead (titled "TITLE spare")."""
-    out = []
-    for pid in h.descendants(sup.pid):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                title = f.read().split(b"\0")[0].decode(errors="replace").strip()
-        except OSError:
-            continue
-        if title == f"(wsgi:{pool}) spare":
-            out.append(pid)
-    return out
-
-
-def zombie_children(pid):
-    out = []
-    for child in h.descendants(pid):
-        try:
-            with open(f"/proc/{child}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] == "Z" and int(fields[1]) == pid:
-            out.append(child)
-    return out
+    return h.spares(sup.pid, f"(wsgi:{pool}) spare")
 
 
 def templates_come_and_go_with_the_tenant():
@@ -317,7 +295,7 @@ def templates_come_and_go_with_the_tenant():
                    what="the template to stop after template-idle-timeout")
         if "no worker for 4 s (template-idle-timeout)" not in sup.stderr():
             raise AssertionError(f"no log line for the template's retirement:\n{sup.stderr_tail()}")
-        h.wait_for(lambda: not spares_of(sup, "od") and not zombie_children(sup.pid), 10,
+        h.wait_for(lambda: not spares_of(sup, "od") and not h.zombie_children(sup.pid), 10,
                    what="the retired template's spare gone and reaped")
         third = ask(sup, "od")
         if third["imported_in"] in (tmpl, third["pid"]) or third["imported_in"] != template_of(sup, "od"):

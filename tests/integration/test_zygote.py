@@ -194,20 +194,7 @@ def forked():
 
 
 def spares_of(sup):
-    return [p for p in h.descendants(sup.pid) if title_of(p) == "wsgi-fpm spare (zygote)"]
-
-
-def zombie_children(pid):
-    out = []
-    for child in h.descendants(pid):
-        try:
-            with open(f"/proc/{child}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] == "Z" and int(fields[1]) == pid:
-            out.append(child)
-    return out
+    return h.spares(sup.pid, "wsgi-fpm spare (zygote)")
 
 
 def spares():
@@ -236,14 +223,14 @@ def spares():
         os.kill(second, signal.SIGKILL)
         (third,) = h.wait_for(lambda: [p for p in spares_of(sup) if p not in (spare, second)], 10,
                               what="a spare in the killed one's place")
-        h.wait_for(lambda: not zombie_children(sup.pid), 10, what="the killed spare reaped")
+        h.wait_for(lambda: not h.zombie_children(sup.pid), 10, what="the killed spare reaped")
         if ask(sup, "s3")["pid"] != third:
             raise AssertionError("s3's worker is not the spare parked after the killed one")
         (fourth,) = h.wait_for(lambda: [p for p in spares_of(sup) if p != third], 10, what="a fourth spare")
         os.kill(zygote, signal.SIGKILL)
-        h.wait_for(lambda: not os.path.exists(f"/proc/{fourth}") or fourth in zombie_children(sup.pid), 10,
+        h.wait_for(lambda: not os.path.exists(f"/proc/{fourth}") or fourth in h.zombie_children(sup.pid), 10,
                    what="the spare gone with its zygote")
-        h.wait_for(lambda: not zombie_children(sup.pid), 10, what="the spare reaped")
+        h.wait_for(lambda: not h.zombie_children(sup.pid), 10, what="the spare reaped")
         if not sup.alive():
             raise AssertionError(f"the supervisor died:\n{sup.stderr_tail()}")
     finally:
@@ -300,7 +287,7 @@ def retires():
         if "unused for 2 s: stopping it" not in sup.stderr():
             raise AssertionError(f"no retirement line:\n{sup.stderr_tail()}")
         # Its spare went with it, after the workers: no pool ticks now.
-        h.wait_for(lambda: not spares_of(sup) and not zombie_children(sup.pid), 10,
+        h.wait_for(lambda: not spares_of(sup) and not h.zombie_children(sup.pid), 10,
                    what="the retired zygote's spare gone and reaped")
         ask(sup, "r1")  # still served, cold, after the zygote retired
     finally:
