@@ -25,6 +25,22 @@ struct WorkerProcess::Pipe {
   uv_pipe_t handle;
   std::string partial;
   std::function<void(std::string_view)> on_line;
+
+  void feed(const char* data, std::size_t n) {
+    partial.append(data, n);
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1)
+      on_line(std::string_view(partial).substr(start, nl - start));
+    partial.erase(0, start);
+    if (partial.size() > 65536) {  // a runaway line: flush it as is
+      on_line(partial);
+      partial.clear();
+    }
+  }
+  void finish() {
+    if (!partial.empty()) on_line(partial);
+    partial.clear();
+  }
 };
 
 namespace {
@@ -337,26 +353,41 @@ void WorkerProcess::start_reading() {
           Pipe* pipe = self->stdout_.get();
           if (stream == reinterpret_cast<uv_stream_t*>(&self->stderr_->handle)) pipe = self->stderr_.get();
           if (stream == reinterpret_cast<uv_stream_t*>(&self->notify_->handle)) pipe = self->notify_.get();
-          if (n > 0) {
-            pipe->partial.append(buf->base, static_cast<size_t>(n));
-            size_t start = 0;
-            for (size_t nl; (nl = pipe->partial.find('\n', start)) != std::string::npos; start = nl + 1)
-              pipe->on_line(std::string_view(pipe->partial).substr(start, nl - start));
-            pipe->partial.erase(0, start);
-            if (pipe->partial.size() > 65536) {  // a runaway line: flush it as is
-              pipe->on_line(pipe->partial);
-              pipe->partial.clear();
-            }
-          }
+          if (n > 0) pipe->feed(buf->base, static_cast<size_t>(n));
           delete[] buf->base;
           if (n < 0) {
-            if (!pipe->partial.empty()) pipe->on_line(pipe->partial);
-            pipe->partial.clear();
+            pipe->finish();
             uv_close(reinterpret_cast<uv_handle_t*>(stream), [](uv_handle_t* raw) {
               static_cast<WorkerProcess*>(raw->data)->handle_closed();
             });
           }
         });
+  }
+}
+
+void WorkerProcess::drain_output() {
+  for (Pipe* pipe : {stdout_.get(), stderr_.get(), notify_.get()}) {
+    if (!pipe) continue;
+    auto* handle = reinterpret_cast<uv_handle_t*>(&pipe->handle);
+    if (uv_is_closing(handle)) continue;  // at its end already
+    // What the worker wrote before it exited is in the pipe now: read it
+    // (libuv keeps the descriptor non-blocking), then close our end. Waiting
+    // for the end of the pipe instead would wait for every process that
+    // inherited it: a program an app started in the background kept this
+    // worker (and so a stop of the supervisor) open for as long as it ran.
+    uv_os_fd_t fd;
+    if (uv_fileno(handle, &fd) == 0) {
+      char buffer[16384];
+      for (int reads = 0; reads < 64; ++reads) {  // at most 1 MiB: a pipe holds 64 KiB
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        pipe->feed(buffer, static_cast<size_t>(n));
+      }
+    }
+    pipe->finish();
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe->handle));
+    uv_close(handle, [](uv_handle_t* raw) { static_cast<WorkerProcess*>(raw->data)->handle_closed(); });
   }
 }
 
@@ -425,6 +456,7 @@ void WorkerProcess::handle_exit(int64_t status, int sig) {
     kill_timer_ = nullptr;
   }
   close_handoff_socket();
+  drain_output();
   if (command_fd_) {
     fail_pending_forks("the template exited");
     if (command_poll_) {

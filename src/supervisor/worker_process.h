@@ -148,6 +148,8 @@ class WorkerProcess {
   uv_process_t* process_ = nullptr;
   uv_timer_t* kill_timer_ = nullptr;
   std::unique_ptr<Pipe> stdout_, stderr_, notify_;
+  // Once the process has exited: what its pipes hold, then closes them.
+  void drain_output();
   Scoreboard* board_ = nullptr;
   int open_handles_ = 0;
   std::uint64_t final_requests_ = 0;

@@ -18,6 +18,8 @@
 #   /filewrapper [size]          size bytes of PATTERN through wsgi.file_wrapper
 #   /excinfo                     start_response twice: 200, then 500 with exc_info
 #   /lines                       reads the body by readline(), readline(size) and iteration
+#   /spawn [seconds]             starts `sleep seconds` in the background, with this process's
+#                                stdout and stderr, and answers its pid
 #   anything else                404 with the /echo JSON
 import hashlib
 import io
@@ -169,10 +171,17 @@ def _lines(environ, start_response):
                                   "rest": [line.decode("latin-1") for line in rest]})
 
 
+def _spawn(environ, start_response):
+    import subprocess
+    seconds = _query(environ).get("seconds", "60")
+    child = subprocess.Popen(["sleep", seconds])  # inherits stdout and stderr
+    return _json(start_response, {"pid": child.pid})
+
+
 ROUTES = {"/hello": lambda e, s: _reply(s, GREETING), "/md5": _md5, "/stream": _stream,
           "/close": _close, "/raise": _raise, "/badheader": _badheader, "/errors": _errors,
           "/slow": _slow, "/write": _write, "/filewrapper": _filewrapper,
-          "/excinfo": _excinfo, "/lines": _lines}
+          "/excinfo": _excinfo, "/lines": _lines, "/spawn": _spawn}
 
 
 def application(environ, start_response):

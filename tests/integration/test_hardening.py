@@ -296,6 +296,38 @@ def stop_returns_once_the_supervisor_is_gone():
             raise AssertionError(f"the request in flight: {result}")
 
 
+def background_program_does_not_hold_the_stop():
+    """An app starts a program in the background (`sleep 120`, which
+    inherits the worker's stdout and stderr) and its process is then replaced
+    (maximum-requests 1): the pool serves from the new process, and a stop
+    returns in seconds, leaving neither worker nor program behind. Before,
+    the supervisor waited for the end of the worker's pipes, which the
+    program held: the stop took as long as the program ran."""
+    ts.ensure_tenants()
+    scratch = h.Scratch(prefix="wfpm-hard-orphan-")
+    apps = h.install_apps(scratch, owner=ts.TA, subdir="ta")
+    pool = ts.one_pool(scratch, apps, "p", processes=1, **{"maximum-requests": 1})
+    sup = h.Supervisor(scratch, ts.small_config(scratch, {"p": pool}))
+    before = sup.wait_settled("p")
+    status, body = ts.proc_get(sup, "p", "/spawn?seconds=120")
+    if status != 200:
+        raise AssertionError(f"/spawn: {status} {body}")
+    program = body["pid"]
+    after = h.wait_for(lambda: (p := sup.settled("p")) and p != before and p, 15,
+                       what="the process that served its one request to be replaced")
+    status, body = ts.proc_get(sup, "p", "/proc/")
+    if status != 200 or body["pid"] != after[0]:
+        raise AssertionError(f"the new process did not serve: {status} {body}")
+    if not os.path.exists(f"/proc/{program}"):
+        raise AssertionError("the background program is gone already: the test proves nothing")
+    started = time.monotonic()
+    ts.stop_and_check(sup, after, [sup.listen_of("p")])
+    h.wait_for(lambda: not os.path.exists(f"/proc/{program}") or
+               open(f"/proc/{program}/stat").read().split(") ")[-1].startswith("Z"), 10,
+               what="the background program to be ended with the supervisor")
+    print(f"  stopped in {time.monotonic() - started:.1f} s", file=sys.stderr)
+
+
 def fastcgi_records(sock, out, timeout=5):
     """Sends `out`, reads records until EOF or `timeout`: (records, closed)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -409,6 +441,7 @@ def main():
     runner.add("hardening/stop_returns_once_the_supervisor_is_gone", stop_returns_once_the_supervisor_is_gone)
     runner.add("hardening/fastcgi_roles_and_values", fastcgi_roles_and_values)
     runner.add("hardening/slow_clients_hold_no_thread", slow_clients_hold_no_thread)
+    runner.add("hardening/background_program_does_not_hold_the_stop", background_program_does_not_hold_the_stop)
     runner.main()
 
 
