@@ -73,6 +73,9 @@ std::optional<App> read_app(Reader& r, const YAML::Node& node, const SourceLocat
       {"preload", [&](const Entry& e) {
          if (auto b = r.boolean(e)) app.preload = *b;
        }},
+      {"own-gil", [&](const Entry& e) {
+         if (auto b = r.boolean(e)) app.own_gil = *b;
+       }},
   };
   for (const auto& e : entries) {
     if (handlers.count(e.key)) app.locations.set(e.key, e.value_where);

@@ -6,6 +6,7 @@
 
 #include <fmt/core.h>
 
+#include "build_config.h"
 #include "config/app_reader.h"
 #include "config/identity.h"
 
@@ -57,6 +58,45 @@ std::optional<NameRef> name_ref(Reader& r, const Entry& e) {
 }
 
 // Checks between keys, once the whole pool is read.
+// own-gil (PEP 684) is a property of an application group: the sub-interpreter
+// is made with a GIL of its own or shares the main interpreter's.
+void check_own_gil(Reader& r, Pool& pool) {
+  constexpr bool kSupported = WSGI_FPM_PYTHON_MAJOR > 3 || (WSGI_FPM_PYTHON_MAJOR == 3 && WSGI_FPM_PYTHON_MINOR >= 12);
+  const std::string needs = fmt::format(
+      "'own-gil' needs Python 3.12 or later (a GIL per interpreter, PEP 684); this wsgi-fpm embeds Python {}.{}",
+      WSGI_FPM_PYTHON_MAJOR, WSGI_FPM_PYTHON_MINOR);
+  if (!kSupported && pool.own_gil) r.error(pool.location_of("own-gil"), needs);
+  for (std::size_t i = 0; i < pool.apps.size(); ++i) {
+    App& app = pool.apps[i];
+    bool own = app.locations.has("own-gil");
+    if (!own) app.own_gil = pool.own_gil;
+    if (app.application_group == "%{GLOBAL}") {
+      // The main interpreter has its GIL already; the pool's own-gil leaves
+      // its apps there as they are.
+      if (own && app.own_gil) {
+        r.error(app.location_of("own-gil"),
+                "'own-gil' applies to an application group of its own, not %{GLOBAL}: the main interpreter's GIL "
+                "is the one the other groups share");
+      }
+      app.own_gil = false;
+      continue;
+    }
+    if (!kSupported && own && app.own_gil) r.error(app.location_of("own-gil"), needs);
+    // One interpreter, one GIL: apps that name the same group must agree.
+    // (%{RESOURCE} names a group per mount, and mounts differ.)
+    for (std::size_t j = 0; j < i && app.application_group != "%{RESOURCE}"; ++j) {
+      const App& other = pool.apps[j];
+      if (other.application_group == app.application_group && other.own_gil != app.own_gil) {
+        r.error(own ? app.location_of("own-gil") : app.where,
+                fmt::format("application group '{}' has own-gil: {} in the app on line {}; the apps of one group "
+                            "share its interpreter and so its GIL",
+                            app.application_group, other.own_gil ? "true" : "false", other.where.line));
+        break;
+      }
+    }
+  }
+}
+
 void check_pool(Reader& r, Pool& pool, const std::string& runtime_dir) {
   auto has = [&](std::string_view key) { return pool.locations.has(key); };
 
@@ -110,6 +150,7 @@ void check_pool(Reader& r, Pool& pool, const std::string& runtime_dir) {
   for (auto& app : pool.apps) {
     if (!app.locations.has("preload")) app.preload = pool.preload;
   }
+  check_own_gil(r, pool);
   if (!pool.preload_fork && has("template-idle-timeout")) {
     r.error(pool.location_of("template-idle-timeout"), "'template-idle-timeout' applies only with preload-fork: true");
   }
@@ -281,6 +322,7 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"preload-fork", boolean(pool.preload_fork)},
       {"template-idle-timeout", seconds(pool.template_idle_timeout)},
       {"zygote", boolean(pool.zygote)},
+      {"own-gil", boolean(pool.own_gil)},
       {"apps", [&](const Entry& e) { pool.apps = read_apps(r, e); }},
       // Recycling and timeouts
       {"maximum-requests", integer(pool.maximum_requests, 0, std::numeric_limits<int>::max())},

@@ -52,6 +52,9 @@ struct App {
   std::string callable = "application";            // callable
   std::string application_group = "%{RESOURCE}";   // application-group
   bool preload = false;  // preload: the pool's `preload` unless the app sets its own
+  // own-gil: the pool's `own-gil` unless the app sets its own; never for
+  // %{GLOBAL} (the main interpreter). Python 3.12 or later.
+  bool own_gil = false;
 
   SourceLocation where;  // the list item
   KeyLocations locations;
@@ -105,6 +108,7 @@ struct Pool {
   bool script_reloading = true;            // script-reloading
   bool preload = false;                    // preload: import every app at process start
   bool preload_fork = false;               // preload-fork: fork workers from a template
+  bool own_gil = false;                    // own-gil: every app's sub-interpreter has a GIL of its own
   int template_idle_timeout = -1;          // template-idle-timeout: -1 = process-idle-timeout, 0 = never
   bool zygote = true;                      // zygote: fork workers from the shared zygote
   std::vector<App> apps;                   // apps

@@ -51,9 +51,43 @@ bool read_whole_file(const std::string& path, std::string& out) {
 // the request gets 504 rather than 500.
 thread_local bool t_timed_out = false;
 
+// The module named by the current exception if it is CPython's refusal to
+// import an extension module into an isolated sub-interpreter (own-gil);
+// "" otherwise. Leaves the exception set.
+std::string refused_module() {
+  if (!PyErr_ExceptionMatches(PyExc_ImportError)) return {};
+  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  std::string module;
+  PyRef text = value ? PyRef::steal(PyObject_Str(value)) : PyRef();
+  const char* message = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+  // "module NAME does not support loading in subinterpreters" (3.12, 3.13)
+  constexpr std::string_view kRefusal = " does not support loading in subinterpreters";
+  if (message) {
+    std::string_view m(message);
+    if (auto at = m.find(kRefusal); at != std::string_view::npos && m.starts_with("module "))
+      module = std::string(m.substr(7, at - 7));
+  }
+  PyErr_Clear();
+  PyErr_Restore(type, value, tb);
+  return module;
+}
+
 void log_exception(const std::string& label, const char* what) {
   t_timed_out = current_exception_is_request_timeout();
+  std::string refused = refused_module();
   std::string tb = format_current_exception();
+  if (!refused.empty()) {
+    // The traceback alone says "does not support loading in subinterpreters",
+    // which does not tell an administrator what to change.
+    log::write_lines(log::Level::Error,
+                     fmt::format("{}: {}: the extension module '{}' does not support an application group with a "
+                                 "GIL of its own (own-gil: true); give this app own-gil: false, or do without the "
+                                 "module\n{}",
+                                 label, what, refused, tb));
+    return;
+  }
   log::write_lines(log::Level::Error, fmt::format("{}: {}\n{}", label, what, tb));
 }
 
@@ -70,9 +104,14 @@ bool as_bytes(PyObject* item, std::string_view& out) {
 
 }  // namespace
 
-bool Application::ensure_loaded(const std::string& group) {
+Application::Loaded& Application::loaded_here() {
   PyInterpreterState* interp = PyThreadState_Get()->interp;
-  Loaded& loaded = loaded_[interp];
+  std::lock_guard lock(loaded_mutex_);
+  return loaded_[interp];  // a map's entries stay where they are
+}
+
+bool Application::ensure_loaded(const std::string& group) {
+  Loaded& loaded = loaded_here();
   if (loaded.callable) return true;
   if (!loaded.environ_template) {
     EnvironDefaults defaults = config_.environ;
@@ -112,7 +151,16 @@ bool Application::ensure_loaded(const std::string& group) {
   return true;
 }
 
-void Application::unload_current() { loaded_.erase(PyThreadState_Get()->interp); }
+void Application::unload_current() {
+  Loaded dropped;  // its references go here, outside the lock
+  {
+    std::lock_guard lock(loaded_mutex_);
+    auto it = loaded_.find(PyThreadState_Get()->interp);
+    if (it == loaded_.end()) return;
+    dropped = std::move(it->second);
+    loaded_.erase(it);
+  }
+}
 
 bool Application::run(PyObject* callable, PyObject* environ, PyObject* start_response,
                       Response& response, const std::string& label) {
@@ -184,7 +232,7 @@ bool Application::run(PyObject* callable, PyObject* environ, PyObject* start_res
 }
 
 void Application::handle(RequestIo& io, const protocol::PathSplit& split, const std::string& label) {
-  Loaded& loaded = loaded_[PyThreadState_Get()->interp];
+  Loaded& loaded = loaded_here();
   auto length_text = io.params().get("CONTENT_LENGTH");
   std::optional<std::uint64_t> length;
   if (length_text && !length_text->empty()) length = protocol::parse_content_length(*length_text);

@@ -5,6 +5,7 @@
 #include <Python.h>
 
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "protocol/request_path.h"
@@ -54,8 +55,13 @@ class Application {
   };
   bool run(PyObject* callable, PyObject* environ, PyObject* start_response, class Response& response,
            const std::string& label);
+  // This interpreter's entry, made empty if new. An entry is only ever used
+  // by threads holding its interpreter's GIL; the map itself is shared by
+  // interpreters that may each have a GIL of their own, hence the lock.
+  Loaded& loaded_here();
   ApplicationConfig config_;
-  std::map<PyInterpreterState*, Loaded> loaded_;  // guarded by the GIL
+  std::mutex loaded_mutex_;
+  std::map<PyInterpreterState*, Loaded> loaded_;  // guarded by loaded_mutex_
 };
 
 }  // namespace wsgi_fpm::python

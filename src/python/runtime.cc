@@ -193,25 +193,69 @@ ThreadState::~ThreadState() {
 }
 
 PyThreadState* ThreadState::for_interpreter(PyInterpreterState* interp) {
-  last_.store(interp, std::memory_order_relaxed);
-  if (interp == g_main_interpreter) return main_;
-  for (PyThreadState* s : others_) {
-    if (s->interp == interp) return s;
+  PyThreadState* found = nullptr;
+  if (interp == g_main_interpreter) {
+    found = main_;
+  } else {
+    for (PyThreadState* s : others_) {
+      if (s->interp == interp) found = s;
+    }
+    if (!found) found = others_.emplace_back(PyThreadState_New(interp));
   }
-  PyThreadState* s = PyThreadState_New(interp);
-  others_.push_back(s);
-  return s;
+  last_.store(interp, std::memory_order_relaxed);
+  last_state_.store(found, std::memory_order_relaxed);
+  return found;
+}
+
+PyThreadState* Interpreters::create(const std::string& name, bool own_gil) {
+#if PY_VERSION_HEX >= 0x030C0000
+  if (own_gil) {
+    // CPython's isolated configuration, but for exec: an app may run
+    // programs (subprocess), which no other interpreter notices. fork()
+    // stays refused: a child forked from one thread of a threaded worker is
+    // not one CPython can go on with in a sub-interpreter.
+    PyInterpreterConfig config = {};
+    config.use_main_obmalloc = 0;
+    config.allow_fork = 0;
+    config.allow_exec = 1;
+    config.allow_threads = 1;
+    config.allow_daemon_threads = 0;
+    config.check_multi_interp_extensions = 1;
+    config.gil = PyInterpreterConfig_OWN_GIL;
+    PyThreadState* created = nullptr;
+    PyStatus status = Py_NewInterpreterFromConfig(&created, &config);
+    if (PyStatus_Exception(status) || !created) {
+      log::error("cannot create the Python sub-interpreter (with its own GIL) for application group '{}': {}",
+                 name, status.err_msg ? status.err_msg : "unknown error");
+      return nullptr;
+    }
+    return created;
+  }
+#else
+  (void)own_gil;
+#endif
+  PyThreadState* created = Py_NewInterpreter();
+  if (!created) log::error("cannot create the Python sub-interpreter for application group '{}'", name);
+  return created;
 }
 
 
-PyInterpreterState* Interpreters::get(const std::string& name, ThreadState& thread) {
+PyInterpreterState* Interpreters::get(const std::string& name, ThreadState& thread, bool own_gil) {
   if (name.empty()) return g_main_interpreter;
   std::lock_guard lock(mutex_);
-  if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
+  if (auto it = by_name_.find(name); it != by_name_.end()) {
+    if (own_gil != own_gil_[name]) {
+      // Two apps whose patterns gave one name (the configuration refuses
+      // two equal patterns that disagree): the first made it.
+      log::warning("application group '{}' was made {} a GIL of its own; an app with own-gil: {} runs in it as it is",
+                   name, own_gil_[name] ? "with" : "without", own_gil ? "true" : "false");
+      own_gil_[name] = own_gil;  // said once per change, not per request
+    }
+    return it->second;
+  }
   PyEval_RestoreThread(thread.get());
-  PyThreadState* created = Py_NewInterpreter();
+  PyThreadState* created = create(name, own_gil);
   if (!created) {
-    log::error("cannot create the Python sub-interpreter for application group '{}'", name);
     PyThreadState_Swap(thread.get());
     PyEval_SaveThread();
     return nullptr;
@@ -225,26 +269,40 @@ PyInterpreterState* Interpreters::get(const std::string& name, ThreadState& thre
   // its thread states makes a new one, so each keeps this one for life.
   keepers_[interp] = created;
   by_name_[name] = interp;
+  own_gil_[name] = own_gil;
   return interp;
 }
 
 void Interpreters::end_all(PyThreadState* main_state,
                            const std::function<void(PyInterpreterState*)>& before_end) {
   std::lock_guard lock(mutex_);
+#if PY_VERSION_HEX >= 0x030C0000
+  (void)main_state;
+  for (auto& [name, interp] : by_name_) {
+    PyThreadState* keeper = keepers_[interp];
+    PyEval_RestoreThread(keeper);  // its own GIL, or the main one it shares
+    before_end(interp);
+    forget_types();  // what of them is still used is kept alive by its users
+    // Runs the group's atexit handlers; returns holding no GIL.
+    Py_EndInterpreter(keeper);
+  }
+#else
   PyEval_RestoreThread(main_state);
   for (auto& [name, interp] : by_name_) {
     PyThreadState* keeper = keepers_[interp];
     PyThreadState_Swap(keeper);
     before_end(interp);
-    forget_types();  // what of them is still used is kept alive by its users
-    // Runs the group's atexit handlers. In 3.11 it returns with the GIL
-    // still held and no current thread state: swap back to the main one.
+    forget_types();
+    // In 3.11 it returns with the GIL still held and no current thread
+    // state: swap back to the main one.
     Py_EndInterpreter(keeper);
     PyThreadState_Swap(main_state);
   }
   PyEval_SaveThread();
+#endif
   by_name_.clear();
   keepers_.clear();
+  own_gil_.clear();
 }
 
 }  // namespace wsgi_fpm::python

@@ -54,24 +54,37 @@ class ThreadState {
   PyThreadState* get() const { return main_; }
   // The state for `interp`, made if this thread has none yet.
   PyThreadState* for_interpreter(PyInterpreterState* interp);
-  // The interpreter this thread last ran code in (read by other threads).
+  // The interpreter this thread last ran code in, and its state there (read
+  // by other threads: the request monitor, the GIL heartbeat).
   PyInterpreterState* last_interpreter() const { return last_.load(std::memory_order_relaxed); }
+  PyThreadState* last_state() const { return last_state_.load(std::memory_order_relaxed); }
 
  private:
   PyThreadState* main_;
   std::vector<PyThreadState*> others_;
   std::atomic<PyInterpreterState*> last_{nullptr};
+  std::atomic<PyThreadState*> last_state_{nullptr};
 };
+
+// Whether this Python can give a sub-interpreter a GIL of its own (PEP 684).
+constexpr bool kOwnGilSupported = PY_VERSION_HEX >= 0x030C0000;
 
 // The application groups of one process: named sub-interpreters, "" being
 // the main interpreter. Made on first use; ended (atexit handlers run) by
 // end_all() at a graceful exit.
+//
+// A group made with `own_gil` (Python 3.12+, PEP 684) is an isolated
+// sub-interpreter with a GIL of its own: its threads run beside those of
+// every other interpreter. Isolated means: its own object allocator, no
+// os.fork() (subprocess still works), no daemon threads, and only extension
+// modules that declare themselves safe for it (others raise ImportError).
 class Interpreters {
  public:
   explicit Interpreters(std::vector<std::string> python_path) : python_path_(std::move(python_path)) {}
-  // The interpreter called `name`, created if needed. Call without the GIL.
-  // nullptr (logged) if Python cannot create it.
-  PyInterpreterState* get(const std::string& name, ThreadState& thread);
+  // The interpreter called `name`, created if needed (with a GIL of its own
+  // if `own_gil`; a group that exists keeps what it was made with). Call
+  // without the GIL. nullptr (logged) if Python cannot create it.
+  PyInterpreterState* get(const std::string& name, ThreadState& thread, bool own_gil = false);
   // For each sub-interpreter: run `before_end` in it (to drop references),
   // then end it. Call without the GIL, after every request thread is gone,
   // from the thread that owns `main_state`.
@@ -82,6 +95,10 @@ class Interpreters {
   std::mutex mutex_;  // taken before the GIL, never while holding it
   std::map<std::string, PyInterpreterState*> by_name_;
   std::map<PyInterpreterState*, PyThreadState*> keepers_;
+  std::map<std::string, bool> own_gil_;  // as each group was made
+  // Makes the sub-interpreter: returns its first thread state, current and
+  // holding its GIL, or nullptr with the calling state current again.
+  PyThreadState* create(const std::string& name, bool own_gil);
 };
 
 }  // namespace wsgi_fpm::python

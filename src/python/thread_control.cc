@@ -18,16 +18,13 @@ bool current_exception_is_request_timeout() {
   return type && PyErr_ExceptionMatches(type);
 }
 
-std::string stack_of_thread(PyThreadState* state, unsigned long ident) {
+std::string stack_of_thread(PyThreadState* state, PyThreadState* target) {
   GilHold gil(state);
   std::string text;
-  PyRef sys = PyRef::steal(PyImport_ImportModule("sys"));
-  PyRef traceback = PyRef::steal(PyImport_ImportModule("traceback"));
-  PyRef frames = sys ? PyRef::steal(PyObject_CallMethod(sys.get(), "_current_frames", nullptr)) : PyRef();
-  PyRef key = PyRef::steal(PyLong_FromUnsignedLong(ident));
-  PyObject* frame = frames && key ? PyDict_GetItem(frames.get(), key.get()) : nullptr;
+  PyRef frame = PyRef::steal(reinterpret_cast<PyObject*>(PyThreadState_GetFrame(target)));
+  PyRef traceback = frame ? PyRef::steal(PyImport_ImportModule("traceback")) : PyRef();
   if (frame && traceback) {
-    PyRef lines = PyRef::steal(PyObject_CallMethod(traceback.get(), "format_stack", "O", frame));
+    PyRef lines = PyRef::steal(PyObject_CallMethod(traceback.get(), "format_stack", "O", frame.get()));
     PyRef empty = PyRef::steal(PyUnicode_FromString(""));
     PyRef joined = lines ? PyRef::steal(PyUnicode_Join(empty.get(), lines.get())) : PyRef();
     const char* s = joined ? PyUnicode_AsUTF8(joined.get()) : nullptr;

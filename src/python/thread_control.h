@@ -17,9 +17,13 @@ bool make_request_timeout_type(std::string& error);
 // True if the current exception is a RequestTimeout. GIL held.
 bool current_exception_is_request_timeout();
 
-// The Python stack of thread `ident`, formatted as a traceback; "" if it has
-// no Python frame. Takes the GIL with `state` (a main-interpreter state).
-std::string stack_of_thread(PyThreadState* state, unsigned long ident);
+// The Python stack that thread state `target` runs, formatted as a
+// traceback; "" if it has no Python frame. Takes the GIL with `state`, a
+// state of the calling thread in target's interpreter: the stack is read in
+// that interpreter, under its GIL (sys._current_frames, in another one,
+// would make frame objects of interpreters running beside it under GILs of
+// their own).
+std::string stack_of_thread(PyThreadState* state, PyThreadState* target);
 
 // Raises RequestTimeout in thread `ident` at its next bytecode. Takes the GIL.
 bool interrupt_thread(PyThreadState* state, unsigned long ident);

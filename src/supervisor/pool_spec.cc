@@ -79,6 +79,7 @@ bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec
     a.callable = app.callable;
     a.application_group = app.application_group;
     a.preload = app.preload;
+    a.own_gil = app.own_gil;
     w.apps.push_back(a);
     s.scripts.push_back(app.script);
   }

@@ -23,6 +23,7 @@
 #include <memory>
 #include <cstdlib>
 #include <thread>
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "worker/dispatcher.h"
 #include "worker/fastcgi_connection.h"
 #include "worker/fork_template.h"
+#include "worker/crash_report.h"
 #include "worker/gil_heartbeat.h"
 #include "worker/malloc_tuning.h"
 #include "worker/resource_limits.h"
@@ -172,6 +174,12 @@ int main(int argc, char** argv) {
     log::error("wsgi-fpm-worker: {}", error);
     return 2;
   }
+  for (const auto& app : options.apps) {
+    if (app.own_gil && !python::kOwnGilSupported) {
+      log::error("wsgi-fpm-worker: --app-own-gil needs Python 3.12 or later; this worker embeds {}", PY_VERSION);
+      return 2;
+    }
+  }
   worker::Contract contract = worker::Contract::take(options.listen_fd);
   const sigset_t stop_signals = block_stop_signals();
   // Forked from the zygote: Python is running (as root until the privileges
@@ -234,6 +242,8 @@ int main(int argc, char** argv) {
       return 4;
     }
   }
+  if (std::any_of(options.apps.begin(), options.apps.end(), [](const auto& a) { return a.own_gil; }))
+    worker::install_crash_report();
   python::Interpreters interpreters(options.python_path);
   worker::Router router(options, interpreters);
   if (options.fork_template) {
@@ -308,7 +318,13 @@ int main(int argc, char** argv) {
   std::unique_ptr<python::ThreadState> monitor_state;  // made and used on the monitor thread only
   worker::RequestMonitor monitor(
       options.threads, options.request_timeout, options.interrupt_timeout,
-      {[&](unsigned long ident) { return python::stack_of_thread(monitor_state->get(), ident); },
+      {[&](int slot) -> std::string {
+         // Read in the interpreter the request runs in, under its GIL.
+         python::ThreadState* owner = slot_states[static_cast<std::size_t>(slot)].load();
+         PyThreadState* target = owner ? owner->last_state() : nullptr;
+         if (!target) return {};
+         return python::stack_of_thread(monitor_state->for_interpreter(PyThreadState_GetInterpreter(target)), target);
+       },
        [&](int slot, unsigned long ident) {
          python::ThreadState* owner = slot_states[static_cast<std::size_t>(slot)].load();
          PyInterpreterState* interp = owner ? owner->last_interpreter() : nullptr;

@@ -76,6 +76,7 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--fork-template", Setter([&](const std::string& v) { o.fork_template = v == "1"; return v == "0" || v == "1"; })},
       {"--zygote", Setter([&](const std::string& v) { o.zygote = v == "1"; return v == "0" || v == "1"; })},
       {"--app-preload", Setter([&](const std::string& v) { app().preload = v == "1"; return v == "0" || v == "1"; })},
+      {"--app-own-gil", Setter([&](const std::string& v) { app().own_gil = v == "1"; return v == "0" || v == "1"; })},
       {"--limit-request-body", number(o.limit_request_body)},
       {"--request-header-limit", number(o.request_header_limit)},
       {"--header-buffer-size", number(o.header_buffer_size)},
@@ -165,6 +166,7 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
     add("--app-callable", app.callable);
     add("--app-group", app.application_group);
     add("--app-preload", app.preload ? "1" : "0");
+    if (app.own_gil) add("--app-own-gil", "1");
   }
   add("--limit-request-body", std::to_string(o.limit_request_body));
   add("--request-header-limit", std::to_string(o.request_header_limit));

@@ -18,6 +18,7 @@ struct AppOptions {
   std::string callable = "application";
   std::string application_group = "%{RESOURCE}";  // mod_wsgi's pattern, see application_group.h
   bool preload = false;  // import at process start (fixed groups only), as WSGIImportScript
+  bool own_gil = false;  // its group's sub-interpreter has a GIL of its own (Python 3.12+)
 };
 
 struct WorkerOptions {

@@ -74,7 +74,7 @@ void RequestMonitor::run() {
         s.reported = true;
         Slot copy = s;
         lock.unlock();
-        std::string stack = actions_.stack_of ? actions_.stack_of(copy.ident) : std::string();
+        std::string stack = actions_.stack_of ? actions_.stack_of(static_cast<int>(i)) : std::string();
         log::write_lines(log::Level::Error,
                          fmt::format("{}: running {:.1f} s, past request-timeout ({:.1f} s with {} threads); "
                                      "Python stack of its thread:\n{}",

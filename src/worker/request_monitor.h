@@ -26,7 +26,7 @@ namespace wsgi_fpm::worker {
 class RequestMonitor {
  public:
   struct Actions {
-    std::function<std::string(unsigned long ident)> stack_of;     // for the log
+    std::function<std::string(int slot)> stack_of;                 // for the log
     std::function<bool(int slot, unsigned long ident)> interrupt;  // RequestTimeout
     std::function<void(const std::string& reason)> retire;        // replace the process
   };

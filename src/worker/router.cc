@@ -4,11 +4,13 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "protocol/cgi_response.h"
 #include "protocol/request_path.h"
 #include "python/gil.h"
 #include "worker/application_group.h"
+#include "worker/crash_report.h"
 #include "util/log.h"
 
 namespace wsgi_fpm::worker {
@@ -58,6 +60,7 @@ Router::Router(const WorkerOptions& o, python::Interpreters& interpreters)
   for (const auto& a : sorted) {
     group_patterns_.push_back(a.application_group);
     preload_.push_back(a.preload);
+    own_gil_.push_back(a.own_gil);
     python::ApplicationConfig c;
     c.script = a.script;
     c.callable = a.callable;
@@ -77,7 +80,7 @@ void Router::preload(python::ThreadState& thread, Preload which) {
     bool main = fixed && application_group(group_patterns_[i], {}, "").empty();
     if (which == Preload::MainInterpreter && !main) continue;
     if (which == Preload::MarkedInSubInterpreters && main) continue;
-    if (which != Preload::MainInterpreter && !preload_[i]) continue;
+    if (which != Preload::MainInterpreter && !preload_[i] && !(own_gil_[i] && fixed)) continue;
     if (!fixed) {
       log::warning("{}: not preloaded: its application-group {} depends on the request (preload needs "
                    "%{{GLOBAL}} or a fixed name, as mod_wsgi's WSGIImportScript does)",
@@ -85,7 +88,9 @@ void Router::preload(python::ThreadState& thread, Preload which) {
       continue;
     }
     std::string group = application_group(group_patterns_[i], {}, "");
-    PyInterpreterState* interp = interpreters_.get(group, thread);
+    std::optional<CrashContext> crash_context;
+    if (own_gil_[i]) crash_context.emplace("importing", std::string(), apps_[i]->config().script, group);
+    PyInterpreterState* interp = interpreters_.get(group, thread, own_gil_[i]);
     if (!interp) continue;
     python::GilHold gil(thread.for_interpreter(interp));
     apps_[i]->ensure_loaded(group);
@@ -100,7 +105,7 @@ void Router::unload(PyThreadState* main_state) {
   apps_.clear();
 }
 
-void Router::serve(python::Application& app, const std::string& group, Connection& conn,
+void Router::serve(python::Application& app, const std::string& group, bool own_gil, Connection& conn,
                    const protocol::PathSplit& split, const std::string& label, python::ThreadState& thread) {
   if (script_uid_ || script_gid_) {
     // script-user/script-group: as mod_wsgi, a script owned by anyone else
@@ -114,7 +119,9 @@ void Router::serve(python::Application& app, const std::string& group, Connectio
       return;
     }
   }
-  PyInterpreterState* interp = interpreters_.get(group, thread);
+  std::optional<CrashContext> crash_context;
+  if (own_gil) crash_context.emplace("serving", label, app.config().script, group);
+  PyInterpreterState* interp = interpreters_.get(group, thread, own_gil);
   if (!interp) {
     respond(conn, 500, "Internal Server Error");
     return;
@@ -175,7 +182,7 @@ void Router::handle(Connection& conn, python::ThreadState& thread) {
     std::string label = std::string(params.get_or("REQUEST_METHOD", "GET")) + " " +
                         (uri.empty() ? path : uri);
     std::string group = application_group(group_patterns_[i], params, split->script_name);
-    serve(*apps_[i], group, conn, *split, label, thread);
+    serve(*apps_[i], group, own_gil_[i], conn, *split, label, thread);
     return;
   }
   respond(conn, 404, "Not Found");

@@ -26,7 +26,10 @@ class Router {
 
   // Imports the scripts of apps marked preload whose application group does
   // not depend on the request (failures are logged; those apps answer 500
-  // and retry on their next request). Call without the GIL.
+  // and retry on their next request). Apps with own-gil and such a group
+  // are imported too, preload or not: an extension module that refuses a
+  // GIL of its own is then reported when the process starts. Call without
+  // the GIL.
   void preload(python::ThreadState& thread, Preload which = Preload::Marked);
 
   // Drops every application's Python objects and ends the sub-interpreters
@@ -41,6 +44,7 @@ class Router {
   python::Interpreters& interpreters_;
   std::vector<std::string> group_patterns_;  // per app, parallel to apps_
   std::vector<bool> preload_;
+  std::vector<bool> own_gil_;
   std::uint64_t limit_request_body_;
   int queue_timeout_;
   std::optional<uid_t> script_uid_;
@@ -48,7 +52,7 @@ class Router {
   // Longest mount first, so the first match is the most specific.
   std::vector<std::unique_ptr<python::Application>> apps_;
   // Serves with `app` in the interpreter of `group`.
-  void serve(python::Application& app, const std::string& group, Connection& conn,
+  void serve(python::Application& app, const std::string& group, bool own_gil, Connection& conn,
              const protocol::PathSplit& split, const std::string& label, python::ThreadState& thread);
 };
 

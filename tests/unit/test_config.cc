@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "build_config.h"
 #include "config/check_command.h"
 #include "config/fake_user_db.h"
 #include "config/load.h"
@@ -485,6 +486,67 @@ TEST_CASE("preload-fork is off unless asked, and needs an app in the main interp
         apps: [{script: /a.wsgi}]
   )") == "F:4:19: 'preload-fork' shares the apps of application-group %{GLOBAL} (the main interpreter: CPython "
          "ends sub-interpreters at fork), and no app of this pool is in it");
+}
+
+TEST_CASE("own-gil is off unless asked; on the pool it is each app's default, never %{GLOBAL}'s") {
+  auto result = load(R"(
+    pools:
+      a:
+        user: tenant-a
+        own-gil: true
+        apps:
+          - {script: /a.wsgi}
+          - {mount: /b, script: /b.wsgi, own-gil: false}
+          - {mount: /m, script: /m.wsgi, application-group: "%{GLOBAL}"}
+      b:
+        user: tenant-b
+        apps: [{script: /c.wsgi, application-group: shop, own-gil: true}, {mount: /d, script: /d.wsgi}]
+  )");
+  if (WSGI_FPM_PYTHON_MAJOR == 3 && WSGI_FPM_PYTHON_MINOR < 12) {
+    // Python 3.11 has one GIL for all: both keys are refused where written.
+    REQUIRE(result.errors.size() == 2);
+    CHECK(result.errors[0].str() ==
+          "/etc/wsgi-fpm/wsgi-fpm.yaml:4:14: 'own-gil' needs Python 3.12 or later (a GIL per interpreter, PEP 684); "
+          "this wsgi-fpm embeds Python 3.11");
+    CHECK(result.errors[1].where.line == 11);
+    CHECK(result.errors[1].where.column == 64);
+    return;
+  }
+  for (const auto& e : result.errors) FAIL_CHECK("unexpected error: " << e.str());
+  REQUIRE(result.ok());
+  const Pool& a = result.config->pools[0];
+  CHECK(a.own_gil);
+  CHECK(a.apps[0].own_gil);        // from the pool
+  CHECK_FALSE(a.apps[1].own_gil);  // its own
+  CHECK_FALSE(a.apps[2].own_gil);  // the main interpreter
+  const Pool& b = result.config->pools[1];
+  CHECK_FALSE(b.own_gil);
+  CHECK(b.apps[0].own_gil);
+  CHECK_FALSE(b.apps[1].own_gil);
+}
+
+TEST_CASE("own-gil is refused for %{GLOBAL}, and the apps of one group must agree on it") {
+  CHECK(the_error(R"(
+    pools:
+      a:
+        user: tenant-a
+        apps: [{script: /a.wsgi, application-group: "%{GLOBAL}", own-gil: true}]
+  )") == "F:4:71: 'own-gil' applies to an application group of its own, not %{GLOBAL}: the main interpreter's "
+         "GIL is the one the other groups share");
+  // (On Python 3.11 the first app's own-gil is refused as well: look for
+  // the disagreement alone.)
+  auto result = load(R"(
+    pools:
+      a:
+        user: tenant-a
+        apps:
+          - {script: /a.wsgi, application-group: shop, own-gil: true}
+          - {mount: /b, script: /b.wsgi, application-group: shop}
+  )");
+  REQUIRE_FALSE(result.errors.empty());
+  CHECK(result.errors.back().str() ==
+        "/etc/wsgi-fpm/wsgi-fpm.yaml:6:9: application group 'shop' has own-gil: true in the app on line 5; the "
+        "apps of one group share its interpreter and so its GIL");
 }
 
 TEST_CASE("template-idle-timeout goes with preload-fork, and defaults to process-idle-timeout") {

@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 // Everything the monitor did, and the log it wrote (to a temporary file).
 struct Recorder {
   std::mutex mutex;
-  std::vector<unsigned long> stacks;        // idents whose stack was asked for
+  std::vector<int> stacks;                  // slots whose stack was asked for
   std::vector<int> interrupts;              // slots interrupted
   std::vector<std::string> retirements;     // reasons
   std::atomic<bool> interrupt_succeeds{false};
@@ -38,9 +38,9 @@ struct Recorder {
   }
 
   RequestMonitor::Actions actions() {
-    return {[this](unsigned long ident) {
+    return {[this](int slot) {
               std::lock_guard lock(mutex);
-              stacks.push_back(ident);
+              stacks.push_back(slot);
               return std::string("  File \"app.py\", line 1, in application\n");
             },
             [this](int slot, unsigned long) {
@@ -121,7 +121,7 @@ TEST_CASE("a request past request-timeout is logged with its URL and stack, then
   std::this_thread::sleep_for(1200ms);  // nothing more for the same request
   CHECK(recorder.retired() == 1);
   CHECK(recorder.retirements.at(0) == "request-timeout");
-  CHECK(recorder.stacks == std::vector<unsigned long>{4242});
+  CHECK(recorder.stacks == std::vector<int>{0});
   CHECK(recorder.interrupts.empty());  // no interrupt-timeout: no RequestTimeout
   std::string log = recorder.log();
   CHECK(log.find("POST /slow?x=1: running 1.") != std::string::npos);
@@ -217,7 +217,7 @@ TEST_CASE("four threads serving requests while one is stuck: only the stuck one 
   for (auto& t : servers) t.join();
   monitor.finished(0);
   REQUIRE(retired);
-  CHECK(recorder.stacks == std::vector<unsigned long>{99});
+  CHECK(recorder.stacks == std::vector<int>{0});
   std::string log = recorder.log();
   CHECK(log.find("GET /stuck-among-others: running") != std::string::npos);
   CHECK(log.find("/quick/") == std::string::npos);

@@ -41,7 +41,12 @@ TEST_CASE("a pool's settings survive the trip through the worker's command line"
   app.mount = "/app";
   app.script = "/srv/a/site.wsgi";
   app.application_group = "%{GLOBAL}";
-  o.apps = {app};
+  AppOptions isolated;
+  isolated.mount = "/api";
+  isolated.script = "/srv/a/api.wsgi";
+  isolated.application_group = "api";
+  isolated.own_gil = true;
+  o.apps = {app, isolated};
 
   WorkerOptions r;
   std::string error;
@@ -58,10 +63,13 @@ TEST_CASE("a pool's settings survive the trip through the worker's command line"
   CHECK(r.maximum_connections == 77);
   CHECK(r.python_path == o.python_path);
   CHECK(r.allowed_clients == o.allowed_clients);
-  REQUIRE(r.apps.size() == 1);
+  REQUIRE(r.apps.size() == 2);
   CHECK(r.apps[0].mount == "/app");
   CHECK(r.apps[0].script == "/srv/a/site.wsgi");
   CHECK(r.apps[0].application_group == "%{GLOBAL}");
+  CHECK_FALSE(r.apps[0].own_gil);
+  CHECK(r.apps[1].application_group == "api");
+  CHECK(r.apps[1].own_gil);
 }
 
 TEST_CASE("a umask of 0 and no supplementary groups read back as such") {
