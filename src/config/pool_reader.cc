@@ -215,7 +215,7 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
     return [&r, &field](const Entry& e) { field = name_ref(r, e); };
   };
 
-  const std::map<std::string_view, Reader::Handler> handlers = {
+  std::map<std::string_view, Reader::Handler> handlers = {
       // Identity
       {"user", name(names.user)},
       {"group", name(names.group)},
@@ -253,7 +253,6 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"switch-interval", [&](const Entry& e) {
          if (auto v = r.number(e, 0, 60)) pool.switch_interval = *v;
        }},
-      {"cpu-priority", integer(pool.cpu_priority, -20, 19)},
       {"stack-size", [&](const Entry& e) {
          auto v = r.size(e, 0, 1ull << 30);
          // Below PTHREAD_STACK_MIN pthread_attr_setstacksize fails.
@@ -325,27 +324,11 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"own-gil", boolean(pool.own_gil)},
       {"apps", [&](const Entry& e) { pool.apps = read_apps(r, e); }},
       // Recycling and timeouts
-      {"maximum-requests", integer(pool.maximum_requests, 0, std::numeric_limits<int>::max())},
       {"restart-interval", seconds(pool.restart_interval)},
       {"inactivity-timeout", seconds(pool.inactivity_timeout)},
-      {"request-timeout", seconds(pool.request_timeout)},
-      {"graceful-timeout", seconds(pool.graceful_timeout)},
       {"eviction-timeout", seconds(pool.eviction_timeout)},
-      {"shutdown-timeout", seconds(pool.shutdown_timeout)},
       {"startup-timeout", seconds(pool.startup_timeout)},
-      {"deadlock-timeout", seconds(pool.deadlock_timeout)},
-      {"queue-timeout", seconds(pool.queue_timeout)},
-      {"socket-timeout", seconds(pool.socket_timeout, 1)},
-      {"request-read-timeout", seconds(pool.request_read_timeout, 1)},
-      {"interrupt-timeout", seconds(pool.interrupt_timeout)},
       // Limits
-      {"header-buffer-size", bytes(pool.header_buffer_size, 4096, 64ull << 20)},
-      {"request-header-limit", bytes(pool.request_header_limit, 4096, 64ull << 20)},
-      {"maximum-connections", integer(pool.maximum_connections, 1, 65536)},
-      {"limit-request-body", bytes(pool.limit_request_body, 0, kMaxBytes)},
-      {"memory-limit", bytes(pool.memory_limit, 0, kMaxBytes)},
-      {"virtual-memory-limit", bytes(pool.virtual_memory_limit, 0, kMaxBytes)},
-      {"cpu-time-limit", seconds(pool.cpu_time_limit)},
       {"maximum-memory", [&](const Entry& e) {
          auto v = r.size(e, 0, kMaxBytes);
          // No Python process is this small; uWSGI's reload-on-rss counts in
@@ -361,6 +344,20 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
        }},
       {"error-log", path(pool.error_log)},
   };
+  // The settings a worker takes as they are: one row each in
+  // wsgi_fpm/worker_settings.h.
+  for (const WorkerSetting& setting : kWorkerSettings) {
+    switch (setting.kind) {
+      case WorkerSetting::Kind::Seconds:
+      case WorkerSetting::Kind::Count:
+        handlers[setting.key] = integer(pool.*setting.number, setting.min, setting.max);
+        break;
+      case WorkerSetting::Kind::Bytes:
+        handlers[setting.key] = bytes(pool.*setting.size, static_cast<std::uint64_t>(setting.min),
+                                      static_cast<std::uint64_t>(setting.max));
+        break;
+    }
+  }
 
   for (const auto& e : entries) {
     if (handlers.count(e.key)) pool.locations.set(e.key, e.value_where);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/source_location.h"
+#include "wsgi_fpm/worker_settings.h"
 #include "util/address.h"
 #include "util/network.h"
 
@@ -62,8 +63,9 @@ struct App {
 };
 
 // One process group (WSGIDaemonProcess NAME ...). Durations are seconds, sizes
-// bytes; 0 means "off" where the comment says so.
-struct Pool {
+// bytes; 0 means "off" where the comment says so. The settings a worker takes
+// as they are (timeouts, limits) are WorkerSettings' (wsgi_fpm/worker_settings.h).
+struct Pool : WorkerSettings {
   std::string name;
 
   // Identity. Running as root every pool names its user; as anyone else the
@@ -87,7 +89,6 @@ struct Pool {
   int max_spare = 1;              // max-spare (dynamic); default: processes
   std::string display_name = "%{GROUP}";  // display-name
   std::optional<double> switch_interval;  // switch-interval: Python's, in seconds
-  int cpu_priority = 0;                   // cpu-priority: nice value
   std::uint64_t stack_size = 0;           // stack-size: thread stack; 0 = system default
 
   // The socket.
@@ -114,28 +115,12 @@ struct Pool {
   std::vector<App> apps;                   // apps
 
   // Recycling and timeouts (seconds; 0 = off unless noted).
-  int maximum_requests = 0;    // maximum-requests
   int restart_interval = 0;    // restart-interval
   int inactivity_timeout = 0;  // inactivity-timeout
-  int request_timeout = 60;    // request-timeout
-  int graceful_timeout = 15;   // graceful-timeout
   int eviction_timeout = 0;    // eviction-timeout: 0 = use graceful-timeout
-  int shutdown_timeout = 5;    // shutdown-timeout
   int startup_timeout = 15;    // startup-timeout
-  int deadlock_timeout = 60;   // deadlock-timeout
-  int queue_timeout = 45;      // queue-timeout
-  int socket_timeout = 60;     // socket-timeout (never 0)
-  int request_read_timeout = 10;  // request-read-timeout: a request head's arrival (never 0)
-  int interrupt_timeout = 0;   // interrupt-timeout: 0 = replace the process instead
 
   // Limits.
-  std::uint64_t header_buffer_size = 32768;    // header-buffer-size: response headers
-  std::uint64_t request_header_limit = 65536;  // request-header-limit: request parameters
-  int maximum_connections = 512;               // maximum-connections: open per process
-  std::uint64_t limit_request_body = 0;        // limit-request-body: 0 = unlimited
-  std::uint64_t memory_limit = 0;              // memory-limit: RLIMIT_DATA, 0 = none
-  std::uint64_t virtual_memory_limit = 0;      // virtual-memory-limit: RLIMIT_AS, 0 = none
-  int cpu_time_limit = 0;                      // cpu-time-limit: RLIMIT_CPU, 0 = none
   std::uint64_t maximum_memory = 0;            // maximum-memory: RSS that replaces a process, 0 = off
 
   std::optional<std::string> error_log;  // error-log: absent = the supervisor's log

@@ -39,20 +39,14 @@ bool ControlServer::listen(const std::string& path, std::string& error) {
     error = "control socket: " + error;
     return false;
   }
-  server_ = new uv_pipe_t;
-  uv_pipe_init(loop_, server_, 0);
-  server_->data = this;
-  int rc = uv_pipe_open(server_, socket.fd.get());
+  int rc = server_.open(loop_, socket.fd.get());
   if (rc == 0) {
     socket.fd.release();  // the pipe owns it now
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 16, [](uv_stream_t* s, int status) {
-      if (status == 0) static_cast<ControlServer*>(s->data)->on_connection();
-    });
+    rc = server_.listen(16, [this] { on_connection(); });
   }
   if (rc != 0) {
     error = "control socket " + path + ": " + uv_strerror(rc);
-    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
-    server_ = nullptr;
+    server_.close();
     remove_socket_file(socket.file);
     return false;
   }
@@ -62,8 +56,7 @@ bool ControlServer::listen(const std::string& path, std::string& error) {
 
 void ControlServer::close() {
   if (!server_) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
-  server_ = nullptr;
+  server_.close();
   remove_socket_file(std::exchange(file_, {}));
 }
 
@@ -72,7 +65,7 @@ void ControlServer::on_connection() {
   c->handler = &handler_;
   uv_pipe_init(loop_, &c->pipe, 0);
   c->pipe.data = c;
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(server_), reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
+  if (uv_accept(server_.stream(), reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
     close_client(c);
     return;
   }

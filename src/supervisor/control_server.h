@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "supervisor/uv_handle.h"
 #include "util/socket_file.h"
 
 namespace wsgi_fpm::supervisor {
@@ -23,7 +24,7 @@ class ControlServer {
   bool listen(const std::string& path, std::string& error);
   // Stops listening and removes the socket file (if it is still the one bound).
   void close();
-  bool listening() const { return server_ != nullptr; }
+  bool listening() const { return static_cast<bool>(server_); }
   // False once the socket file was removed or replaced.
   bool in_place() const { return socket_file_in_place(file_); }
 
@@ -31,7 +32,7 @@ class ControlServer {
   void on_connection();
   uv_loop_t* loop_;
   Handler handler_;
-  uv_pipe_t* server_ = nullptr;
+  PipeListener server_;
   SocketFile file_;
 };
 

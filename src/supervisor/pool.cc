@@ -10,6 +10,7 @@
 
 #include "fmt/format.h"
 #include "util/descriptor_limit.h"
+#include "wsgi_fpm/worker_exit.h"
 
 namespace wsgi_fpm::supervisor {
 namespace {
@@ -24,7 +25,9 @@ constexpr std::uint64_t kWatchPauseMs = 100;
 
 std::string exit_reason(int64_t status, int term_signal) {
   if (term_signal) return fmt::format("killed by signal {} ({})", term_signal, strsignal(term_signal));
-  return fmt::format("exited with status {}", status);
+  const char* meaning = worker_exit::describe(status);
+  if (status == worker_exit::kStopped || !*meaning) return fmt::format("exited with status {}", status);
+  return fmt::format("exited with status {} ({})", status, meaning);
 }
 
 std::int64_t mtime_of(const std::string& path) {
@@ -66,29 +69,12 @@ std::vector<std::string> PoolSpec::fingerprint() const {
 }
 
 Pool::Pool(uv_loop_t* loop, PoolSpec spec, std::shared_ptr<LogSink> log, Zygotes* zygotes)
-    : loop_(loop), spec_(std::move(spec)), log_(std::move(log)), zygotes_(zygotes) {}
+    : loop_(loop), spec_(std::move(spec)), log_(std::move(log)), zygotes_(zygotes) {
+  handles_.on_all_closed([this] { maybe_finish_stop(); });
+}
 
 Pool::~Pool() {
   if (listen_fd_) remove_socket_file(socket_file_);
-}
-
-uv_timer_t* Pool::make_timer() {
-  auto* t = new uv_timer_t;
-  uv_timer_init(loop_, t);
-  t->data = this;
-  open_handles_++;
-  return t;
-}
-
-void Pool::close_handle(uv_handle_t* handle) {
-  handle->data = this;
-  uv_close(handle, [](uv_handle_t* h) {
-    auto* pool = static_cast<Pool*>(h->data);
-    if (h->type == UV_POLL) delete reinterpret_cast<uv_poll_t*>(h);
-    else delete reinterpret_cast<uv_timer_t*>(h);
-    pool->open_handles_--;
-    pool->maybe_finish_stop();
-  });
 }
 
 bool Pool::start(std::string& error, ListeningSocket socket, bool announce) {
@@ -104,13 +90,18 @@ bool Pool::start(std::string& error, ListeningSocket socket, bool announce) {
   spec_.worker.descriptor_limit = original_descriptor_limit().soft;
   if (spec_.preload_fork && !become_child_subreaper(error)) return false;
   slots_.resize(static_cast<std::size_t>(spec_.processes));
-  tick_timer_ = make_timer();
-  watch_pause_ = make_timer();
-  socket_watch_ = new uv_poll_t;
-  uv_poll_init(loop_, socket_watch_, listen_fd_.get());
-  socket_watch_->data = this;
-  open_handles_++;
-  if (spec_.preload_fork) template_idle_timer_ = make_timer();
+  if (!tick_timer_.open(loop_, &handles_) || !watch_pause_.open(loop_, &handles_)) {
+    error = "cannot make the pool's timers";
+    return false;
+  }
+  if (int rc = socket_watch_.open(loop_, listen_fd_.get(), &handles_); rc != 0) {
+    error = std::string("cannot watch the listening socket: ") + uv_strerror(rc);
+    return false;
+  }
+  if (spec_.preload_fork && !template_idle_timer_.open(loop_, &handles_)) {
+    error = "cannot make the pool's timers";
+    return false;
+  }
   if (announce) log_->write_line("info", "wsgi-fpm", getpid(), description());
   // preload-fork: the first worker wanted starts the template (at once for
   // static), unless it is to stay (template-idle-timeout 0): then now.
@@ -131,14 +122,14 @@ bool Pool::has_processes() const {
 // whole 1% of a core in ticks that found nothing to do).
 void Pool::update_tick() {
   if (!tick_timer_) return;
-  bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(tick_timer_));
+  bool active = tick_timer_.active();
   bool wanted = !stopping_ && has_processes();
   if (wanted && !active) {
     // Scripts changed while nothing ran are what the new processes load.
     for (const auto& s : spec_.scripts) script_mtimes_[s] = mtime_of(s);
-    uv_timer_start(tick_timer_, [](uv_timer_t* t) { static_cast<Pool*>(t->data)->tick(); }, kTickMs, kTickMs);
+    tick_timer_.start(kTickMs, kTickMs, [this] { tick(); });
   } else if (!wanted && active) {
-    uv_timer_stop(tick_timer_);
+    tick_timer_.stop();
   }
   update_template_idle();
 }
@@ -151,20 +142,19 @@ void Pool::update_template_idle() {
   if (!template_idle_timer_) return;
   bool idle = !stopping_ && (template_ || next_template_) && !has_processes() &&
               spec_.template_idle_timeout.count() > 0;
-  bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(template_idle_timer_));
+  bool active = template_idle_timer_.active();
   if (idle && !active) {
     auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                              spec_.template_idle_timeout).count());
-    uv_timer_start(template_idle_timer_, [](uv_timer_t* t) {
-      auto* pool = static_cast<Pool*>(t->data);
-      if (pool->has_processes() || (!pool->template_ && !pool->next_template_)) return;
-      pool->log_->write_line("info", pool->spec_.name, pool->template_ ? pool->template_->pid() : getpid(),
-                             fmt::format("stopping the template: no worker for {} s (template-idle-timeout)",
-                                         pool->spec_.template_idle_timeout.count()));
-      pool->stop_templates();
-    }, ms, 0);
+    template_idle_timer_.start(ms, 0, [this] {
+      if (has_processes() || (!template_ && !next_template_)) return;
+      log_->write_line("info", spec_.name, template_ ? template_->pid() : getpid(),
+                       fmt::format("stopping the template: no worker for {} s (template-idle-timeout)",
+                                   spec_.template_idle_timeout.count()));
+      stop_templates();
+    });
   } else if (!idle && active) {
-    uv_timer_stop(template_idle_timer_);
+    template_idle_timer_.stop();
   }
 }
 
@@ -255,8 +245,8 @@ WorkerProcess* Pool::spawn(std::size_t slot) {
 }
 
 std::chrono::milliseconds Pool::drain_time(Drain drain) const {
-  int seconds = drain == Drain::Eviction ? spec_.eviction_timeout : spec_.graceful_timeout;
-  return std::chrono::seconds(seconds + spec_.shutdown_timeout);
+  int seconds = drain == Drain::Eviction ? spec_.worker.eviction_timeout : spec_.worker.graceful_timeout;
+  return std::chrono::seconds(seconds + spec_.worker.shutdown_timeout);
 }
 
 void Pool::replace(std::size_t slot, const std::string& reason, Drain drain) {
@@ -306,15 +296,16 @@ void Pool::update(PoolSpec spec, bool replace_processes) {
     slots_.resize(static_cast<std::size_t>(spec_.processes));
   } else if (spec_.processes < old_processes) {
     for (std::size_t i = static_cast<std::size_t>(spec_.processes); i < slots_.size(); ++i) {
-      if (slots_[i].respawn_timer) uv_timer_stop(slots_[i].respawn_timer);
+      slots_[i].respawn_timer.stop();
       if (slots_[i].current) slots_[i].current->stop(drain_time(Drain::Eviction), SIGUSR2);
-      if (slots_[i].successor) slots_[i].successor->stop(std::chrono::seconds(spec_.shutdown_timeout));
+      if (slots_[i].successor) slots_[i].successor->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
       slots_[i].current = slots_[i].successor = nullptr;
     }
     // Timers of dropped slots stay until the pool stops (they are stopped).
   }
   if (!spec_.preload_fork) stop_templates();
-  if (spec_.preload_fork && !template_idle_timer_) template_idle_timer_ = make_timer();
+  if (spec_.preload_fork && !template_idle_timer_ && !template_idle_timer_.open(loop_, &handles_))
+    log_->write_line("error", spec_.name, getpid(), "cannot make the template's idle timer");
   if (replace_processes) {
     std::string error;
     if (spec_.preload_fork && !become_child_subreaper(error)) log_->write_line("error", spec_.name, getpid(), error);
@@ -368,7 +359,7 @@ void Pool::on_ready(WorkerProcess& w) {
       old->stop(drain_time(s.drain), s.drain == Drain::Eviction ? SIGUSR2 : SIGTERM);
     }
   }
-  if (stopping_) w.stop(std::chrono::seconds(spec_.shutdown_timeout));
+  if (stopping_) w.stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
   if (spec_.restart_interval > 0) {
     long pid = w.pid();
     after(static_cast<std::uint64_t>(spec_.restart_interval) * 1000, [this, pid] {
@@ -404,7 +395,7 @@ void Pool::start_template(const std::string& reason) {
   if (stopping_) return;
   if (next_template_) {
     // It may have imported the code that just changed: start over.
-    next_template_->stop(std::chrono::seconds(spec_.shutdown_timeout));
+    next_template_->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
     next_template_ = nullptr;
   }
   WorkerProcess::Events events;
@@ -466,7 +457,7 @@ void Pool::on_template_ready(WorkerProcess& t) {
   next_template_ = nullptr;
   template_failures_ = 0;
   log_->write_line("info", spec_.name, t.pid(), "template ready: workers are forked from it");
-  if (old) old->stop(std::chrono::seconds(spec_.shutdown_timeout));
+  if (old) old->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     if (auto deferred = slots_[i].deferred_replace) replace(i, deferred->first, deferred->second);
   }
@@ -475,7 +466,7 @@ void Pool::on_template_ready(WorkerProcess& t) {
   // at the socket now, not once the watch's pause is over (100 ms after the
   // connection came: a cold preload-fork tenant waited that long, 111-117 ms,
   // in scripts/bench --density).
-  if (watch_pause_) uv_timer_stop(watch_pause_);
+  watch_pause_.stop();
   tick();
 }
 
@@ -507,32 +498,25 @@ void Pool::on_template_exit(WorkerProcess& t, int64_t status, int sig) {
 
 void Pool::stop_templates() {
   for (WorkerProcess* t : {template_, next_template_}) {
-    if (t) t->stop(std::chrono::seconds(spec_.shutdown_timeout));
+    if (t) t->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
   }
   template_ = next_template_ = nullptr;
   update_template_idle();
 }
 
-namespace {
-struct OneShot {
-  Pool* pool;
-  std::function<void()> fn;
-};
-}  // namespace
-
 void Pool::after(std::uint64_t ms, std::function<void()> fn) {
   if (stopping_) return;
-  auto* timer = make_timer();
-  timer->data = new OneShot{this, std::move(fn)};
-  one_shots_.push_back(timer);
-  uv_timer_start(timer, [](uv_timer_t* t) {
-    auto* shot = static_cast<OneShot*>(t->data);
-    Pool* pool = shot->pool;
-    shot->fn();
-    delete shot;
-    pool->one_shots_.remove(t);
-    pool->close_handle(reinterpret_cast<uv_handle_t*>(t));
-  }, ms, 0);
+  auto timer = one_shots_.emplace(one_shots_.end());
+  if (!timer->open(loop_, &handles_)) {
+    one_shots_.erase(timer);
+    return;
+  }
+  // The callback runs on a copy of this lambda: erasing the timer (which
+  // closes it) leaves `fn` to run.
+  timer->start(ms, 0, [this, timer, fn = std::move(fn)] {
+    one_shots_.erase(timer);
+    fn();
+  });
 }
 
 void Pool::on_exit(WorkerProcess& w, int64_t status, int sig) {
@@ -582,23 +566,18 @@ void Pool::schedule_respawn(std::size_t slot, long dead_pid) {
                      fmt::format("worker slot {}: {}; starting a new one{}", slot, last_exit_,
                                  delay_ms ? fmt::format(" in {} ms", delay_ms) : std::string()));
   }
-  if (!s.respawn_timer) {
-    s.respawn_timer = make_timer();
-    s.respawn_timer->data = nullptr;
+  if (!s.respawn_timer && !s.respawn_timer.open(loop_, &handles_)) {
+    log_->write_line("error", spec_.name, getpid(), fmt::format("worker slot {}: cannot make its timer", slot));
+    return;
   }
-  struct Ctx { Pool* pool; std::size_t slot; };
-  delete static_cast<Ctx*>(s.respawn_timer->data);
-  s.respawn_timer->data = new Ctx{this, slot};
-  uv_timer_start(s.respawn_timer, [](uv_timer_t* t) {
-    auto* c = static_cast<Ctx*>(t->data);
-    Pool* pool = c->pool;
-    if (pool->stopping_ || c->slot >= pool->slots_.size()) return;
-    Slot& slot = pool->slots_[c->slot];
-    if (!slot.current) {
-      pool->restarts_++;
-      slot.current = pool->spawn(c->slot);
+  s.respawn_timer.start(static_cast<std::uint64_t>(delay_ms), 0, [this, slot] {
+    if (stopping_ || slot >= slots_.size()) return;
+    Slot& s = slots_[slot];
+    if (!s.current) {
+      restarts_++;
+      s.current = spawn(slot);
     }
-  }, static_cast<uint64_t>(delay_ms), 0);
+  });
 }
 
 void Pool::check_scripts() {
@@ -619,7 +598,7 @@ PoolLimits Pool::limits() const {
   l.processes = spec_.processes;
   l.threads = spec_.worker.threads;
   l.inactivity_timeout = std::chrono::seconds(spec_.inactivity_timeout);
-  l.deadlock_timeout = std::chrono::seconds(spec_.deadlock_timeout);
+  l.deadlock_timeout = std::chrono::seconds(spec_.worker.deadlock_timeout);
   l.maximum_memory = spec_.maximum_memory;
   return l;
 }
@@ -670,7 +649,7 @@ void Pool::tick() {
     replace(static_cast<std::size_t>(i), "deadlock-timeout", Drain::Graceful);
     // It cannot finish anything: stop it now rather than once the successor is ready.
     s.current->set_stop_reason("replaced: deadlock-timeout");
-    s.current->stop(std::chrono::seconds(spec_.shutdown_timeout));
+    s.current->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
   }
   for (long pid : plan.stop) {
     long i = slot_of(pid);
@@ -706,24 +685,22 @@ void Pool::update_socket_watch() {
   if (!socket_watch_) return;
   auto live = static_cast<int>(views(Clock::now()).size());
   bool want = !stopping_ && watches_socket(spec_.manager, limits(), live);
-  bool paused = watch_pause_ && uv_is_active(reinterpret_cast<uv_handle_t*>(watch_pause_));
+  bool paused = watch_pause_.active();
   if (want && !paused) {
     // An error on the socket is looked at like a connection: the pause keeps
     // either from spinning. Started already, it stays as it is: starting it
     // again costs libuv an epoll_ctl or two (2,000 on a reload of 1,000 pools).
-    if (uv_is_active(reinterpret_cast<uv_handle_t*>(socket_watch_))) return;
-    uv_poll_start(socket_watch_, UV_READABLE,
-                  [](uv_poll_t* p, int, int) { static_cast<Pool*>(p->data)->on_connection_waiting(); });
+    if (socket_watch_.active()) return;
+    socket_watch_.start(UV_READABLE, [this](int, int) { on_connection_waiting(); });
   } else {
-    uv_poll_stop(socket_watch_);
+    socket_watch_.stop();
   }
 }
 
 void Pool::on_connection_waiting() {
   // Level-triggered: silence the watch while workers take the connection.
-  uv_poll_stop(socket_watch_);
-  uv_timer_start(watch_pause_, [](uv_timer_t* t) { static_cast<Pool*>(t->data)->update_socket_watch(); },
-                 kWatchPauseMs, 0);
+  socket_watch_.stop();
+  watch_pause_.start(kWatchPauseMs, 0, [this] { update_socket_watch(); });
   auto now = Clock::now();
   if (spawn_for_waiting_connection(spec_.manager, limits(), views(now)))
     spawn_in_empty_slot("a connection waits and no thread is free");
@@ -732,41 +709,23 @@ void Pool::on_connection_waiting() {
 void Pool::stop(std::function<void()> done) {
   stopping_ = true;
   stopped_ = std::move(done);
-  for (auto& s : slots_) {
-    if (s.respawn_timer) uv_timer_stop(s.respawn_timer);
-  }
-  for (auto& w : workers_) w->stop(std::chrono::seconds(spec_.shutdown_timeout));
+  for (auto& s : slots_) s.respawn_timer.stop();
+  for (auto& w : workers_) w->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
   close_timers();
   maybe_finish_stop();
 }
 
 void Pool::close_timers() {
-  auto close = [this](auto*& handle) {
-    if (!handle) return;
-    close_handle(reinterpret_cast<uv_handle_t*>(handle));
-    handle = nullptr;
-  };
-  close(tick_timer_);
-  close(template_idle_timer_);
-  close(watch_pause_);
-  close(socket_watch_);
-  for (auto* t : one_shots_) {
-    delete static_cast<OneShot*>(t->data);
-    uv_timer_t* timer = t;
-    close(timer);
-  }
+  tick_timer_.close();
+  template_idle_timer_.close();
+  watch_pause_.close();
+  socket_watch_.close();
   one_shots_.clear();
-  for (auto& s : slots_) {
-    if (s.respawn_timer) {
-      struct Ctx { Pool* pool; std::size_t slot; };
-      delete static_cast<Ctx*>(s.respawn_timer->data);
-    }
-    close(s.respawn_timer);
-  }
+  for (auto& s : slots_) s.respawn_timer.close();
 }
 
 void Pool::maybe_finish_stop() {
-  if (!stopping_ || !workers_.empty() || open_handles_ > 0 || !stopped_) return;
+  if (!stopping_ || !workers_.empty() || handles_.open() > 0 || !stopped_) return;
   if (listen_fd_) {
     listen_fd_.reset();
     remove_socket_file(socket_file_);

@@ -24,6 +24,7 @@
 
 #include "supervisor/log_sink.h"
 #include "supervisor/process_manager.h"
+#include "supervisor/uv_handle.h"
 #include "supervisor/worker_process.h"
 #include "supervisor/zygote.h"
 #include "util/address.h"
@@ -44,13 +45,11 @@ struct PoolSpec {
   std::vector<std::string> environment;  // NAME=value: the workers' whole environment
   std::string user_name;                 // for status
   ProcessManagerSettings manager;  // static / ondemand / dynamic
-  int shutdown_timeout = 5;
-  int graceful_timeout = 15;   // drain time when a process asked to be replaced
-  int eviction_timeout = 15;   // drain time when the operator asked (reload, touch, SIGUSR1)
+  // (shutdown-, graceful-, eviction- and deadlock-timeout: the worker's, in
+  // `worker`, which the supervisor acts on as well.)
   int startup_timeout = 15;
   int restart_interval = 0;
   int inactivity_timeout = 0;  // replace a process idle this long after serving (0: never)
-  int deadlock_timeout = 0;    // replace a process whose GIL stayed taken this long (0: never)
   std::uint64_t maximum_memory = 0;  // replace a process whose RSS passed this many bytes (0: never)
   bool script_reloading = true;
   std::vector<std::string> scripts;  // watched for touches when script_reloading
@@ -125,13 +124,13 @@ class Pool {
     WorkerProcess* current = nullptr;
     WorkerProcess* successor = nullptr;
     int quick_failures = 0;
-    uv_timer_t* respawn_timer = nullptr;
+    Timer respawn_timer;
     Drain drain = Drain::Graceful;  // for `current`, once `successor` is ready
     std::string reason;             // why `successor` replaces `current`
     // preload-fork: a replacement asked for while no template could fork it
     // (a new one is starting), made once one is ready.
     std::optional<std::pair<std::string, Drain>> deferred_replace;
-    bool respawn_pending() const { return respawn_timer && uv_is_active(reinterpret_cast<uv_handle_t*>(respawn_timer)); }
+    bool respawn_pending() const { return respawn_timer.active(); }
     bool empty() const { return !current && !successor && !respawn_pending(); }
   };
 
@@ -178,8 +177,6 @@ class Pool {
   std::chrono::milliseconds drain_time(Drain drain) const;
   void maybe_finish_stop();
   void close_timers();
-  uv_timer_t* make_timer();
-  void close_handle(uv_handle_t* handle);
   // Runs `fn` once after `ms`, unless the pool stops first.
   void after(std::uint64_t ms, std::function<void()> fn);
 
@@ -192,11 +189,11 @@ class Pool {
   std::vector<Slot> slots_;
   std::list<std::unique_ptr<WorkerProcess>> workers_;  // every live or closing worker
   std::map<std::string, std::int64_t> script_mtimes_;
-  uv_timer_t* tick_timer_ = nullptr;
-  uv_poll_t* socket_watch_ = nullptr;  // watching while active
-  uv_timer_t* watch_pause_ = nullptr;  // re-arms socket_watch_ after a look
-  std::list<uv_timer_t*> one_shots_;
-  int open_handles_ = 0;  // timers and the socket watch not yet closed
+  HandleCount handles_;  // the timers and the socket watch below, until closed
+  Timer tick_timer_;
+  Poll socket_watch_;   // watching while active
+  Timer watch_pause_;   // re-arms socket_watch_ after a look
+  std::list<Timer> one_shots_;
   bool stopping_ = false;
   std::function<void()> stopped_;
   std::uint64_t retired_requests_ = 0;
@@ -208,7 +205,7 @@ class Pool {
   // A template that failed is not started again before this (backoff).
   std::chrono::steady_clock::time_point template_retry_after_;
   // Runs while the pool has a template and no worker: template-idle-timeout.
-  uv_timer_t* template_idle_timer_ = nullptr;
+  Timer template_idle_timer_;
   int logged_failure_step_ = 0;  // the highest backoff step logged since a process was last ready
 };
 

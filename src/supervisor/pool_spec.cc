@@ -83,25 +83,9 @@ bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec
     w.apps.push_back(a);
     s.scripts.push_back(app.script);
   }
-  w.limit_request_body = p.limit_request_body;
-  w.request_header_limit = p.request_header_limit;
-  w.header_buffer_size = p.header_buffer_size;
-  w.socket_timeout = p.socket_timeout;
-  w.request_read_timeout = p.request_read_timeout;
-  w.maximum_connections = p.maximum_connections;
-  w.queue_timeout = p.queue_timeout;
-  w.request_timeout = p.request_timeout;
-  w.interrupt_timeout = p.interrupt_timeout;
-  w.graceful_timeout = p.graceful_timeout;
+  static_cast<WorkerSettings&>(w) = p;  // every row of wsgi_fpm/worker_settings.h
   w.eviction_timeout = p.eviction_timeout ? p.eviction_timeout : p.graceful_timeout;
-  w.shutdown_timeout = p.shutdown_timeout;
-  w.deadlock_timeout = p.deadlock_timeout;
-  w.maximum_requests = p.maximum_requests;
   w.display_name = p.display_name;
-  w.memory_limit = p.memory_limit;
-  w.virtual_memory_limit = p.virtual_memory_limit;
-  w.cpu_time_limit = static_cast<std::uint64_t>(p.cpu_time_limit);
-  w.cpu_priority = p.cpu_priority;
   w.stack_size = p.stack_size;
   w.switch_interval = p.switch_interval.value_or(0);
   if (p.listen.is_tcp()) {
@@ -112,13 +96,9 @@ bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec
 
   s.worker_executable = find_worker_executable();
   s.environment = worker_environment(Account{user->name, user->uid, user->gid, user->home}, p.lang, p.locale, p.environment);
-  s.shutdown_timeout = p.shutdown_timeout;
-  s.graceful_timeout = p.graceful_timeout;
-  s.eviction_timeout = w.eviction_timeout;
   s.startup_timeout = p.startup_timeout;
   s.restart_interval = p.restart_interval;
   s.inactivity_timeout = p.inactivity_timeout;
-  s.deadlock_timeout = p.deadlock_timeout;
   s.maximum_memory = p.maximum_memory;
   s.manager.mode = p.process_manager == config::ProcessManager::Ondemand ? ProcessManagerMode::Ondemand
                    : p.process_manager == config::ProcessManager::Dynamic ? ProcessManagerMode::Dynamic

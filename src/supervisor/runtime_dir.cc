@@ -87,15 +87,10 @@ void RuntimeDir::watch(std::function<void(bool)> changed, std::function<void(con
 }
 
 void RuntimeDir::start_watch() {
-  watch_ = new uv_fs_event_t;
-  uv_fs_event_init(loop_, watch_);
-  watch_->data = this;
-  int rc = uv_fs_event_start(watch_, [](uv_fs_event_t* h, const char*, int, int) {
-    static_cast<RuntimeDir*>(h->data)->settle();
-  }, path_.c_str(), 0);
+  int rc = watch_.open(loop_) ? watch_.start(path_.c_str(), [this] { settle(); }) : UV_ENOMEM;
   if (rc != 0 && lost_) lost_("cannot watch " + path_ + ": " + uv_strerror(rc));
   // The loop may end while only this watch is left.
-  uv_unref(reinterpret_cast<uv_handle_t*>(watch_));
+  watch_.unref();
 }
 
 // Looks only once the directory has been quiet for a moment: someone
@@ -103,28 +98,18 @@ void RuntimeDir::start_watch() {
 // control socket bound again in between would make their rmdir fail.
 void RuntimeDir::settle() {
   if (!settle_timer_) {
-    settle_timer_ = new uv_timer_t;
-    uv_timer_init(loop_, settle_timer_);
-    settle_timer_->data = this;
-    uv_unref(reinterpret_cast<uv_handle_t*>(settle_timer_));
+    settle_timer_.open(loop_);
+    settle_timer_.unref();
   }
-  uv_timer_start(settle_timer_, [](uv_timer_t* t) { static_cast<RuntimeDir*>(t->data)->on_change(); }, kSettleMs,
-                 0);
+  settle_timer_.start(kSettleMs, 0, [this] { on_change(); });
 }
 
 void RuntimeDir::stop_watching() {
-  if (settle_timer_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(settle_timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    settle_timer_ = nullptr;
-  }
+  settle_timer_.close();
   close_watch();
 }
 
-void RuntimeDir::close_watch() {
-  if (!watch_) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(watch_), [](uv_handle_t* h) { delete reinterpret_cast<uv_fs_event_t*>(h); });
-  watch_ = nullptr;
-}
+void RuntimeDir::close_watch() { watch_.close(); }
 
 // Any change inside the directory lands here (sockets bound or removed):
 // cheap to tell from its removal, which is rare.

@@ -16,6 +16,7 @@
 #include <functional>
 #include <string>
 
+#include "supervisor/uv_handle.h"
 #include "util/fd.h"
 
 namespace wsgi_fpm::supervisor {
@@ -54,8 +55,8 @@ class RuntimeDir {
   UniqueFd lock_fd_;  // supervisor.pid, flocked
   dev_t device_ = 0;
   ino_t inode_ = 0;
-  uv_fs_event_t* watch_ = nullptr;
-  uv_timer_t* settle_timer_ = nullptr;
+  FsEvent watch_;
+  Timer settle_timer_;
   std::function<void(bool)> changed_;
   std::function<void(const std::string&)> lost_;
 };

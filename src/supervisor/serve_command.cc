@@ -101,28 +101,28 @@ bool build_spec(const ServeArgs& args, PoolSpec& spec, std::optional<std::string
   if (!make_pool_spec(pool, users, spec, error)) return false;
   // A worker stopping for good has shutdown-timeout before serve kills it;
   // finish requests within that.
-  spec.worker.graceful_timeout = std::min(spec.worker.graceful_timeout, spec.shutdown_timeout);
-  spec.graceful_timeout = spec.worker.graceful_timeout;
+  spec.worker.graceful_timeout = std::min(spec.worker.graceful_timeout, spec.worker.shutdown_timeout);
   error_log = pool.error_log;
   return true;
 }
 
+// SIGTERM or SIGINT: the pool stops gracefully, then the signal watches
+// close and the loop ends.
 struct ServeState {
   Pool* pool = nullptr;
   bool stopping = false;
-  uv_signal_t sigterm, sigint;
-};
+  Signal sigterm, sigint;
 
-void on_stop_signal(uv_signal_t* handle, int signum) {
-  auto* state = static_cast<ServeState*>(handle->data);
-  if (state->stopping) return;
-  state->stopping = true;
-  log::info("received {}: stopping gracefully", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  state->pool->stop([state] {
-    uv_close(reinterpret_cast<uv_handle_t*>(&state->sigterm), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&state->sigint), nullptr);
-  });
-}
+  void on_stop_signal(const char* name) {
+    if (stopping) return;
+    stopping = true;
+    log::info("received {}: stopping gracefully", name);
+    pool->stop([this] {
+      sigterm.close();
+      sigint.close();
+    });
+  }
+};
 
 }  // namespace
 
@@ -161,11 +161,12 @@ int serve_command(int argc, char** argv) {
   Pool pool(loop, std::move(spec), log_sink);
   ServeState state;
   state.pool = &pool;
-  uv_signal_init(loop, &state.sigterm);
-  uv_signal_init(loop, &state.sigint);
-  state.sigterm.data = state.sigint.data = &state;
-  uv_signal_start(&state.sigterm, on_stop_signal, SIGTERM);
-  uv_signal_start(&state.sigint, on_stop_signal, SIGINT);
+  if (!state.sigterm.open(loop) || !state.sigint.open(loop) ||
+      state.sigterm.start(SIGTERM, [&state] { state.on_stop_signal("SIGTERM"); }) != 0 ||
+      state.sigint.start(SIGINT, [&state] { state.on_stop_signal("SIGINT"); }) != 0) {
+    std::cerr << "wsgi-fpm serve: cannot watch SIGTERM and SIGINT\n";
+    return 1;
+  }
   signal(SIGPIPE, SIG_IGN);
   raise_descriptor_limit();  // as `run` does; the workers keep the limit we had
   if (!pool.start(error)) {

@@ -246,13 +246,11 @@ std::string Supervisor::handle_command(const std::string& command) {
   }
   if (command == "stop") {
     // Reply first: stopping closes the control socket.
-    uv_timer_t* later = new uv_timer_t;
-    uv_timer_init(loop_, later);
-    later->data = this;
-    uv_timer_start(later, [](uv_timer_t* t) {
-      static_cast<Supervisor*>(t->data)->stop();
-      uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    }, 0, 0);
+    if (!stop_later_) stop_later_.open(loop_);
+    stop_later_.start(0, 0, [this] {
+      stop_later_.close();
+      stop();
+    });
     // The client waits for this pid to exit (`wsgi-fpm stop` without --no-wait).
     return "ok\npid " + std::to_string(getpid()) + "\n";
   }
@@ -316,41 +314,38 @@ int Supervisor::run() {
   }
   runtime_dir_.watch([this](bool recreated) { on_runtime_dir_change(recreated); },
                      [this](const std::string& why) { error(why); });
-  struct SignalAction { uv_signal_t* handle; int signum; };
-  for (auto [handle, signum] : {SignalAction{&sigterm_, SIGTERM}, SignalAction{&sigint_, SIGINT},
-                                SignalAction{&sighup_, SIGHUP}, SignalAction{&sigusr1_, SIGUSR1}}) {
-    uv_signal_init(loop_, handle);
-    handle->data = this;
-    uv_signal_start(handle, [](uv_signal_t* h, int s) {
-      auto* self = static_cast<Supervisor*>(h->data);
-      if (s == SIGHUP) self->reload();
-      else if (s == SIGUSR1) self->reopen_logs();
-      else self->stop();
-    }, signum);
-    uv_unref(reinterpret_cast<uv_handle_t*>(handle));
+  if (!reap_timer_.open(loop_)) {
+    error("cannot make the reaping timer");
+    return 1;
   }
-  uv_timer_init(loop_, &reap_timer_);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&reap_timer_));
-  uv_signal_init(loop_, &sigchld_);
-  sigchld_.data = &reap_timer_;
-  uv_signal_start(&sigchld_, [](uv_signal_t* h, int) {
-    auto* timer = static_cast<uv_timer_t*>(h->data);
-    // Not restarted while pending: a steady stream of exits must not put
-    // the reaping off for ever.
-    if (is_child_subreaper() && !uv_is_active(reinterpret_cast<uv_handle_t*>(timer)))
-      uv_timer_start(timer, reap_until_none_left, 1000, 0);
-  }, SIGCHLD);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&sigchld_));
+  reap_timer_.unref();
+  struct SignalAction { Signal* handle; int signum; std::function<void()> act; };
+  for (auto& [handle, signum, act] : {SignalAction{&sigterm_, SIGTERM, [this] { stop(); }},
+                                      SignalAction{&sigint_, SIGINT, [this] { stop(); }},
+                                      SignalAction{&sighup_, SIGHUP, [this] { reload(); }},
+                                      SignalAction{&sigusr1_, SIGUSR1, [this] { reopen_logs(); }},
+                                      SignalAction{&sigchld_, SIGCHLD, [this] {
+                                        // Not restarted while pending: a steady stream of exits
+                                        // must not put the reaping off for ever.
+                                        if (is_child_subreaper() && !reap_timer_.active())
+                                          reap_timer_.start(1000, 0, [this] { reap_until_none_left(); });
+                                      }}}) {
+    if (!handle->open(loop_) || handle->start(signum, act) != 0) {
+      error(fmt::format("cannot watch signal {}", signum));
+      return 1;
+    }
+    handle->unref();
+  }
   uv_run(loop_, UV_RUN_DEFAULT);
   if (is_child_subreaper()) reap_remaining_children(std::chrono::seconds(2));
   info("stopped");
   return 0;
 }
 
-void Supervisor::reap_until_none_left(uv_timer_t* timer) {
+void Supervisor::reap_until_none_left() {
   // A zombie is reaped only when seen twice (reap_unknown_children): look
   // again while one is left.
-  if (reap_unknown_children()) uv_timer_start(timer, reap_until_none_left, 1000, 0);
+  if (reap_unknown_children()) reap_timer_.start(1000, 0, [this] { reap_until_none_left(); });
 }
 
 int run_command(int argc, char** argv) {

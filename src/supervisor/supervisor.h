@@ -17,6 +17,7 @@
 #include "supervisor/log_sink.h"
 #include "supervisor/pool.h"
 #include "supervisor/runtime_dir.h"
+#include "supervisor/uv_handle.h"
 
 namespace wsgi_fpm::supervisor {
 
@@ -63,13 +64,14 @@ class Supervisor {
   bool zygotes_stopped_ = false;
   RuntimeDir runtime_dir_;
   ControlServer control_;
-  uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
+  Signal sigterm_, sigint_, sighup_, sigusr1_;
   // SIGCHLD: an exited child that no WorkerProcess knows (a spare, gone with
   // its zygote or template; an orphan) is reaped a second or two later, even
   // when no pool ticks.
-  uv_signal_t sigchld_;
-  uv_timer_t reap_timer_;
-  static void reap_until_none_left(uv_timer_t* timer);
+  Signal sigchld_;
+  Timer reap_timer_;
+  void reap_until_none_left();
+  Timer stop_later_;  // `stop` from the control socket: after the reply
   bool stopping_ = false;
   // Starting more pools than this, the log gets one summary line.
   static constexpr std::size_t kPoolsLoggedOneByOne = 20;

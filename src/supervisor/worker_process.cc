@@ -17,6 +17,7 @@
 #include "util/fd.h"
 #include "util/fd_passing.h"
 #include "wsgi_fpm/fork_request.h"
+#include "wsgi_fpm/notify.h"
 
 namespace wsgi_fpm::supervisor {
 
@@ -411,7 +412,9 @@ void WorkerProcess::on_line(bool from_stderr, std::string_view line) {
 }
 
 void WorkerProcess::on_notify(std::string_view line) {
-  if (line == "ready") {
+  auto message = NotifyMessage::parse(line);
+  if (!message) return;
+  if (message->kind == NotifyMessage::Kind::Ready) {
     // A forked worker can say so before the template's answer with its pid
     // is read: it is ready once both have come.
     if (awaiting_pid_) {
@@ -423,11 +426,8 @@ void WorkerProcess::on_notify(std::string_view line) {
       last_active_ = std::chrono::steady_clock::now();
       events_.ready(*this);
     }
-  } else if (line.starts_with("retire") || line.starts_with("evict")) {
-    bool evicted = line.starts_with("evict");
-    auto verb = evicted ? std::size_t{5} : std::size_t{6};
-    auto reason = line.size() > verb + 1 ? std::string(line.substr(verb + 1)) : std::string("requested");
-    if (state_ == State::Ready) events_.retire(*this, reason, evicted);
+  } else if (state_ == State::Ready) {
+    events_.retire(*this, message->reason, message->kind == NotifyMessage::Kind::Evict);
   }
 }
 

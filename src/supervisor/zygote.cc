@@ -7,6 +7,7 @@
 #include "fmt/format.h"
 #include "util/descriptor_limit.h"
 #include "worker/options.h"
+#include "wsgi_fpm/worker_exit.h"
 
 namespace wsgi_fpm::supervisor {
 namespace {
@@ -25,7 +26,9 @@ Clock::duration retry_delay(int failures) {
 
 }  // namespace
 
-Zygotes::Zygotes(uv_loop_t* loop, std::shared_ptr<LogSink> log) : loop_(loop), log_(std::move(log)) {}
+Zygotes::Zygotes(uv_loop_t* loop, std::shared_ptr<LogSink> log) : loop_(loop), log_(std::move(log)) {
+  handles_.on_all_closed([this] { maybe_done(); });
+}
 
 Zygotes::~Zygotes() = default;
 
@@ -128,7 +131,10 @@ void Zygotes::start(const std::string& key, std::chrono::seconds idle_timeout) {
 }
 
 void Zygotes::on_exit(WorkerProcess& z, int64_t status, int sig) {
-  std::string how = sig ? fmt::format("killed by signal {}", sig) : fmt::format("exited with status {}", status);
+  const char* meaning = worker_exit::describe(status);
+  std::string how = sig                                      ? fmt::format("killed by signal {}", sig)
+                    : status == worker_exit::kStopped || !*meaning ? fmt::format("exited with status {}", status)
+                                                             : fmt::format("exited with status {} ({})", status, meaning);
   for (auto it = live_.begin(); it != live_.end(); ++it) {
     if (it->second.process.get() != &z) continue;
     // Not asked to: its pending forks have failed (their pools spawn
@@ -191,20 +197,11 @@ void Zygotes::update_timer() {
     for (const auto& [key, e] : live_)
       due = std::min(due, e.ready ? e.last_used + e.idle_timeout : e.process->started() + kStartupTimeout);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count();
-    if (!idle_timer_) {
-      idle_timer_ = new uv_timer_t;
-      uv_timer_init(loop_, idle_timer_);
-      idle_timer_->data = this;
-    }
-    uv_timer_start(idle_timer_, [](uv_timer_t* t) { static_cast<Zygotes*>(t->data)->check_idle(); },
-                   static_cast<std::uint64_t>(std::max<std::int64_t>(wait, kMinWaitMs)), 0);
+    if (!idle_timer_) idle_timer_.open(loop_, &handles_);
+    idle_timer_.start(static_cast<std::uint64_t>(std::max<std::int64_t>(wait, kMinWaitMs)), 0,
+                      [this] { check_idle(); });
   } else if (idle_timer_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(idle_timer_), [](uv_handle_t* h) {
-      auto* self = static_cast<Zygotes*>(h->data);
-      delete reinterpret_cast<uv_timer_t*>(h);
-      self->maybe_done();
-    });
-    idle_timer_ = nullptr;
+    idle_timer_.close();  // maybe_done() once it is closed (handles_)
   }
 }
 
@@ -221,7 +218,7 @@ void Zygotes::stop(std::function<void()> done) {
 }
 
 void Zygotes::maybe_done() {
-  if (!stopping_ || !exiting_.empty() || idle_timer_ || !stopped_) return;
+  if (!stopping_ || !exiting_.empty() || handles_.open() > 0 || !stopped_) return;
   auto done = std::move(stopped_);
   stopped_ = nullptr;
   done();

@@ -33,6 +33,7 @@
 #include <string>
 
 #include "supervisor/log_sink.h"
+#include "supervisor/uv_handle.h"
 #include "supervisor/worker_process.h"
 
 namespace wsgi_fpm::supervisor {
@@ -84,7 +85,8 @@ class Zygotes {
   std::map<std::string, Entry> live_;        // by key
   std::map<std::string, Failures> failures_;  // by key: zygotes that died young
   std::list<std::unique_ptr<WorkerProcess>> exiting_;
-  uv_timer_t* idle_timer_ = nullptr;
+  HandleCount handles_;  // the idle timer, until it is closed
+  Timer idle_timer_;
   bool subreaper_ = false;
   bool subreaper_failed_ = false;
   bool stopping_ = false;

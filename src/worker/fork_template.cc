@@ -23,7 +23,9 @@
 #include "util/fd_passing.h"
 #include "util/log.h"
 #include "worker/privileges.h"
+#include "wsgi_fpm/notify.h"
 #include "wsgi_fpm/scoreboard.h"
+#include "wsgi_fpm/worker_exit.h"
 
 namespace wsgi_fpm::worker {
 namespace {
@@ -124,18 +126,18 @@ Request wait_as_spare(int socket, std::vector<char>& buffer, bool zygote) {
   finish_adoption();
   // Parked, it has no request to drain, and its stop signals are blocked:
   // the supervisor's death ends it outright.
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != g_supervisor) std::_Exit(0);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != g_supervisor) std::_Exit(worker_exit::kStopped);
   // Asked already (a burst): the rehearsal would only delay that request.
   pollfd asked{socket, POLLIN, 0};
   if (poll(&asked, 1, 0) == 0) python::rehearse_request();
   while (true) {
     Request r = receive_request(socket, buffer, zygote);
     if (r.bytes < 0 && errno == EINTR) continue;
-    if (r.bytes <= 0 || !r.well_formed) std::_Exit(0);  // the zygote or template is gone
+    if (r.bytes <= 0 || !r.well_formed) std::_Exit(worker_exit::kStopped);  // the zygote or template is gone
     close(socket);
     // A worker now, that drains its requests when the supervisor dies.
     std::string error;
-    if (!arrange_to_die_with_supervisor(g_supervisor, error)) std::_Exit(3);
+    if (!arrange_to_die_with_supervisor(g_supervisor, error)) std::_Exit(worker_exit::kCannotSetUp);
     return r;
   }
 }
@@ -161,7 +163,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
   int signals = keep_high(signalfd(-1, &stop_signals, SFD_CLOEXEC));
   if (signals < 0) {
     log::error("template: signalfd: {}", std::strerror(errno));
-    std::_Exit(5);
+    std::_Exit(worker_exit::kInternalError);
   }
   {
     // What the workers inherit should stay shared: gc.freeze() keeps their
@@ -177,8 +179,8 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
   }
   malloc_trim(0);
   // "ready": the apps are imported; the supervisor may ask for workers.
-  static constexpr char kReady[] = "ready\n";
-  if (write(contract.fd(kNotifyFd), kReady, sizeof kReady - 1) < 0) std::_Exit(0);
+  const std::string ready = NotifyMessage{NotifyMessage::Kind::Ready, {}}.encode();
+  if (write(contract.fd(kNotifyFd), ready.data(), ready.size()) < 0) std::_Exit(worker_exit::kStopped);
 
   // Forks a worker: twice over, the middle process replying with the
   // worker's pid (to the supervisor's request `reply_id`; or, for a spare,
@@ -198,7 +200,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
           (void)!send(spare_pair[1], &result, sizeof result, MSG_NOSIGNAL);
         else
           reply(command_fd, reply_id, result);
-        std::_Exit(0);
+        std::_Exit(worker_exit::kStopped);
       }
       PyOS_AfterFork_Child();
       python::forget_types_after_fork();
@@ -263,9 +265,9 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
     pollfd watch[3] = {{command_fd, POLLIN, 0}, {signals, POLLIN, 0}, {spare.socket, POLLIN, 0}};
     if (poll(watch, spare.pid ? 3 : 2, timeout_ms) < 0) {
       if (errno == EINTR) continue;
-      std::_Exit(5);
+      std::_Exit(worker_exit::kInternalError);
     }
-    if (watch[1].revents) std::_Exit(0);
+    if (watch[1].revents) std::_Exit(worker_exit::kStopped);
     if (spare.pid && watch[2].revents) {
       // The spare is gone (killed, say): another, later.
       close(spare.socket);
@@ -276,7 +278,7 @@ void serve_fork_requests(pid_t supervisor_pid, PyThreadState* main_state, Contra
 
     Request request = receive_request(command_fd, buffer, zygote != nullptr);
     if (request.bytes < 0 && errno == EINTR) continue;
-    if (request.bytes <= 0) std::_Exit(0);  // the supervisor closed the socket: we are done
+    if (request.bytes <= 0) std::_Exit(worker_exit::kStopped);  // the supervisor closed the socket: we are done
     if (!request.well_formed) {
       close_all(request.fds, request.fd_count);
       reply(command_fd, request.header.id, -EPROTO);
@@ -322,7 +324,7 @@ void finish_adoption() {
   if (!arrange_to_die_with_supervisor(g_supervisor, error)) {
     log::error("a forked worker was not adopted by the supervisor (pid {}, parent {}): {}; exiting", g_supervisor,
                getppid(), error);
-    std::_Exit(3);
+    std::_Exit(worker_exit::kCannotSetUp);
   }
 }
 

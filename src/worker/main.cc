@@ -38,6 +38,7 @@
 #include "worker/fastcgi_connection.h"
 #include "worker/fork_template.h"
 #include "worker/crash_report.h"
+#include "wsgi_fpm/worker_exit.h"
 #include "worker/gil_heartbeat.h"
 #include "worker/malloc_tuning.h"
 #include "worker/resource_limits.h"
@@ -72,7 +73,7 @@ pthread_t start_thread(std::uint64_t stack_size, std::function<void()> body) {
   pthread_attr_destroy(&attr);
   if (rc != 0) {
     log::error("cannot start a request thread: {}", std::strerror(rc));
-    std::_Exit(5);
+    std::_Exit(worker_exit::kInternalError);
   }
   return thread;
 }
@@ -109,7 +110,7 @@ PyThreadState* become_zygote(int argc, char** argv, worker::WorkerOptions& optio
                              std::vector<std::string>& environment) {
   worker::set_process_title(argc, argv, "wsgi-fpm zygote");
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (options.supervisor_pid && getppid() != options.supervisor_pid) std::_Exit(3);
+  if (options.supervisor_pid && getppid() != options.supervisor_pid) std::_Exit(worker_exit::kCannotSetUp);
   worker::tune_malloc();
   take_locale();
   // site runs here, as root: it reads the system's site-packages and runs
@@ -122,7 +123,7 @@ PyThreadState* become_zygote(int argc, char** argv, worker::WorkerOptions& optio
   PyThreadState* main_state = python::start_runtime(runtime, error);
   if (!main_state) {
     log::error("cannot start Python: {}", error);
-    std::_Exit(4);
+    std::_Exit(worker_exit::kPythonFailed);
   }
   {
     // What every worker imports first, so that each forked one finds it
@@ -132,7 +133,7 @@ PyThreadState* become_zygote(int argc, char** argv, worker::WorkerOptions& optio
       PyObject* module = PyImport_ImportModule(name);
       if (!module) {
         log::error("cannot import {}: {}", name, python::format_current_exception());
-        std::_Exit(4);
+        std::_Exit(worker_exit::kPythonFailed);
       }
       Py_DECREF(module);
     }
@@ -141,7 +142,7 @@ PyThreadState* become_zygote(int argc, char** argv, worker::WorkerOptions& optio
     // a forked worker only looks them up.
     if (!python::make_request_timeout_type(error)) {
       log::error("{}", error);
-      std::_Exit(4);
+      std::_Exit(worker_exit::kPythonFailed);
     }
     Py_XDECREF(Py_CompileString("def application(environ, start_response):\n    return [b'']\n", "<zygote>",
                                 Py_file_input));
@@ -158,7 +159,7 @@ PyThreadState* become_zygote(int argc, char** argv, worker::WorkerOptions& optio
   worker::WorkerOptions own;
   if (!worker::parse_worker_options(static_cast<int>(args.size()) - 1, args.data(), own, error)) {
     log::error("wsgi-fpm-worker (forked by the zygote): {}", error);
-    std::_Exit(2);
+    std::_Exit(worker_exit::kBadCommandLine);
   }
   options = std::move(own);
   environment = std::move(request->environment);
@@ -172,12 +173,12 @@ int main(int argc, char** argv) {
   std::string error;
   if (!worker::parse_worker_options(argc, argv, options, error)) {
     log::error("wsgi-fpm-worker: {}", error);
-    return 2;
+    return worker_exit::kBadCommandLine;
   }
   for (const auto& app : options.apps) {
     if (app.own_gil && !python::kOwnGilSupported) {
       log::error("wsgi-fpm-worker: --app-own-gil needs Python 3.12 or later; this worker embeds {}", PY_VERSION);
-      return 2;
+      return worker_exit::kBadCommandLine;
     }
   }
   worker::Contract contract = worker::Contract::take(options.listen_fd);
@@ -206,12 +207,12 @@ int main(int argc, char** argv) {
   bool adopted = !worker::adoption_pending();
   if (!worker::apply_resource_limits(options, error) || !worker::become_pool_user(options, error, adopted)) {
     log::error("cannot start a worker: {}", error);
-    return 3;
+    return worker_exit::kCannotSetUp;
   }
   if (options.umask) umask(*options.umask);
   if (!options.home.empty() && chdir(options.home.c_str()) != 0) {
     log::error("cannot enter home directory {}: {}", options.home, std::strerror(errno));
-    return 3;
+    return worker_exit::kCannotSetUp;
   }
 
   python::RuntimeOptions runtime;
@@ -223,7 +224,7 @@ int main(int argc, char** argv) {
     // asks it only for pools that would have chosen the same).
     if (!python::settle_forked_runtime(main_state, runtime, forked_environment, error)) {
       log::error("cannot start Python: {}", error);
-      return 4;
+      return worker_exit::kPythonFailed;
     }
   } else {
     worker::tune_malloc();
@@ -231,7 +232,7 @@ int main(int argc, char** argv) {
     main_state = python::start_runtime(runtime, error);
     if (!main_state) {
       log::error("cannot start Python: {}", error);
-      return 4;
+      return worker_exit::kPythonFailed;
     }
   }
 
@@ -239,7 +240,7 @@ int main(int argc, char** argv) {
     python::GilHold gil(main_state);
     if (!python::make_request_timeout_type(error)) {
       log::error("{}", error);
-      return 4;
+      return worker_exit::kPythonFailed;
     }
   }
   if (std::any_of(options.apps.begin(), options.apps.end(), [](const auto& a) { return a.own_gil; }))
@@ -414,7 +415,7 @@ int main(int argc, char** argv) {
   if (!dispatcher.wait_drained(deadline)) {
     log::warning("{} connection(s) still busy after {} ({} s): exiting anyway", dispatcher.open_connections(),
                  signal_number == SIGUSR2 ? "eviction-timeout" : "graceful-timeout", drain_seconds);
-    std::_Exit(1);  // Python cannot be finalized under running requests
+    std::_Exit(worker_exit::kDrainTimedOut);  // Python cannot be finalized under running requests
   }
   dispatcher.release_threads();
   for (auto t : threads) pthread_join(t, nullptr);
@@ -425,5 +426,5 @@ int main(int argc, char** argv) {
   heartbeat.reset();
   router.unload(main_state);
   python::finalize_runtime(main_state);
-  return 0;
+  return worker_exit::kStopped;
 }

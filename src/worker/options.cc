@@ -77,26 +77,9 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--zygote", Setter([&](const std::string& v) { o.zygote = v == "1"; return v == "0" || v == "1"; })},
       {"--app-preload", Setter([&](const std::string& v) { app().preload = v == "1"; return v == "0" || v == "1"; })},
       {"--app-own-gil", Setter([&](const std::string& v) { app().own_gil = v == "1"; return v == "0" || v == "1"; })},
-      {"--limit-request-body", number(o.limit_request_body)},
-      {"--request-header-limit", number(o.request_header_limit)},
-      {"--header-buffer-size", number(o.header_buffer_size)},
-      {"--socket-timeout", number(o.socket_timeout)},
-      {"--request-read-timeout", number(o.request_read_timeout)},
-      {"--maximum-connections", number(o.maximum_connections)},
-      {"--queue-timeout", number(o.queue_timeout)},
-      {"--request-timeout", number(o.request_timeout)},
-      {"--interrupt-timeout", number(o.interrupt_timeout)},
-      {"--graceful-timeout", number(o.graceful_timeout)},
-      {"--shutdown-timeout", number(o.shutdown_timeout)},
       {"--eviction-timeout", number(o.eviction_timeout)},
-      {"--deadlock-timeout", number(o.deadlock_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
       {"--descriptor-limit", number(o.descriptor_limit)},
-      {"--maximum-requests", number(o.maximum_requests)},
-      {"--memory-limit", number(o.memory_limit)},
-      {"--virtual-memory-limit", number(o.virtual_memory_limit)},
-      {"--cpu-time-limit", number(o.cpu_time_limit)},
-      {"--cpu-priority", number(o.cpu_priority)},
       {"--stack-size", number(o.stack_size)},
       {"--switch-interval", Setter([&](const std::string& v) {
          char* end = nullptr;
@@ -109,6 +92,14 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--log-bare", Setter([&](const std::string& v) { o.log_bare = v == "1"; return v == "0" || v == "1"; })},
       {"--display-name", text(o.display_name)},
   };
+  for (const WorkerSetting& setting : kWorkerSettings) {
+    std::string key = "--" + std::string(setting.key);
+    if (setting.kind == WorkerSetting::Kind::Bytes) {
+      setters[key] = number(o.*setting.size);
+    } else {
+      setters[key] = number(o.*setting.number);
+    }
+  }
   for (int i = 1; i < argc; i += 2) {
     std::string key = argv[i];
     auto it = setters.find(key);
@@ -168,27 +159,16 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
     add("--app-preload", app.preload ? "1" : "0");
     if (app.own_gil) add("--app-own-gil", "1");
   }
-  add("--limit-request-body", std::to_string(o.limit_request_body));
-  add("--request-header-limit", std::to_string(o.request_header_limit));
-  add("--header-buffer-size", std::to_string(o.header_buffer_size));
-  add("--socket-timeout", std::to_string(o.socket_timeout));
-  add("--request-read-timeout", std::to_string(o.request_read_timeout));
-  add("--maximum-connections", std::to_string(o.maximum_connections));
-  add("--queue-timeout", std::to_string(o.queue_timeout));
-  add("--request-timeout", std::to_string(o.request_timeout));
-  add("--interrupt-timeout", std::to_string(o.interrupt_timeout));
-  add("--graceful-timeout", std::to_string(o.graceful_timeout));
-  add("--shutdown-timeout", std::to_string(o.shutdown_timeout));
+  // Every setting, default or not: one loop, nothing to forget.
+  for (const WorkerSetting& setting : kWorkerSettings) {
+    std::string key = "--" + std::string(setting.key);
+    add(key.c_str(), setting.kind == WorkerSetting::Kind::Bytes ? std::to_string(o.*setting.size)
+                                                               : std::to_string(o.*setting.number));
+  }
   add("--eviction-timeout", std::to_string(o.eviction_timeout));
-  if (o.deadlock_timeout) add("--deadlock-timeout", std::to_string(o.deadlock_timeout));
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
   if (o.descriptor_limit) add("--descriptor-limit", std::to_string(o.descriptor_limit));
-  if (o.maximum_requests) add("--maximum-requests", std::to_string(o.maximum_requests));
   if (o.log_bare) add("--log-bare", "1");
-  if (o.memory_limit) add("--memory-limit", std::to_string(o.memory_limit));
-  if (o.virtual_memory_limit) add("--virtual-memory-limit", std::to_string(o.virtual_memory_limit));
-  if (o.cpu_time_limit) add("--cpu-time-limit", std::to_string(o.cpu_time_limit));
-  if (o.cpu_priority) add("--cpu-priority", std::to_string(o.cpu_priority));
   if (o.stack_size) add("--stack-size", std::to_string(o.stack_size));
   if (o.switch_interval > 0) {
     add("--switch-interval", to_text(o.switch_interval));

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "wsgi_fpm/worker_settings.h"
+
 namespace wsgi_fpm::worker {
 
 struct AppOptions {
@@ -21,7 +23,9 @@ struct AppOptions {
   bool own_gil = false;  // its group's sub-interpreter has a GIL of its own (Python 3.12+)
 };
 
-struct WorkerOptions {
+// The settings of wsgi_fpm/worker_settings.h, and what the supervisor
+// works out for each worker.
+struct WorkerOptions : WorkerSettings {
   int listen_fd = 3;
   std::string protocol = "fastcgi";
   std::string pool = "wsgi";
@@ -35,30 +39,12 @@ struct WorkerOptions {
   std::string python_home;
   std::vector<std::string> python_path;
   std::vector<AppOptions> apps;
-  std::uint64_t limit_request_body = 0;  // 0: no limit
-  std::size_t request_header_limit = 64 * 1024;
-  std::size_t header_buffer_size = 32 * 1024;
-  int socket_timeout = 60;
-  int request_read_timeout = 10;  // seconds for a request head to arrive once begun
-  int maximum_connections = 512;  // open connections; over it the longest idle closes
-  int queue_timeout = 45;
-  int request_timeout = 60;   // seconds, scaled by 1 + ln(threads); 0: off
-  int interrupt_timeout = 0;  // 0: replace the process instead of raising RequestTimeout
-  int graceful_timeout = 15;  // drain time on SIGTERM
   int eviction_timeout = 15;  // drain time on SIGUSR2 (the supervisor's graceful restart)
-  int deadlock_timeout = 0;   // >0: a thread takes the GIL every second to show it can
-  int shutdown_timeout = 5;
   pid_t supervisor_pid = 0;
   // The soft RLIMIT_NOFILE the supervisor was started with (it raised its
   // own to the hard limit): the worker goes back to it. 0: leave as is.
   std::uint64_t descriptor_limit = 0;
-  int maximum_requests = 0;
   bool log_bare = false;  // the supervisor prefixes our stderr lines itself
-  // Resource limits (0: none), as mod_wsgi's options of the same names.
-  std::uint64_t memory_limit = 0;          // RLIMIT_DATA, bytes
-  std::uint64_t virtual_memory_limit = 0;  // RLIMIT_AS, bytes
-  std::uint64_t cpu_time_limit = 0;        // RLIMIT_CPU, seconds
-  int cpu_priority = 0;                    // nice value
   std::uint64_t stack_size = 0;            // request threads' stack, bytes
   double switch_interval = 0;              // sys.setswitchinterval; 0: Python's default
   std::vector<std::string> allowed_clients;  // TCP peers: networks; empty: anyone

@@ -36,7 +36,7 @@ Reporter::~Reporter() {
   if (board_) munmap(board_, sizeof(Scoreboard));
 }
 
-bool Reporter::notify(std::string_view line) {
+bool Reporter::notify(const NotifyMessage& message) {
   if (notify_.fd() < 0 || link_lost_.load()) return false;
   // Checked first: a number the application closed and then reused for a
   // file of its own must not get our line.
@@ -44,8 +44,7 @@ bool Reporter::notify(std::string_view line) {
     lose_link("closed, or its number now names another file");
     return false;
   }
-  std::string msg(line);
-  msg.push_back('\n');
+  std::string msg = message.encode();
   // One write of a short line into a pipe is atomic.
   if (::write(notify_.fd(), msg.data(), msg.size()) < 0 && errno != EAGAIN && errno != EINTR) {
     lose_link(std::string("write: ") + std::strerror(errno));  // EPIPE: the supervisor is gone
@@ -72,7 +71,7 @@ bool Reporter::check_link() {
 
 void Reporter::ready() {
   if (board_) board_->state.store(static_cast<std::uint32_t>(WorkerState::Ready), std::memory_order_relaxed);
-  if (!notify("ready") && link_lost_.load()) kill(getpid(), SIGTERM);  // the supervisor would never know
+  if (!notify({NotifyMessage::Kind::Ready, {}}) && link_lost_.load()) kill(getpid(), SIGTERM);  // the supervisor would never know
 }
 
 void Reporter::stopping() {
@@ -121,7 +120,7 @@ void Reporter::evict(const std::string& reason) {
   if (retiring_.exchange(true)) return;
   // No supervisor to tell (or none we can reach): drain with
   // eviction-timeout and stop; a supervisor then starts another.
-  if (!notify("evict " + reason)) kill(getpid(), SIGUSR2);
+  if (!notify({NotifyMessage::Kind::Evict, reason})) kill(getpid(), SIGUSR2);
 }
 
 void Reporter::retire(const std::string& reason) {
@@ -129,7 +128,7 @@ void Reporter::retire(const std::string& reason) {
   // The supervisor starts a successor and stops this process once the
   // successor is ready, so no request ever waits for a missing process.
   // Without one to tell: stop gracefully.
-  if (!notify("retire " + reason)) kill(getpid(), SIGTERM);
+  if (!notify({NotifyMessage::Kind::Retire, reason})) kill(getpid(), SIGTERM);
 }
 
 }  // namespace wsgi_fpm::worker

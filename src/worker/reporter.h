@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "worker/contract.h"
+#include "wsgi_fpm/notify.h"
 #include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::worker {
@@ -48,7 +49,7 @@ class Reporter {
 
  private:
   // False if the line cannot reach the supervisor (none, or the link lost).
-  bool notify(std::string_view line);
+  bool notify(const NotifyMessage& message);
   void lose_link(const std::string& why);
   Scoreboard* board_ = nullptr;
   FdIdentity notify_;  // fd -1: no supervisor to tell

@@ -328,6 +328,18 @@ def background_program_does_not_hold_the_stop():
     print(f"  stopped in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
 
+def worker_exit_statuses_are_named():
+    """A worker's exit status says why it ended (wsgi-fpm(8), WORKER EXIT
+    STATUS), in numbers an app's own os._exit() rarely uses: a bad command
+    line is 64 (EX_USAGE), and the supervisor's log spells ours out."""
+    r = subprocess.run([h.WORKER, "--no-such-option", "1"], capture_output=True, timeout=30)
+    if r.returncode != 64 or b"unknown option --no-such-option" not in r.stderr:
+        raise AssertionError(f"a bad command line: exit {r.returncode}, {r.stderr[-300:]!r}")
+    r = subprocess.run([h.WORKER, "--pool", "p"], capture_output=True, timeout=30)
+    if r.returncode != 64 or b"no application" not in r.stderr:
+        raise AssertionError(f"no app: exit {r.returncode}, {r.stderr[-300:]!r}")
+
+
 def fastcgi_records(sock, out, timeout=5):
     """Sends `out`, reads records until EOF or `timeout`: (records, closed)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -442,6 +454,7 @@ def main():
     runner.add("hardening/fastcgi_roles_and_values", fastcgi_roles_and_values)
     runner.add("hardening/slow_clients_hold_no_thread", slow_clients_hold_no_thread)
     runner.add("hardening/background_program_does_not_hold_the_stop", background_program_does_not_hold_the_stop)
+    runner.add("hardening/worker_exit_statuses_are_named", worker_exit_statuses_are_named)
     runner.main()
 
 

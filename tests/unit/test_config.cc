@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -1780,5 +1781,31 @@ TEST_CASE("wsgi-fpm check: a valid file is summed up on one line") {
   } else {
     // Not root: the pool asks for another user, which check must refuse.
     CHECK(status == 1);
+  }
+}
+
+TEST_CASE("the man page documents every row of the settings table, with its default") {
+  std::ifstream man(source_file("man/wsgi-fpm.yaml.5"));
+  std::map<std::string, std::string> definitions;  // key -> its ".BR key \"...\"" line
+  for (std::string line; std::getline(man, line);) {
+    if (!line.starts_with(".BR ")) continue;
+    auto space = line.find(' ', 4);
+    if (space != std::string::npos && line.compare(space, 2, " \"") == 0)
+      definitions[line.substr(4, space - 4)] = line;
+  }
+  const wsgi_fpm::WorkerSettings defaults;
+  for (const auto& setting : wsgi_fpm::kWorkerSettings) {
+    std::string key(setting.key);
+    INFO(key);
+    auto it = definitions.find(key);
+    REQUIRE_MESSAGE(it != definitions.end(), "no \".BR " << key << " \\\"(...)\\\"\" entry in man/wsgi-fpm.yaml.5");
+    auto at = it->second.find("default ");
+    REQUIRE(at != std::string::npos);
+    std::string stated = it->second.substr(at + 8);
+    stated = stated.substr(0, stated.find_first_not_of("-0123456789"));
+    std::string actual = setting.kind == wsgi_fpm::WorkerSetting::Kind::Bytes
+                             ? std::to_string(defaults.*setting.size)
+                             : std::to_string(defaults.*setting.number);
+    CHECK(stated == actual);
   }
 }

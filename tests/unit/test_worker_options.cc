@@ -2,6 +2,7 @@
 // back unchanged.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,34 @@ TEST_CASE("a pool's settings survive the trip through the worker's command line"
   CHECK_FALSE(r.apps[0].own_gil);
   CHECK(r.apps[1].application_group == "api");
   CHECK(r.apps[1].own_gil);
+}
+
+TEST_CASE("every row of the settings table survives the trip, at a value of its own") {
+  WorkerOptions o;
+  o.apps = {AppOptions{.mount = "/", .script = "/srv/a.wsgi"}};
+  std::int64_t n = 0;
+  for (const auto& setting : wsgi_fpm::kWorkerSettings) {
+    // A value in the row's bounds that no other row has, and no default is.
+    std::int64_t v = std::min<std::int64_t>(setting.max, setting.min + 7 + n++);
+    if (setting.kind == wsgi_fpm::WorkerSetting::Kind::Bytes) {
+      o.*setting.size = static_cast<std::uint64_t>(v) + 4096 * 1024;
+    } else {
+      o.*setting.number = static_cast<int>(v);
+    }
+  }
+  WorkerOptions r;
+  std::string error;
+  REQUIRE_MESSAGE(read_back(o, r, error), error);
+  for (const auto& setting : wsgi_fpm::kWorkerSettings) {
+    INFO(setting.key);
+    if (setting.kind == wsgi_fpm::WorkerSetting::Kind::Bytes) {
+      CHECK(r.*setting.size == o.*setting.size);
+    } else {
+      CHECK(r.*setting.number == o.*setting.number);
+    }
+  }
+  CHECK(static_cast<const wsgi_fpm::WorkerSettings&>(r) == static_cast<const wsgi_fpm::WorkerSettings&>(o));
+  CHECK_FALSE(static_cast<const wsgi_fpm::WorkerSettings&>(r) == wsgi_fpm::WorkerSettings{});
 }
 
 TEST_CASE("a umask of 0 and no supplementary groups read back as such") {
