@@ -244,12 +244,11 @@ PyInterpreterState* Interpreters::get(const std::string& name, ThreadState& thre
   if (name.empty()) return g_main_interpreter;
   std::lock_guard lock(mutex_);
   if (auto it = by_name_.find(name); it != by_name_.end()) {
-    if (own_gil != own_gil_[name]) {
+    if (own_gil != own_gil_[name] && mismatch_told_.insert(name).second) {
       // Two apps whose patterns gave one name (the configuration refuses
-      // two equal patterns that disagree): the first made it.
+      // two equal patterns that disagree): the first made it. Said once.
       log::warning("application group '{}' was made {} a GIL of its own; an app with own-gil: {} runs in it as it is",
                    name, own_gil_[name] ? "with" : "without", own_gil ? "true" : "false");
-      own_gil_[name] = own_gil;  // said once per change, not per request
     }
     return it->second;
   }
@@ -303,6 +302,7 @@ void Interpreters::end_all(PyThreadState* main_state,
   by_name_.clear();
   keepers_.clear();
   own_gil_.clear();
+  mismatch_told_.clear();
 }
 
 }  // namespace wsgi_fpm::python

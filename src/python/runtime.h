@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,7 @@ class Interpreters {
   std::map<std::string, PyInterpreterState*> by_name_;
   std::map<PyInterpreterState*, PyThreadState*> keepers_;
   std::map<std::string, bool> own_gil_;  // as each group was made
+  std::set<std::string> mismatch_told_;  // groups an app with the other own-gil asked for
   // Makes the sub-interpreter: returns its first thread state, current and
   // holding its GIL, or nullptr with the calling state current again.
   PyThreadState* create(const std::string& name, bool own_gil);

@@ -231,6 +231,24 @@ def a_crash_in_an_own_gil_group_is_explained():
     stop_and_check(sup, [], [sup.listen_of("iso")])
 
 
+def a_group_named_twice_keeps_the_gil_it_was_made_with():
+    """%{SERVER} (own-gil) and the fixed name "localhost" (not) are one group
+    for a request to localhost: whichever app comes first makes it, and the
+    other runs in it as it is, with one warning (not one per request)."""
+    sup, d = start("wfpm-owngil-twice-", {},
+                   [("/a", "isolation.wsgi", "%{SERVER}", True), ("/b", "isolation.wsgi", "localhost", False)])
+    pids = sup.wait_settled("iso")
+    first = get_json(sup, "/a/?what=interp")
+    for mount in ("/b", "/a") * 3:  # turn about: the warning is said once all the same
+        other = get_json(sup, f"{mount}/?what=interp")
+        if other["interpreter"] != first["interpreter"] or other["interpreter"]["config"]["gil"] != "own":
+            raise AssertionError(f"/a ran in {first['interpreter']}, {mount} in {other['interpreter']}")
+    said = sup.stderr().count("application group 'localhost' was made with a GIL of its own")
+    if said != 1:
+        raise AssertionError(f"warned {said} times:\n{sup.stderr_tail()}")
+    stop_and_check(sup, pids, [sup.listen_of("iso")])
+
+
 def what_an_isolated_group_may_do():
     sup, d = start("wfpm-owngil-limits-", {}, [("/", "isolation.wsgi", "gi", True)])
     pids = sup.wait_settled("iso")
@@ -280,6 +298,8 @@ def main():
         runner.add("own_gil/deadlock_in_an_own_gil_group_replaces_the_process",
                    deadlock_in_an_own_gil_group_replaces_the_process)
         runner.add("own_gil/what_an_isolated_group_may_do", what_an_isolated_group_may_do)
+        runner.add("own_gil/a_group_named_twice_keeps_the_gil_it_was_made_with",
+                   a_group_named_twice_keeps_the_gil_it_was_made_with)
         runner.add("own_gil/a_crash_in_an_own_gil_group_is_explained", a_crash_in_an_own_gil_group_is_explained)
     else:
         runner.add("own_gil/refused_before_python_3_12", refused_before_python_3_12)
