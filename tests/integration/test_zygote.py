@@ -93,8 +93,12 @@ def zygotes(sup):
 
 
 def wait_zygote_ready(sup, count=1, timeout=20):
+    """The zygote, once it said ready (`count` times in all): its one pid.
+    Waits for a single process so titled, because for a moment a process it
+    has just forked (a spare, or the middle of the double fork) still bears
+    its title (CI saw two once)."""
     h.wait_for(lambda: sup.stderr().count(READY) >= count, timeout, what=f"zygote ready ({count})")
-    return h.wait_for(lambda: zygotes(sup), 5, what="the zygote process")
+    return h.wait_for(lambda: len(z := zygotes(sup)) == 1 and z, 5, what="the zygote process, alone")
 
 
 def listening_socket_inodes():
