@@ -10,7 +10,6 @@
 
 #include "fmt/format.h"
 #include "util/descriptor_limit.h"
-#include "wsgi_fpm/worker_exit.h"
 
 namespace wsgi_fpm::supervisor {
 namespace {
@@ -25,9 +24,7 @@ constexpr std::uint64_t kWatchPauseMs = 100;
 
 std::string exit_reason(int64_t status, int term_signal) {
   if (term_signal) return fmt::format("killed by signal {} ({})", term_signal, strsignal(term_signal));
-  const char* meaning = worker_exit::describe(status);
-  if (status == worker_exit::kStopped || !*meaning) return fmt::format("exited with status {}", status);
-  return fmt::format("exited with status {} ({})", status, meaning);
+  return exited_with(status);
 }
 
 std::int64_t mtime_of(const std::string& path) {

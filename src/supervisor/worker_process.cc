@@ -14,10 +14,12 @@
 #include <set>
 #include <thread>
 
+#include "fmt/format.h"
 #include "util/fd.h"
 #include "util/fd_passing.h"
 #include "wsgi_fpm/fork_request.h"
 #include "wsgi_fpm/notify.h"
+#include "wsgi_fpm/worker_exit.h"
 
 namespace wsgi_fpm::supervisor {
 
@@ -560,6 +562,12 @@ void WorkerProcess::close_pidfd() {
     me->handle_closed();
   });
   pidfd_poll_ = nullptr;
+}
+
+std::string exited_with(int64_t status) {
+  const char* meaning = worker_exit::describe(status);
+  if (status == worker_exit::kStopped || !*meaning) return fmt::format("exited with status {}", status);
+  return fmt::format("exited with status {} ({})", status, meaning);
 }
 
 namespace {

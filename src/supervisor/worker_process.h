@@ -181,6 +181,9 @@ class WorkerProcess {
 // that a worker forked by a template (fork_template.h) becomes its child.
 // Idempotent. False with `error`.
 bool become_child_subreaper(std::string& error);
+// "exited with status N", with what N means when it is one of the worker's
+// named statuses (wsgi_fpm/worker_exit.h), for the log.
+std::string exited_with(int64_t status);
 // Once it is (for a template or the zygote), every orphan of any worker's
 // children is ours to reap, forked worker or not.
 bool is_child_subreaper();

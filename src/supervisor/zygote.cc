@@ -7,7 +7,6 @@
 #include "fmt/format.h"
 #include "util/descriptor_limit.h"
 #include "worker/options.h"
-#include "wsgi_fpm/worker_exit.h"
 
 namespace wsgi_fpm::supervisor {
 namespace {
@@ -131,10 +130,7 @@ void Zygotes::start(const std::string& key, std::chrono::seconds idle_timeout) {
 }
 
 void Zygotes::on_exit(WorkerProcess& z, int64_t status, int sig) {
-  const char* meaning = worker_exit::describe(status);
-  std::string how = sig                                      ? fmt::format("killed by signal {}", sig)
-                    : status == worker_exit::kStopped || !*meaning ? fmt::format("exited with status {}", status)
-                                                             : fmt::format("exited with status {} ({})", status, meaning);
+  std::string how = sig ? fmt::format("killed by signal {}", sig) : exited_with(status);
   for (auto it = live_.begin(); it != live_.end(); ++it) {
     if (it->second.process.get() != &z) continue;
     // Not asked to: its pending forks have failed (their pools spawn
