@@ -1,20 +1,43 @@
-// What a fork request to the shared zygote carries after its ForkRequest
-// header: the new worker's command line (parsed as a spawned worker's argv
-// is) and its environment. A pure codec, so that both sides and the unit
-// tests agree on it byte for byte.
+// Fork requests: how the supervisor asks a preload-fork template, or the
+// shared zygote, for a new process (on kForkCommandFd, descriptors.h).
 //
-// Layout: a decimal count, NUL, that many NUL-terminated strings, for the
+// A request is a ForkRequest sent with SCM_RIGHTS carrying the new worker's
+// stdout, stderr, scoreboard, notify and handoff descriptors, in that order;
+// the reply is a ForkReply: the worker's pid, or -errno if it could not be
+// made. The shared zygote (`--zygote`, supervisor/zygote.h) takes the same
+// requests with the new worker's listening socket as a sixth descriptor, and
+// after the ForkRequest the worker's command line and environment (below).
+// It forks preload-fork templates too (kForkTemplate).
+//
+// The command line is a pure codec, so that both sides and the unit tests
+// agree on it byte for byte. Layout: a decimal count, NUL, that many NUL-terminated strings, for the
 // arguments and then for the environment. Neither can hold a NUL (they are
 // C strings at the other end), so nothing needs escaping.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace wsgi_fpm {
+
+struct ForkRequest {
+  std::uint64_t id;
+  std::uint64_t flags;
+};
+// To the zygote: the new process is a pool's template, and the fifth
+// descriptor is its own fork-request socket (kForkCommandFd), not a handoff
+// socket.
+inline constexpr std::uint64_t kForkTemplate = 1;
+struct ForkReply {
+  std::uint64_t id;
+  std::int64_t pid;
+};
+inline constexpr int kForkRequestFds = 5;
+inline constexpr int kZygoteRequestFds = 6;
 
 struct CommandLine {
   std::vector<std::string> arguments;

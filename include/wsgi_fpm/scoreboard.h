@@ -1,46 +1,30 @@
 // The scoreboard: a small shared memory region per worker process through
-// which the worker reports what it is doing and the supervisor reads it for
-// `wsgi-fpm status` (as Apache's and PHP-FPM's scoreboards do). The worker
-// only ever writes its own region; the supervisor only reads. Values are
-// relaxed atomics: a status snapshot may be a moment stale, never torn into
-// a crash. This header is the whole contract between the two executables.
+// which the worker reports what it is doing, as Apache's and PHP-FPM's
+// scoreboards do. The supervisor reads it for `wsgi-fpm status` and for the
+// process manager (busy threads, requests served, the GIL heartbeat); the
+// worker's request-timeout monitor reads the same slots, so a request's
+// start and label are recorded once.
+//
+// The worker only ever writes its own region, each request thread only its
+// own slot; everyone else reads. A slot is a seqlock over atomic words (the
+// label is stored 8 bytes at a time), so a reader in another thread or
+// process sees either a whole request or retries; nothing can be torn into
+// a crash, and ThreadSanitizer sees no race. Writer and reader are both
+// here, so the layout has one owner.
 #pragma once
 
+#include <sys/mman.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
 
 namespace wsgi_fpm {
-
-inline constexpr std::uint32_t kScoreboardMagic = 0x57534732;  // "WSG2"
-inline constexpr std::size_t kScoreboardThreads = 256;          // threads above this are not shown
-inline constexpr std::size_t kScoreboardUrlBytes = 240;
-
-struct ThreadSlot {
-  std::atomic<std::uint64_t> request_start_us;  // 0: idle; else wall-clock µs of the request's start
-  std::atomic<std::uint32_t> generation;        // bumped around url writes (seqlock)
-  std::uint32_t url_length;
-  char url[kScoreboardUrlBytes];                // "GET /path?query"
-};
-
-struct Scoreboard {
-  std::uint32_t magic;
-  std::uint32_t thread_count;
-  std::atomic<std::uint64_t> requests_served;
-  std::atomic<std::uint32_t> busy_threads;
-  std::atomic<std::uint32_t> state;  // WorkerState
-  std::atomic<std::uint64_t> started_us;
-  // CLOCK_MONOTONIC µs of the last time a thread of the worker took the GIL
-  // (once a second; 0 before the first time): the supervisor's
-  // deadlock-timeout compares it with its own clock, as mod_wsgi's monitor
-  // thread does with its own.
-  std::atomic<std::uint64_t> gil_heartbeat_us;
-  ThreadSlot threads[kScoreboardThreads];
-};
-
-enum class WorkerState : std::uint32_t { Starting = 0, Ready = 1, Stopping = 2 };
 
 // The two clocks of the scoreboard's fields, read the same way on both sides.
 inline std::uint64_t clock_us(clockid_t clock) {
@@ -51,58 +35,130 @@ inline std::uint64_t clock_us(clockid_t clock) {
 inline std::uint64_t wall_clock_us() { return clock_us(CLOCK_REALTIME); }
 inline std::uint64_t monotonic_us() { return clock_us(CLOCK_MONOTONIC); }
 
-// The worker's file descriptors, set up by the supervisor when it spawns one.
-inline constexpr int kListenFd = 3;
-inline constexpr int kScoreboardFd = 4;
-// The worker writes single-line messages here: "ready"; "retire REASON" (it
-// wants a successor: maximum-requests, request-timeout); "evict REASON" (it
-// was asked to restart gracefully, e.g. by SIGUSR1 as mod_wsgi's daemon
-// processes are, so its requests get eviction-timeout to finish).
-inline constexpr int kNotifyFd = 5;
-// preload-fork: a pool's template process (src/worker/fork_template.h) takes
-// fork requests on this SOCK_SEQPACKET socket.
-inline constexpr int kForkCommandFd = 6;
-// One fork request, sent with SCM_RIGHTS carrying the new worker's stdout,
-// stderr, scoreboard, notify and handoff descriptors, in that order; and the
-// reply: the worker's pid, or -errno if it could not be made.
-struct ForkRequest {
-  std::uint64_t id;
-  std::uint64_t flags;
-};
-// To the zygote: the new process is a pool's template, and the fifth
-// descriptor is its own fork-request socket (kForkCommandFd), not a handoff
-// socket.
-inline constexpr std::uint64_t kForkTemplate = 1;
-struct ForkReply {
-  std::uint64_t id;
-  std::int64_t pid;
-};
-inline constexpr int kForkRequestFds = 5;
-// The shared zygote (`--zygote`, supervisor/zygote.h) takes the same
-// requests with the new worker's listening socket as a sixth descriptor, and
-// after the ForkRequest the worker's command line and environment
-// (fork_request.h). It forks preload-fork templates too (kForkTemplate).
-inline constexpr int kZygoteRequestFds = 6;
+inline constexpr std::uint32_t kScoreboardMagic = 0x57534733;  // "WSG3"
+// One slot per request thread: the most threads a pool may have.
+inline constexpr std::size_t kScoreboardThreads = 1024;
 
-// Idle keep-alive connections handed over across a graceful replacement: a
-// SOCK_SEQPACKET socket to the supervisor, given to every worker (not to a
-// template). A stopping worker sends the keep-alive connections it would
-// otherwise have to close (those with no request waiting: closed, the
-// frontend could be writing one to them right then) in records of a
-// HandoffRecord and up to kHandoffMaxFds descriptors (SCM_RIGHTS); the
-// supervisor passes each record on to a ready worker of the same pool, which
-// adopts them as idle keep-alive connections of its own. A request already
-// on its way stays in the socket and is read by the adopter.
-inline constexpr int kHandoffFd = 7;
-struct HandoffRecord {
-  std::uint32_t connections;  // descriptors that come with it
-};
-inline constexpr int kHandoffMaxFds = 64;
+// One request thread's request in progress.
+class ThreadSlot {
+ public:
+  static constexpr std::size_t kLabelBytes = 240;  // "METHOD URI", cut here
 
-// Every descriptor above 2 that a worker may be given: it closes all others
-// before Python starts (src/worker/contract.h), so a new descriptor of the
-// contract is one more entry here. The numbers are the supervisor's side
-// only; the worker moves what it keeps out of the low numbers apps touch.
-inline constexpr int kContractFds[] = {kListenFd, kScoreboardFd, kNotifyFd, kForkCommandFd, kHandoffFd};
+  // What a reader sees of a busy slot.
+  struct Request {
+    std::uint64_t start_us = 0;  // CLOCK_MONOTONIC µs
+    std::uint32_t serial = 0;    // differs between two requests of the slot
+    std::string label;
+  };
+
+  // The writer: the slot's own thread, around each request.
+  void begin(std::string_view method, std::string_view uri, std::uint64_t start_us) {
+    std::uint32_t g = generation_.load(std::memory_order_relaxed);
+    generation_.store(g + 1, std::memory_order_relaxed);  // odd: being written
+    std::atomic_thread_fence(std::memory_order_release);
+    char text[kLabelBytes];
+    std::size_t n = std::min(method.size(), kLabelBytes);
+    std::memcpy(text, method.data(), n);
+    if (n < kLabelBytes) text[n++] = ' ';
+    std::size_t take = std::min(uri.size(), kLabelBytes - n);
+    std::memcpy(text + n, uri.data(), take);
+    n += take;
+    for (std::size_t word = 0; word * 8 < n; ++word) {
+      std::uint64_t value = 0;
+      std::memcpy(&value, text + word * 8, std::min<std::size_t>(8, n - word * 8));
+      label_[word].store(value, std::memory_order_relaxed);
+    }
+    label_length_.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
+    start_us_.store(start_us, std::memory_order_relaxed);
+    generation_.store(g + 2, std::memory_order_release);
+  }
+  void end() { start_us_.store(0, std::memory_order_relaxed); }
+
+  // Any reader: whether a request runs (one load, for the busy checks).
+  bool busy() const { return start_us_.load(std::memory_order_relaxed) != 0; }
+  // The request in progress; false if the slot is idle, or was rewritten
+  // under each of a few tries (a thread serving tiny requests back to back).
+  bool read(Request& out) const {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      std::uint32_t before = generation_.load(std::memory_order_acquire);
+      if (before & 1) continue;
+      std::uint64_t start = start_us_.load(std::memory_order_relaxed);
+      if (start == 0) return false;
+      std::size_t n = std::min<std::size_t>(label_length_.load(std::memory_order_relaxed), kLabelBytes);
+      char text[kLabelBytes];
+      for (std::size_t word = 0; word * 8 < n; ++word) {
+        std::uint64_t value = label_[word].load(std::memory_order_relaxed);
+        std::memcpy(text + word * 8, &value, std::min<std::size_t>(8, n - word * 8));
+      }
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (generation_.load(std::memory_order_relaxed) != before) continue;
+      out.start_us = start;
+      out.serial = before;
+      out.label.assign(text, n);
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  std::atomic<std::uint32_t> generation_{0};  // even: stable; +2 per request
+  std::atomic<std::uint32_t> label_length_{0};
+  std::atomic<std::uint64_t> start_us_{0};  // 0: idle
+  std::atomic<std::uint64_t> label_[kLabelBytes / 8]{};
+};
+
+struct Scoreboard {
+  std::uint32_t magic;
+  std::uint32_t thread_count;
+  std::atomic<std::uint64_t> requests_served;
+  std::atomic<std::uint32_t> busy_threads;
+  // CLOCK_MONOTONIC µs of the last time a thread of the worker took the GIL
+  // (once a second; 0 before the first time): the supervisor's
+  // deadlock-timeout compares it with its own clock, as mod_wsgi's monitor
+  // thread does with its own.
+  std::atomic<std::uint64_t> gil_heartbeat_us;
+  ThreadSlot threads[kScoreboardThreads];
+
+  // The worker, around each request on thread `slot` (< thread_count).
+  void request_started(std::size_t slot, std::string_view method, std::string_view uri) {
+    threads[slot].begin(method, uri, monotonic_us());
+    // Sequentially consistent: the request-timeout monitor reads it against
+    // its own flag to sleep without missing a request (request_monitor.cc).
+    busy_threads.fetch_add(1, std::memory_order_seq_cst);
+  }
+  void request_finished(std::size_t slot, std::uint64_t served) {
+    threads[slot].end();
+    busy_threads.fetch_sub(1, std::memory_order_relaxed);
+    requests_served.store(served, std::memory_order_relaxed);
+  }
+};
+
+// A scoreboard mapped into this process: the memfd's (`fd`, shared with the
+// other side; the mapping outlives the descriptor), or with fd -1 memory of
+// this process's own, so that a worker started by hand has one too. Empty
+// (get() null) if mmap failed.
+class ScoreboardMapping {
+ public:
+  ScoreboardMapping() = default;
+  explicit ScoreboardMapping(int fd) {
+    void* p = fd >= 0 ? mmap(nullptr, sizeof(Scoreboard), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                      : mmap(nullptr, sizeof(Scoreboard), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) board_ = static_cast<Scoreboard*>(p);  // zero-filled: every field's initial value
+  }
+  ~ScoreboardMapping() {
+    if (board_) munmap(board_, sizeof(Scoreboard));
+  }
+  ScoreboardMapping(ScoreboardMapping&& other) noexcept : board_(other.board_) { other.board_ = nullptr; }
+  ScoreboardMapping& operator=(ScoreboardMapping&& other) noexcept {
+    std::swap(board_, other.board_);
+    return *this;
+  }
+  Scoreboard* get() const { return board_; }
+  Scoreboard* operator->() const { return board_; }
+  explicit operator bool() const { return board_ != nullptr; }
+
+ private:
+  Scoreboard* board_ = nullptr;
+};
 
 }  // namespace wsgi_fpm

@@ -9,13 +9,15 @@
 #include "build_config.h"
 #include "config/app_reader.h"
 #include "config/identity.h"
+#include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::config {
 namespace {
 
 constexpr std::int64_t kMaxSeconds = 365 * 24 * 3600;  // a year: anything more is a typo
 constexpr std::int64_t kMaxProcesses = 4096;
-constexpr std::int64_t kMaxThreads = 1024;
+// A request thread is a scoreboard slot.
+constexpr std::int64_t kMaxThreads = kScoreboardThreads;
 constexpr std::uint64_t kMaxBytes = std::numeric_limits<std::int64_t>::max();
 
 constexpr std::array<std::string_view, 2> kProtocols = {"fastcgi", "scgi"};

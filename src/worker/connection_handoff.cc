@@ -9,7 +9,7 @@
 
 #include "util/fd_passing.h"
 #include "util/log.h"
-#include "wsgi_fpm/scoreboard.h"
+#include "wsgi_fpm/descriptors.h"
 
 namespace wsgi_fpm::worker {
 

@@ -1,5 +1,5 @@
 // Keep-alive connections handed between a pool's processes across a
-// graceful replacement, through the supervisor (wsgi_fpm/scoreboard.h,
+// graceful replacement, through the supervisor (wsgi_fpm/descriptors.h,
 // kHandoffFd): a stopping process sends the idle ones it would otherwise
 // close, a ready one adopts them. The supervisor brokers, because workers
 // do not know each other.

@@ -1,4 +1,4 @@
-// The descriptors a worker is given (include/wsgi_fpm/scoreboard.h), as this
+// The descriptors a worker is given (include/wsgi_fpm/descriptors.h), as this
 // process keeps them.
 //
 // A worker runs tenant code, so it inherits nothing by accident: first thing,
@@ -27,7 +27,7 @@
 #include <iterator>
 #include <utility>
 
-#include "wsgi_fpm/scoreboard.h"
+#include "wsgi_fpm/descriptors.h"
 
 namespace wsgi_fpm::worker {
 

@@ -23,8 +23,9 @@
 #include "util/fd_passing.h"
 #include "util/log.h"
 #include "worker/privileges.h"
+#include "wsgi_fpm/descriptors.h"
+#include "wsgi_fpm/fork_request.h"
 #include "wsgi_fpm/notify.h"
-#include "wsgi_fpm/scoreboard.h"
 #include "wsgi_fpm/worker_exit.h"
 
 namespace wsgi_fpm::worker {

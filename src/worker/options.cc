@@ -5,6 +5,8 @@
 #include <functional>
 #include <map>
 
+#include "wsgi_fpm/scoreboard.h"
+
 namespace wsgi_fpm::worker {
 namespace {
 
@@ -53,7 +55,9 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--listen-fd", number(o.listen_fd)},
       {"--protocol", Setter([&](const std::string& v) { o.protocol = v; return v == "fastcgi" || v == "scgi"; })},
       {"--pool", text(o.pool)},
-      {"--threads", Setter([&](const std::string& v) { return parse_number(v, o.threads) && o.threads > 0; })},
+      {"--threads", Setter([&](const std::string& v) {
+         return parse_number(v, o.threads) && o.threads > 0 && static_cast<std::size_t>(o.threads) <= kScoreboardThreads;
+       })},
       {"--multiprocess", Setter([&](const std::string& v) { o.multiprocess = v == "1"; return v == "0" || v == "1"; })},
       {"--uid", Setter([&](const std::string& v) { uid_t x; if (!parse_number(v, x)) return false; o.uid = x; return true; })},
       {"--gid", Setter([&](const std::string& v) { gid_t x; if (!parse_number(v, x)) return false; o.gid = x; return true; })},

@@ -5,21 +5,24 @@
 // or if the thread is still stuck interrupt-timeout later, the process asks
 // to be replaced gracefully.
 //
-// request-timeout is on by default (60 s), so started() and finished() are on
-// every request's path. They take one mutex and copy the label into a string
-// whose capacity the slot keeps, so no allocation after a thread's first
-// requests. Per-thread lock-free slots were tried and measured no faster
-// (docs/benchmarks.md), so the simpler lock stays.
+// The monitor watches the scoreboard (wsgi_fpm/scoreboard.h), where each
+// request's start and label are already recorded for the supervisor: the
+// request path pays for them once. While requests run it wakes when the
+// oldest could time out (at least once a second); with none running it
+// sleeps until request_started() wakes it, which takes a lock only then, so
+// a busy worker's requests take no lock for it at all.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <string_view>
-#include <vector>
+
+#include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::worker {
 
@@ -31,39 +34,48 @@ class RequestMonitor {
     std::function<void(const std::string& reason)> retire;        // replace the process
   };
 
-  RequestMonitor(int threads, int request_timeout, int interrupt_timeout, Actions actions);
+  // Watches request threads 0..threads-1 of `board`, which outlives it.
+  RequestMonitor(const Scoreboard& board, int threads, int request_timeout, int interrupt_timeout, Actions actions);
 
   bool enabled() const { return timeout_.count() > 0; }
-  // Around each request on request thread `slot`; the label logged is
-  // "METHOD URI", cut at kLabelBytes.
-  void started(int slot, unsigned long ident, std::string_view method, std::string_view uri);
-  void finished(int slot);
+  // Once per request thread before its first request: the Python thread
+  // ident that RequestTimeout is raised in.
+  void attach(int slot, unsigned long ident);
+  // After the scoreboard recorded a request's start (Scoreboard::
+  // request_started, which counts it busy): wakes the monitor if it sleeps
+  // with nothing to watch.
+  void request_started() {
+    if (idle_wait_.load(std::memory_order_seq_cst)) wake_idle();
+  }
   // The monitor thread's body; returns after stop().
   void run();
   void stop();
 
-  static constexpr std::size_t kLabelBytes = 256;
-
  private:
   using Clock = std::chrono::steady_clock;
-  struct Slot {
-    bool busy = false;
-    std::uint64_t request = 0;  // counts the slot's requests: which one an interrupt hit
-    Clock::time_point start;
-    unsigned long ident = 0;
-    std::string label;
-    bool reported = false;
-    bool interrupted = false;
+  // What the monitor did about a slot's request (ThreadSlot::Request::
+  // serial; kNone: nothing).
+  struct Watch {
+    static constexpr std::uint32_t kNone = 1;  // odd: never a request's serial
+    std::atomic<unsigned long> ident{0};
+    std::uint32_t reported = kNone;
+    std::uint32_t interrupted = kNone;
     Clock::time_point interrupted_at;
   };
+  void wake_idle();
+  // Acts on slot `i`'s request if it is past its time (the lock is let go
+  // while the actions run).
+  void judge(std::unique_lock<std::mutex>& lock, std::size_t i, Clock::time_point now);
+
+  const Scoreboard& board_;
+  std::size_t threads_;
   std::chrono::duration<double> timeout_;
   std::chrono::seconds interrupt_timeout_;
   Actions actions_;
+  std::unique_ptr<Watch[]> watches_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<Slot> slots_;
-  int busy_ = 0;
-  bool idle_wait_ = false;  // the monitor sleeps until the next request starts
+  std::atomic<bool> idle_wait_{false};  // the monitor sleeps until a request starts
   bool stopping_ = false;
   bool retired_ = false;
 };

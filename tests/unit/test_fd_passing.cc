@@ -15,7 +15,7 @@
 
 #include "util/fd.h"
 #include "util/fd_passing.h"
-#include "wsgi_fpm/scoreboard.h"
+#include "wsgi_fpm/descriptors.h"
 
 using namespace wsgi_fpm;
 

@@ -1,5 +1,6 @@
 // The request-timeout monitor without Python: request threads are plain
-// threads, and the actions (stack, interrupt, retire) are recorded. Run under
+// threads that record their requests on a scoreboard as a worker's do, and
+// the actions (stack, interrupt, retire) are recorded. Run under
 // ThreadSanitizer by scripts/sanitize while four threads start and finish
 // requests.
 #include "worker/request_monitor.h"
@@ -9,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -16,11 +18,30 @@
 #include <vector>
 
 #include "util/log.h"
+#include "wsgi_fpm/scoreboard.h"
 
 namespace {
 
+using wsgi_fpm::Scoreboard;
+using wsgi_fpm::ThreadSlot;
 using wsgi_fpm::worker::RequestMonitor;
 using namespace std::chrono_literals;
+
+// A worker's scoreboard and its monitor, with the request thread's two
+// steps (Reporter's and main.cc's) as one call.
+struct Watched {
+  std::unique_ptr<Scoreboard> board = std::make_unique<Scoreboard>();
+  RequestMonitor monitor;
+  Watched(int threads, int request_timeout, int interrupt_timeout, RequestMonitor::Actions actions)
+      : monitor(*board, threads, request_timeout, interrupt_timeout, std::move(actions)) {
+    for (int slot = 0; slot < threads; ++slot) monitor.attach(slot, 1000u + static_cast<unsigned>(slot));
+  }
+  void started(int slot, const char* method, const std::string& uri) {
+    board->request_started(static_cast<std::size_t>(slot), method, uri);
+    if (monitor.enabled()) monitor.request_started();
+  }
+  void finished(int slot) { board->request_finished(static_cast<std::size_t>(slot), 1); }
+};
 
 // Everything the monitor did, and the log it wrote (to a temporary file).
 struct Recorder {
@@ -101,23 +122,25 @@ bool eventually(Predicate done, std::chrono::milliseconds limit = 10s) {
 
 TEST_CASE("request-timeout 0 disables the monitor: run() returns at once and requests are not watched") {
   Recorder recorder;
-  RequestMonitor monitor(4, 0, 0, recorder.actions());
+  Watched watched(4, 0, 0, recorder.actions());
+  RequestMonitor& monitor = watched.monitor;
   CHECK_FALSE(monitor.enabled());
-  monitor.started(0, 1, "GET", "/");
+  watched.started(0, "GET", "/");
   monitor.run();  // would block if it watched anything
-  monitor.finished(0);
+  watched.finished(0);
   CHECK(recorder.stacked() == 0);
 }
 
 TEST_CASE("a request past request-timeout is logged with its URL and stack, then the process retires once") {
   Recorder recorder;
   // One thread: the timeout is request-timeout × (1 + ln 1) = 1 s.
-  RequestMonitor monitor(1, 1, 0, recorder.actions());
+  Watched watched(1, 1, 0, recorder.actions());
+  RequestMonitor& monitor = watched.monitor;
   MonitorThread running(monitor);
   std::this_thread::sleep_for(50ms);  // the monitor is asleep, waiting for a request
-  monitor.started(0, 4242, "POST", "/slow?x=1");
+  watched.started(0, "POST", "/slow?x=1");
   REQUIRE(eventually([&] { return recorder.retired() == 1; }));
-  monitor.finished(0);
+  watched.finished(0);
   std::this_thread::sleep_for(1200ms);  // nothing more for the same request
   CHECK(recorder.retired() == 1);
   CHECK(recorder.retirements.at(0) == "request-timeout");
@@ -132,22 +155,23 @@ TEST_CASE("a request past request-timeout is logged with its URL and stack, then
 TEST_CASE("with interrupt-timeout, RequestTimeout ends the request and the process lives on") {
   Recorder recorder;
   recorder.interrupt_succeeds = true;
-  RequestMonitor monitor(1, 1, 1, recorder.actions());
+  Watched watched(1, 1, 1, recorder.actions());
+  RequestMonitor& monitor = watched.monitor;
   MonitorThread running(monitor);
-  monitor.started(0, 7, "GET", "/stuck");
+  watched.started(0, "GET", "/stuck");
   REQUIRE(eventually([&] {
     std::lock_guard lock(recorder.mutex);
     return !recorder.interrupts.empty();
   }));
-  monitor.finished(0);  // the exception ended it
+  watched.finished(0);  // the exception ended it
   // The next request on the thread is judged on its own: reported and
   // interrupted again, and the first one's interruption is not held against it.
-  monitor.started(0, 7, "GET", "/stuck-again");
+  watched.started(0, "GET", "/stuck-again");
   REQUIRE(eventually([&] {
     std::lock_guard lock(recorder.mutex);
     return recorder.interrupts.size() == 2;
   }));
-  monitor.finished(0);
+  watched.finished(0);
   std::this_thread::sleep_for(1500ms);  // past interrupt-timeout
   CHECK(recorder.retired() == 0);
   CHECK(recorder.stacked() == 2);
@@ -159,24 +183,26 @@ TEST_CASE("with interrupt-timeout, RequestTimeout ends the request and the proce
 TEST_CASE("a request still running interrupt-timeout after RequestTimeout retires the process") {
   Recorder recorder;
   recorder.interrupt_succeeds = true;
-  RequestMonitor monitor(1, 1, 1, recorder.actions());
+  Watched watched(1, 1, 1, recorder.actions());
+  RequestMonitor& monitor = watched.monitor;
   MonitorThread running(monitor);
-  monitor.started(0, 7, "GET", "/in-c-code");
+  watched.started(0, "GET", "/in-c-code");
   REQUIRE(eventually([&] { return recorder.retired() == 1; }));
-  monitor.finished(0);
+  watched.finished(0);
   CHECK(recorder.log().find("GET /in-c-code: still running interrupt-timeout after RequestTimeout") !=
         std::string::npos);
 }
 
 TEST_CASE("the timeout belongs to one request: a slot that keeps serving short requests never times out") {
   Recorder recorder;
-  RequestMonitor monitor(1, 1, 0, recorder.actions());
+  Watched watched(1, 1, 0, recorder.actions());
+  RequestMonitor& monitor = watched.monitor;
   MonitorThread running(monitor);
   auto until = std::chrono::steady_clock::now() + 2500ms;
   while (std::chrono::steady_clock::now() < until) {
-    monitor.started(0, 1, "GET", "/quick");
+    watched.started(0, "GET", "/quick");
     std::this_thread::sleep_for(5ms);
-    monitor.finished(0);
+    watched.finished(0);
   }
   CHECK(recorder.stacked() == 0);
   CHECK(recorder.retired() == 0);
@@ -184,13 +210,14 @@ TEST_CASE("the timeout belongs to one request: a slot that keeps serving short r
 
 TEST_CASE("a long URL is cut at the label's size") {
   Recorder recorder;
-  RequestMonitor monitor(1, 1, 0, recorder.actions());
+  Watched watched(1, 1, 0, recorder.actions());
+  RequestMonitor& monitor = watched.monitor;
   MonitorThread running(monitor);
   std::string uri = "/" + std::string(1000, 'a');
-  monitor.started(0, 1, "GET", uri);
+  watched.started(0, "GET", uri);
   REQUIRE(eventually([&] { return recorder.retired() == 1; }));
-  monitor.finished(0);
-  std::string label = "GET " + uri.substr(0, RequestMonitor::kLabelBytes - 4);
+  watched.finished(0);
+  std::string label = "GET " + uri.substr(0, ThreadSlot::kLabelBytes - 4);
   std::string log = recorder.log();
   CHECK(log.find(label + ": running") != std::string::npos);
 }
@@ -198,7 +225,8 @@ TEST_CASE("a long URL is cut at the label's size") {
 TEST_CASE("four threads serving requests while one is stuck: only the stuck one is reported") {
   Recorder recorder;
   // Four threads: the timeout is 1 s × (1 + ln 4) ≈ 2.4 s.
-  RequestMonitor monitor(4, 1, 0, recorder.actions());
+  Watched watched(4, 1, 0, recorder.actions());
+  RequestMonitor& monitor = watched.monitor;
   MonitorThread running(monitor);
   std::atomic<bool> done{false};
   std::vector<std::thread> servers;
@@ -206,16 +234,16 @@ TEST_CASE("four threads serving requests while one is stuck: only the stuck one 
     servers.emplace_back([&, slot] {
       std::string uri = "/quick/" + std::to_string(slot);
       while (!done) {
-        monitor.started(slot, static_cast<unsigned long>(slot), "GET", uri);
-        monitor.finished(slot);
+        watched.started(slot, "GET", uri);
+        watched.finished(slot);
       }
     });
   }
-  monitor.started(0, 99, "GET", "/stuck-among-others");
+  watched.started(0, "GET", "/stuck-among-others");
   bool retired = eventually([&] { return recorder.retired() == 1; });
   done = true;
   for (auto& t : servers) t.join();
-  monitor.finished(0);
+  watched.finished(0);
   REQUIRE(retired);
   CHECK(recorder.stacks == std::vector<int>{0});
   std::string log = recorder.log();
