@@ -9,60 +9,17 @@
 #include <cstring>
 
 #include "fmt/format.h"
+#include "supervisor/child_reaper.h"
 #include "util/descriptor_limit.h"
 
 namespace wsgi_fpm::supervisor {
-namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// How often the pool looks at its workers, and how long a look at a waiting
-// connection silences the socket watch (so a busy socket wakes the
-// supervisor at most ten times a second, not once per connection).
-constexpr std::uint64_t kTickMs = 1000;
-constexpr std::uint64_t kWatchPauseMs = 100;
-
-std::string exit_reason(int64_t status, int term_signal) {
-  if (term_signal) return fmt::format("killed by signal {} ({})", term_signal, strsignal(term_signal));
-  return exited_with(status);
-}
-
-std::int64_t mtime_of(const std::string& path) {
+std::int64_t Pool::mtime_of(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return -1;
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-}
-
-// Exponential backoff for a process that keeps dying young, so a broken
-// application never becomes a fork loop: none, then 100 ms doubling to 30 s.
-int backoff_ms(int failures) { return failures == 0 ? 0 : std::min(100 << std::min(failures - 1, 9), 30000); }
-
-long seconds_of(Clock::duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(d).count()); }
-
-// A size as the config spells it (256M, 1G), or in tenths of a megabyte.
-std::string size_text(std::uint64_t bytes) {
-  for (auto [unit, suffix] : {std::pair{1ull << 30, 'G'}, std::pair{1ull << 20, 'M'}}) {
-    if (bytes >= unit && bytes % unit == 0) return fmt::format("{}{}", bytes / unit, suffix);
-  }
-  return fmt::format("{:.1f}M", static_cast<double>(bytes) / (1 << 20));
-}
-
-}  // namespace
-
-std::vector<std::string> PoolSpec::fingerprint() const {
-  // What the pool itself fills in at start is not part of the identity.
-  worker::WorkerOptions w = worker;
-  w.supervisor_pid = 0;
-  w.descriptor_limit = 0;
-  w.listen_fd = kListenFd;
-  w.log_bare = true;
-  auto f = worker::worker_arguments(w);
-  f.insert(f.end(), environment.begin(), environment.end());
-  f.push_back(worker_executable);
-  f.push_back(std::to_string(processes));
-  f.push_back(std::to_string(restart_interval));
-  f.push_back(preload_fork ? "preload-fork" : "");
-  return f;
 }
 
 Pool::Pool(uv_loop_t* loop, PoolSpec spec, std::shared_ptr<LogSink> log, Zygotes* zygotes)
@@ -112,52 +69,6 @@ bool Pool::has_processes() const {
   // A template is no process of the pool's: it neither serves nor needs the tick.
   if (std::any_of(workers_.begin(), workers_.end(), [](const auto& w) { return !w->is_template(); })) return true;
   return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.empty(); });
-}
-
-// The once-a-second look runs only while the pool has processes: an idle
-// ondemand pool is woken by its socket watch alone (1,000 idle pools cost a
-// whole 1% of a core in ticks that found nothing to do).
-void Pool::update_tick() {
-  if (!tick_timer_) return;
-  bool active = tick_timer_.active();
-  bool wanted = !stopping_ && has_processes();
-  if (wanted && !active) {
-    // Scripts changed while nothing ran are what the new processes load.
-    for (const auto& s : spec_.scripts) script_mtimes_[s] = mtime_of(s);
-    tick_timer_.start(kTickMs, kTickMs, [this] { tick(); });
-  } else if (!wanted && active) {
-    tick_timer_.stop();
-  }
-  update_template_idle();
-}
-
-// preload-fork: an idle tenant costs nothing, template included. Once the
-// pool has had no worker for template-idle-timeout, its template goes; the
-// next worker wanted starts another (each held 3 MB PSS and 5 descriptors:
-// 3.1 GB for 1,000 idle pools).
-void Pool::update_template_idle() {
-  if (!template_idle_timer_) return;
-  bool idle = !stopping_ && (template_ || next_template_) && !has_processes() &&
-              spec_.template_idle_timeout.count() > 0;
-  bool active = template_idle_timer_.active();
-  if (idle && !active) {
-    auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             spec_.template_idle_timeout).count());
-    template_idle_timer_.start(ms, 0, [this] {
-      if (has_processes() || (!template_ && !next_template_)) return;
-      log_->write_line("info", spec_.name, template_ ? template_->pid() : getpid(),
-                       fmt::format("stopping the template: no worker for {} s (template-idle-timeout)",
-                                   spec_.template_idle_timeout.count()));
-      stop_templates();
-    });
-  } else if (!idle && active) {
-    template_idle_timer_.stop();
-  }
-}
-
-void Pool::want_template(const std::string& reason) {
-  if (template_ || next_template_ || stopping_ || Clock::now() < template_retry_after_) return;
-  start_template(reason);
 }
 
 std::string Pool::description() const {
@@ -384,123 +295,6 @@ void Pool::pass_on(WorkerProcess& from, std::vector<UniqueFd> connections) {
                                connections.size()));
 }
 
-bool Pool::template_ready() const {
-  return template_ && template_->state() == WorkerProcess::State::Ready && !next_template_;
-}
-
-void Pool::start_template(const std::string& reason) {
-  if (stopping_) return;
-  if (next_template_) {
-    // It may have imported the code that just changed: start over.
-    next_template_->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
-    next_template_ = nullptr;
-  }
-  WorkerProcess::Events events;
-  events.ready = [this](WorkerProcess& t) { on_template_ready(t); };
-  events.retire = [](WorkerProcess&, const std::string&, bool) {};
-  events.exited = [this](WorkerProcess& t, int64_t status, int sig) { on_template_exit(t, status, sig); };
-  events.closed = [this](WorkerProcess& t) {
-    workers_.remove_if([&](const auto& p) { return p.get() == &t; });
-    maybe_finish_stop();
-  };
-  auto t = std::make_unique<WorkerProcess>(loop_, slots_.size(), std::move(events));
-  WorkerProcess::SpawnOptions o;
-  o.executable = spec_.worker_executable;
-  worker::WorkerOptions options = spec_.worker;
-  options.fork_template = true;
-  o.arguments = worker::worker_arguments(options);
-  o.environment = spec_.environment;
-  o.listen_fd = listen_fd_.get();
-  o.pool_name = spec_.name;
-  o.log = log_;
-  o.fork_template = true;
-  std::string error;
-  WorkerProcess* raw = t.get();
-  workers_.push_back(std::move(t));
-  // The zygote forks the template too, if it is ready: a cold tenant with
-  // preload-fork then waits for two forks and its app's import.
-  WorkerProcess* zygote =
-      zygotes_ && !spec_.zygote.empty() ? zygotes_->get(spec_.zygote, spec_.manager.idle_timeout) : nullptr;
-  if (!(zygote ? raw->fork_from(*zygote, o, error) : raw->spawn(o, error))) {
-    log_->write_line("error", spec_.name, getpid(), "cannot start the template: " + error);
-    template_failures_++;
-    template_retry_after_ = Clock::now() + std::chrono::milliseconds(backoff_ms(template_failures_));
-    after(static_cast<std::uint64_t>(backoff_ms(template_failures_)),
-          [this] { if (!next_template_ && has_processes()) start_template("retrying"); });
-    if (!raw->closing()) workers_.remove_if([&](const auto& p) { return p.get() == raw; });
-    return;
-  }
-  next_template_ = raw;
-  log_->write_line("info", spec_.name, raw->pid(), "template starting (" + reason + ")");
-  update_template_idle();
-  if (spec_.startup_timeout > 0) {
-    std::uint64_t serial = raw->serial();
-    after(static_cast<std::uint64_t>(spec_.startup_timeout) * 1000, [this, serial] {
-      if (next_template_ && next_template_->serial() == serial &&
-          next_template_->state() == WorkerProcess::State::Starting) {
-        log_->write_line("error", spec_.name, next_template_->pid(),
-                         fmt::format("template not ready after startup-timeout ({} s); killing it",
-                                     spec_.startup_timeout));
-        next_template_->signal(SIGKILL);
-      }
-    });
-  }
-}
-
-void Pool::on_template_ready(WorkerProcess& t) {
-  if (&t != next_template_ || stopping_) return;
-  WorkerProcess* old = template_;
-  template_ = &t;
-  next_template_ = nullptr;
-  template_failures_ = 0;
-  log_->write_line("info", spec_.name, t.pid(), "template ready: workers are forked from it");
-  if (old) old->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    if (auto deferred = slots_[i].deferred_replace) replace(i, deferred->first, deferred->second);
-  }
-  fill_static_slots();
-  // A connection that started the template waits (ondemand, dynamic): look
-  // at the socket now, not once the watch's pause is over (100 ms after the
-  // connection came: a cold preload-fork tenant waited that long, 111-117 ms,
-  // in scripts/bench --density).
-  watch_pause_.stop();
-  tick();
-}
-
-void Pool::on_template_exit(WorkerProcess& t, int64_t status, int sig) {
-  std::string reason = exit_reason(status, sig);
-  if (stopping_ || (&t != template_ && &t != next_template_)) {
-    log_->write_line("info", spec_.name, t.pid(), "template stopped (" + reason + ")");
-    maybe_finish_stop();
-    return;
-  }
-  bool wanted = has_processes();  // else the next worker wanted starts one
-  if (&t == template_) {
-    template_ = nullptr;
-    log_->write_line("warning", spec_.name, t.pid(),
-                     "template " + reason +
-                         (wanted ? "; its workers keep serving, a new template is starting" : ""));
-  } else {
-    next_template_ = nullptr;
-    template_failures_++;
-    log_->write_line("error", spec_.name, t.pid(), "template " + reason + " before it was ready");
-  }
-  last_exit_ = "template " + reason;
-  int delay_ms = backoff_ms(template_failures_);
-  template_retry_after_ = Clock::now() + std::chrono::milliseconds(delay_ms);
-  if (wanted)
-    after(static_cast<std::uint64_t>(delay_ms), [this] { if (!next_template_) start_template("the last one exited"); });
-  update_template_idle();
-}
-
-void Pool::stop_templates() {
-  for (WorkerProcess* t : {template_, next_template_}) {
-    if (t) t->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
-  }
-  template_ = next_template_ = nullptr;
-  update_template_idle();
-}
-
 void Pool::after(std::uint64_t ms, std::function<void()> fn) {
   if (stopping_) return;
   auto timer = one_shots_.emplace(one_shots_.end());
@@ -577,132 +371,6 @@ void Pool::schedule_respawn(std::size_t slot, long dead_pid) {
   });
 }
 
-void Pool::check_scripts() {
-  bool touched = false;
-  for (auto& [path, mtime] : script_mtimes_) {
-    auto now = mtime_of(path);
-    if (now != mtime) {
-      mtime = now;
-      touched = true;
-      log_->write_line("info", spec_.name, getpid(), "script " + path + " changed: replacing processes");
-    }
-  }
-  if (touched) replace_all("script changed");
-}
-
-PoolLimits Pool::limits() const {
-  PoolLimits l;
-  l.processes = spec_.processes;
-  l.threads = spec_.worker.threads;
-  l.inactivity_timeout = std::chrono::seconds(spec_.inactivity_timeout);
-  l.deadlock_timeout = std::chrono::seconds(spec_.worker.deadlock_timeout);
-  l.maximum_memory = spec_.maximum_memory;
-  return l;
-}
-
-std::vector<ProcessView> Pool::views(Clock::time_point now) const {
-  std::vector<ProcessView> out;
-  for (std::size_t i = 0; i < std::min(slots_.size(), static_cast<std::size_t>(spec_.processes)); ++i) {
-    const Slot& s = slots_[i];
-    if (s.current) {
-      out.push_back(s.current->view(now));
-      out.back().replacing = s.successor || s.deferred_replace;
-    } else if (s.successor || s.respawn_pending()) out.push_back(ProcessView{});  // starting: not ready
-  }
-  return out;
-}
-
-long Pool::slot_of(long pid) const {
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].current && slots_[i].current->pid() == pid) return static_cast<long>(i);
-  }
-  return -1;
-}
-
-void Pool::tick() {
-  if (stopping_) return;
-  // Once we are a subreaper, the orphans of every worker's children are
-  // ours to reap (once a second for all pools, however many ask).
-  if (is_child_subreaper()) reap_unknown_children();
-  if (zygotes_ && !spec_.zygote.empty()) zygotes_->keep(spec_.zygote);
-  // Without processes there is nothing to replace (and update_tick takes the
-  // times afresh when one starts).
-  if (spec_.script_reloading && has_processes()) check_scripts();
-  auto now = Clock::now();
-  for (auto& s : slots_) {
-    // With maximum-memory, one read of /proc/PID/statm per process a tick
-    // (10-12 us each, measured here).
-    if (s.current) s.current->observe(now, spec_.maximum_memory > 0);
-  }
-  auto plan = plan_tick(spec_.manager, limits(), views(now));
-  for (long pid : plan.deadlocked) {
-    long i = slot_of(pid);
-    if (i < 0) continue;
-    Slot& s = slots_[static_cast<std::size_t>(i)];
-    log_->write_line("error", spec_.name, pid,
-                     fmt::format("no thread could take the Python GIL for {} s (deadlock-timeout): replacing "
-                                 "this process; its requests in flight are lost",
-                                 seconds_of(s.current->view(now).gil_stalled)));
-    replace(static_cast<std::size_t>(i), "deadlock-timeout", Drain::Graceful);
-    // It cannot finish anything: stop it now rather than once the successor is ready.
-    s.current->set_stop_reason("replaced: deadlock-timeout");
-    s.current->stop(std::chrono::seconds(spec_.worker.shutdown_timeout));
-  }
-  for (long pid : plan.stop) {
-    long i = slot_of(pid);
-    if (i >= 0)
-      stop_idle(static_cast<std::size_t>(i),
-                spec_.manager.mode == ProcessManagerMode::Ondemand
-                    ? fmt::format("idle for {} s (process-idle-timeout)", spec_.manager.idle_timeout.count())
-                    : fmt::format("more than max-spare ({}) spare processes", spec_.manager.max_spare));
-  }
-  for (long pid : plan.over_memory) {
-    long i = slot_of(pid);
-    if (i >= 0)
-      replace(static_cast<std::size_t>(i),
-              fmt::format("maximum-memory (RSS {} > {})",
-                          size_text(slots_[static_cast<std::size_t>(i)].current->view(now).rss_bytes),
-                          size_text(spec_.maximum_memory)),
-              Drain::Graceful);
-  }
-  for (long pid : plan.replace_idle) {
-    long i = slot_of(pid);
-    if (i >= 0)
-      replace(static_cast<std::size_t>(i), fmt::format("idle for {} s (inactivity-timeout)", spec_.inactivity_timeout),
-              Drain::Graceful);
-  }
-  for (int n = 0; n < plan.spawn; ++n) {
-    if (!spawn_in_empty_slot(fmt::format("fewer than min-spare ({}) spare processes", spec_.manager.min_spare))) break;
-  }
-  update_socket_watch();
-  update_tick();  // stops once the pool has no process left
-}
-
-void Pool::update_socket_watch() {
-  if (!socket_watch_) return;
-  auto live = static_cast<int>(views(Clock::now()).size());
-  bool want = !stopping_ && watches_socket(spec_.manager, limits(), live);
-  bool paused = watch_pause_.active();
-  if (want && !paused) {
-    // An error on the socket is looked at like a connection: the pause keeps
-    // either from spinning. Started already, it stays as it is: starting it
-    // again costs libuv an epoll_ctl or two (2,000 on a reload of 1,000 pools).
-    if (socket_watch_.active()) return;
-    socket_watch_.start(UV_READABLE, [this](int, int) { on_connection_waiting(); });
-  } else {
-    socket_watch_.stop();
-  }
-}
-
-void Pool::on_connection_waiting() {
-  // Level-triggered: silence the watch while workers take the connection.
-  socket_watch_.stop();
-  watch_pause_.start(kWatchPauseMs, 0, [this] { update_socket_watch(); });
-  auto now = Clock::now();
-  if (spawn_for_waiting_connection(spec_.manager, limits(), views(now)))
-    spawn_in_empty_slot("a connection waits and no thread is free");
-}
-
 void Pool::stop(std::function<void()> done) {
   stopping_ = true;
   stopped_ = std::move(done);
@@ -730,33 +398,6 @@ void Pool::maybe_finish_stop() {
   auto done = std::move(stopped_);
   stopped_ = nullptr;
   done();
-}
-
-PoolStatus Pool::status() const {
-  PoolStatus st;
-  st.name = spec_.name;
-  st.address = spec_.listen.str();
-  st.protocol = spec_.worker.protocol;
-  st.user = spec_.user_name;
-  st.process_manager = to_string(spec_.manager.mode);
-  st.processes = spec_.processes;
-  st.threads = spec_.worker.threads;
-  st.requests = retired_requests_;
-  st.restarts = restarts_;
-  st.last_exit = last_exit_;
-  if (template_) {
-    auto ts = template_->status();
-    st.template_pid = ts.pid;
-    st.template_rss_bytes = ts.rss_bytes;
-  }
-  for (const auto& w : workers_) {
-    if (w->state() == WorkerProcess::State::Exited || w->is_template()) continue;
-    auto ps = w->status();
-    st.requests += ps.requests;
-    st.in_flight += ps.in_flight.size();
-    st.workers.push_back(std::move(ps));
-  }
-  return st;
 }
 
 }  // namespace wsgi_fpm::supervisor

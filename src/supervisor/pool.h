@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <list>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "supervisor/log_sink.h"
+#include "supervisor/pool_spec.h"
 #include "supervisor/process_manager.h"
 #include "supervisor/uv_handle.h"
 #include "supervisor/worker_process.h"
@@ -33,45 +35,6 @@
 #include "worker/options.h"
 
 namespace wsgi_fpm::supervisor {
-
-struct PoolSpec {
-  std::string name;
-  Address listen;
-  SocketOwnership socket_owner;
-  int listen_backlog = 1024;
-  int processes = 1;
-  worker::WorkerOptions worker;  // listen_fd and supervisor_pid are filled in by the pool
-  std::string worker_executable;
-  std::vector<std::string> environment;  // NAME=value: the workers' whole environment
-  std::string user_name;                 // for status
-  ProcessManagerSettings manager;  // static / ondemand / dynamic
-  // (shutdown-, graceful-, eviction- and deadlock-timeout: the worker's, in
-  // `worker`, which the supervisor acts on as well.)
-  int startup_timeout = 15;
-  int restart_interval = 0;
-  int inactivity_timeout = 0;  // replace a process idle this long after serving (0: never)
-  std::uint64_t maximum_memory = 0;  // replace a process whose RSS passed this many bytes (0: never)
-  bool script_reloading = true;
-  std::vector<std::string> scripts;  // watched for touches when script_reloading
-  // preload-fork: workers are forked from a template process that imported
-  // the pool's %{GLOBAL} apps (worker/fork_template.h).
-  bool preload_fork = false;
-  // preload-fork: the template starts when a worker is wanted and stops
-  // once the pool has had no worker for this long (0: it stays).
-  std::chrono::seconds template_idle_timeout{10};
-  // Which shared zygote forks the workers (zygote.h), as zygote_for() in
-  // pool_spec.cc says; "" for none: they are spawned.
-  std::string zygote;
-
-  // Changing any of these needs a new socket.
-  bool same_socket(const PoolSpec& o) const {
-    return listen.str() == o.listen.str() && socket_owner.uid == o.socket_owner.uid &&
-           socket_owner.gid == o.socket_owner.gid && socket_owner.mode == o.socket_owner.mode &&
-           listen_backlog == o.listen_backlog;
-  }
-  // Everything a running worker was started with.
-  std::vector<std::string> fingerprint() const;
-};
 
 struct PoolStatus {
   std::string name, address, protocol, user, process_manager;
@@ -179,6 +142,13 @@ class Pool {
   void close_timers();
   // Runs `fn` once after `ms`, unless the pool stops first.
   void after(std::uint64_t ms, std::function<void()> fn);
+  // A script's modification time in ns, -1 if it cannot be read.
+  static std::int64_t mtime_of(const std::string& path);
+  // Exponential backoff for a process that keeps dying young, so a broken
+  // application never becomes a fork loop: none, then 100 ms doubling to 30 s.
+  static int backoff_ms(int failures) {
+    return failures == 0 ? 0 : std::min(100 << std::min(failures - 1, 9), 30000);
+  }
 
   uv_loop_t* loop_;
   PoolSpec spec_;

@@ -7,6 +7,7 @@
 
 #include "supervisor/worker_environment.h"
 #include "util/users.h"
+#include "wsgi_fpm/descriptors.h"
 
 namespace wsgi_fpm::supervisor {
 
@@ -112,6 +113,22 @@ bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec
       std::chrono::seconds(p.template_idle_timeout >= 0 ? p.template_idle_timeout : p.process_idle_timeout);
   s.zygote = zygote_for(p, s);
   return true;
+}
+
+std::vector<std::string> PoolSpec::fingerprint() const {
+  // What the pool itself fills in at start is not part of the identity.
+  worker::WorkerOptions w = worker;
+  w.supervisor_pid = 0;
+  w.descriptor_limit = 0;
+  w.listen_fd = kListenFd;
+  w.log_bare = true;
+  auto f = worker::worker_arguments(w);
+  f.insert(f.end(), environment.begin(), environment.end());
+  f.push_back(worker_executable);
+  f.push_back(std::to_string(processes));
+  f.push_back(std::to_string(restart_interval));
+  f.push_back(preload_fork ? "preload-fork" : "");
+  return f;
 }
 
 }  // namespace wsgi_fpm::supervisor

@@ -10,7 +10,7 @@
 #include <set>
 #include <string_view>
 
-#include "config/check_command.h"
+#include "supervisor/child_reaper.h"
 #include "config/load.h"
 #include "config/user_db.h"
 #include "supervisor/pool_spec.h"
@@ -348,32 +348,5 @@ void Supervisor::reap_until_none_left() {
   if (reap_unknown_children()) reap_timer_.start(1000, 0, [this] { reap_until_none_left(); });
 }
 
-int run_command(int argc, char** argv) {
-  std::string path = config::kDefaultConfigPath;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << "usage: wsgi-fpm run [-c FILE]\n\n"
-                   "Starts the supervisor in the foreground with the configuration FILE\n"
-                   "(default " << config::kDefaultConfigPath << "). SIGTERM or SIGINT stop it\n"
-                   "gracefully, SIGHUP reloads the configuration, SIGUSR1 reopens log files.\n";
-      return 0;
-    }
-    if ((a == "-c" || a == "--config") && i + 1 < argc) {
-      path = argv[++i];
-    } else if (a.starts_with("--config=")) {
-      path = a.substr(9);
-    } else {
-      std::cerr << "wsgi-fpm run: unexpected argument '" << a << "' (see --help)\n";
-      return 2;
-    }
-  }
-  // What the shell that started us had open stays ours (a socket systemd
-  // passed, say) but reaches no worker: workers close everything beyond
-  // their contract anyway, and whatever else we ever start inherits nothing.
-  mark_cloexec_from(3);
-  Supervisor supervisor(path);
-  return supervisor.run();
-}
 
 }  // namespace wsgi_fpm::supervisor

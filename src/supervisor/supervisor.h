@@ -79,6 +79,4 @@ class Supervisor {
   std::chrono::steady_clock::time_point started_;
 };
 
-int run_command(int argc, char** argv);
-
 }  // namespace wsgi_fpm::supervisor

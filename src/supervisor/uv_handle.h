@@ -70,18 +70,29 @@ class Handle {
   int open(Init init, uv_loop_t* loop, const HandleCount* count, Args&&... args) {
     close();
     auto* box = new Box;
+    box->handle.data = box;
     int rc = init(loop, &box->handle, std::forward<Args>(args)...);
     if (rc != 0) {
       delete box;
       return rc;
     }
-    box->handle.data = box;
-    if (count) {
-      box->count = count->state_;
-      ++box->count->open;
-    }
-    box_ = box;
+    box->handle.data = box;  // (no init clears it; set again to rely on none)
+    adopt(box, count);
     return 0;
+  }
+  // uv_spawn: the one init after which libuv holds the handle even when it
+  // failed, so that it must be closed either way. `callback` is set before,
+  // for an exit that is reported as the handle starts.
+  int spawn(uv_loop_t* loop, const HandleCount* count, uv_process_options_t& options, std::function<Signature> callback) {
+    close();
+    auto* box = new Box;
+    box->handle.data = box;
+    box->callback = std::move(callback);
+    int rc = uv_spawn(loop, &box->handle, &options);
+    box->handle.data = box;
+    adopt(box, count);
+    if (rc != 0) close();
+    return rc;
   }
 
   explicit operator bool() const { return box_ != nullptr; }
@@ -114,11 +125,22 @@ class Handle {
       auto* closed = static_cast<Box*>(h->data);
       std::shared_ptr<HandleCount::State> count = std::move(closed->count);
       delete closed;
-      if (count && --count->open == 0 && count->on_zero) count->on_zero();
+      if (!count || --count->open != 0 || !count->on_zero) return;
+      auto fn = count->on_zero;  // a copy: it may destroy the owner, and with it the original
+      fn();
     });
   }
 
  private:
+  struct Box;
+  void adopt(Box* box, const HandleCount* count) {
+    if (count) {
+      box->count = count->state_;
+      ++box->count->open;
+    }
+    box_ = box;
+  }
+
   struct Box {
     T handle{};
     std::function<Signature> callback;
@@ -222,6 +244,73 @@ class PipeListener {
 
  private:
   Handle<uv_pipe_t, void()> handle_;
+};
+
+// A child process started with uv_spawn; libuv reaps it.
+class Process {
+ public:
+  // Starts `options` (its exit_cb is this wrapper's): `on_exit(status,
+  // signal)` once the child is gone. Returns libuv's error, 0 if started.
+  int spawn(uv_loop_t* loop, uv_process_options_t& options, const HandleCount* count,
+            std::function<void(std::int64_t, int)> on_exit) {
+    options.exit_cb = [](uv_process_t* p, std::int64_t status, int signal) {
+      Handle<uv_process_t, void(std::int64_t, int)>::call(p, status, signal);
+    };
+    return handle_.spawn(loop, count, options, std::move(on_exit));
+  }
+  explicit operator bool() const { return static_cast<bool>(handle_); }
+  long pid() const { return handle_ ? handle_.get()->pid : 0; }
+  int kill(int signum) { return handle_ ? uv_process_kill(handle_.get(), signum) : UV_ESRCH; }
+  void close() { handle_.close(); }
+
+ private:
+  Handle<uv_process_t, void(std::int64_t, int)> handle_;
+};
+
+// The read end of a pipe: a child's stdout, say.
+class ReadPipe {
+ public:
+  // Made for uv_spawn to connect (UV_CREATE_PIPE, stream()); or, with
+  // `fd`, on a descriptor of ours (taken on success).
+  int open(uv_loop_t* loop, const HandleCount* count, int fd = -1) {
+    int rc = handle_.open(uv_pipe_init, loop, count, 0);
+    if (rc == 0 && fd >= 0) rc = uv_pipe_open(handle_.get(), fd);
+    if (rc != 0) handle_.close();
+    return rc;
+  }
+  explicit operator bool() const { return static_cast<bool>(handle_); }
+  uv_stream_t* stream() const { return reinterpret_cast<uv_stream_t*>(handle_.get()); }
+  // `fn(data, n)` for each read; n < 0 (libuv's error, UV_EOF) at the end.
+  // The data is good for the call only.
+  int start(std::function<void(const char*, ssize_t)> fn) {
+    if (!handle_) return UV_EINVAL;
+    handle_.set_callback(std::move(fn));
+    return uv_read_start(
+        stream(),
+        [](uv_handle_t*, size_t, uv_buf_t* buf) {
+          // One buffer serves every pipe: the loop has one thread, and each
+          // read is handed on before the next.
+          static char buffer[65536];
+          *buf = uv_buf_init(buffer, sizeof buffer);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+          if (n == 0) return;  // EAGAIN
+          Handle<uv_pipe_t, void(const char*, ssize_t)>::call(reinterpret_cast<uv_pipe_t*>(s), buf->base, n);
+        });
+  }
+  void stop() {
+    if (handle_) uv_read_stop(stream());
+  }
+  // The descriptor, -1 without one.
+  int fd() const {
+    uv_os_fd_t fd = -1;
+    if (!handle_ || uv_fileno(handle_.base(), &fd) != 0) return -1;
+    return fd;
+  }
+  void close() { handle_.close(); }
+
+ private:
+  Handle<uv_pipe_t, void(const char*, ssize_t)> handle_;
 };
 
 // Changes in a directory (uv_fs_event).

@@ -1,5 +1,4 @@
-// One spawned worker as the supervisor sees it: the process handle, the pipes
-// its stdout, stderr and notifications arrive on, and its scoreboard.
+// A worker process as the supervisor sees it.
 #pragma once
 
 #include <uv.h>
@@ -9,14 +8,18 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "supervisor/child_process.h"
+#include "supervisor/fork_channel.h"
 #include "supervisor/log_sink.h"
-#include "util/fd.h"
 #include "supervisor/process_manager.h"
+#include "supervisor/uv_handle.h"
+#include "supervisor/worker_output.h"
+#include "util/fd.h"
+#include "wsgi_fpm/descriptors.h"
 #include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::supervisor {
@@ -36,6 +39,11 @@ struct ProcessStatus {
   std::vector<InFlightRequest> in_flight;
 };
 
+// One worker process (or a template, or the zygote) from the pool's side:
+// its lifecycle (starting, ready, stopping, exited), what it says (its
+// output and notify lines), its scoreboard, and its handoff socket. How the
+// process itself runs is a ChildProcess (spawned or forked); a template or
+// the zygote also holds the ForkChannel its forks are asked for on.
 class WorkerProcess {
  public:
   enum class State { Starting, Ready, Stopping, Exited };
@@ -75,16 +83,17 @@ class WorkerProcess {
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
+  // Starts the process with uv_spawn. False with `error`.
   bool spawn(const SpawnOptions& options, std::string& error);
-  // preload-fork: asks the ready `fork_template` for this worker. Its pid is
-  // known (pid() stops being 0) once the template answers; signals sent
-  // before then are delivered then.
+  // Asks the ready `fork_template` (a pool's template, or the zygote) for
+  // this process. Its pid is known (pid() stops being 0) once the template
+  // answers; signals sent before then are delivered then.
   bool fork_from(WorkerProcess& fork_template, const SpawnOptions& options, std::string& error);
-  bool is_template() const { return static_cast<bool>(command_fd_); }
+  bool is_template() const { return static_cast<bool>(forks_); }
   bool is_zygote() const { return zygote_; }
   // Handles still to close (their callbacks will free the object); none
-  // after a spawn that failed before it opened any.
-  bool closing() const { return open_handles_ > 0; }
+  // after a start that failed before it opened any.
+  bool closing() const { return handles_.open() > 0; }
   // Gives a ready worker keep-alive connections a stopping sibling handed
   // over. False if they did not go (not ready, gone, its queue full).
   bool adopt_connections(const std::vector<UniqueFd>& connections);
@@ -97,7 +106,7 @@ class WorkerProcess {
   void stop(std::chrono::milliseconds kill_after, int signum = SIGTERM);
 
   std::size_t slot() const { return slot_; }
-  long pid() const { return pid_; }
+  long pid() const { return child_ ? child_->pid() : 0; }
   State state() const { return state_; }
   std::uint64_t requests_served() const;
   std::chrono::steady_clock::time_point started() const { return started_; }
@@ -114,89 +123,54 @@ class WorkerProcess {
   const std::string& stop_reason() const { return stop_reason_; }
 
  private:
-  struct Pipe;
-  void on_line(bool from_stderr, std::string_view line);
+  // What both ways of starting share: options, scoreboard, and (a worker)
+  // the handoff socket, or (a template) the fork-request socket, whose
+  // other end is `theirs`.
+  bool prepare(const SpawnOptions& options, UniqueFd& board_fd, UniqueFd& theirs, std::string& error);
+  // Started: reads its output and handoff socket. True.
+  bool begin_watching();
+  // Not started: closes what was made. False.
+  bool abandon_start();
+  void on_line(WorkerOutput::Stream stream, std::string_view line);
   void on_notify(std::string_view line);
-  void handle_closed();
-  bool make_scoreboard(UniqueFd& fd, std::string& error);
-  void start_reading();
-  // The process is gone: state, kill timer, the exited event.
+  // The process is gone: state, timers, sockets, output, the exited event.
   void handle_exit(int64_t status, int signal);
-  // preload-fork, as the forked worker: the template answered.
-  void adopt(long pid);
-  void fork_failed(const std::string& why);
-  void on_pidfd_readable();
-  void close_pidfd();
-  // preload-fork, as the template: answers from the fork-request socket.
-  void on_fork_replies();
-  // The handoff socket (kHandoffFd): a pair, the worker's end for the
-  // spawn or the fork request, ours watched from then on.
-  bool make_handoff_socket(UniqueFd& theirs, std::string& error);
-  void watch_handoff_socket();
+  // Every handle closed after the exit: the closed event.
+  void on_handles_closed();
   void on_handoff_readable();
-  void close_handoff_socket();
-  void fail_pending_forks(const std::string& why);
 
   uv_loop_t* loop_;
   std::size_t slot_;
   Events events_;
   State state_ = State::Starting;
-  long pid_ = 0;
   std::string pool_name_;
   std::shared_ptr<LogSink> log_;
   std::chrono::steady_clock::time_point started_;
-  uv_process_t* process_ = nullptr;
-  uv_timer_t* kill_timer_ = nullptr;
-  std::unique_ptr<Pipe> stdout_, stderr_, notify_;
-  // Once the process has exited: what its pipes hold, then closes them.
-  void drain_output();
-  Scoreboard* board_ = nullptr;
-  int open_handles_ = 0;
+  std::uint64_t serial_;
+  HandleCount handles_;  // every handle below, until closed
+  std::unique_ptr<ChildProcess> child_;
+  ForkedChild* forked_ = nullptr;  // child_, when it is one
+  bool ready_before_pid_ = false;  // forked: "ready" came before the template's answer
+  WorkerOutput output_;
+  Timer kill_timer_;
+  ScoreboardMapping board_;
   std::uint64_t final_requests_ = 0;
   std::uint64_t observed_requests_ = 0;
   std::uint64_t observed_rss_ = 0;
   std::string stop_reason_;
   std::chrono::steady_clock::time_point last_active_;
-  std::uint64_t serial_;
-  // preload-fork, as a forked worker: the pidfd its exit is seen on (it is
-  // our child, adopted as the subreaper, but libuv does not know it).
-  bool forked_ = false;
-  bool awaiting_pid_ = false;
-  bool ready_before_pid_ = false;
-  int pending_signal_ = 0;
-  int pidfd_ = -1;
-  uv_poll_t* pidfd_poll_ = nullptr;
-  // preload-fork, as a template: the fork-request socket, and the workers
-  // waiting for their pid by request id.
-  UniqueFd command_fd_;
+  // A template or the zygote: the socket its forks are asked for on.
+  std::unique_ptr<ForkChannel> forks_;
   bool zygote_ = false;
-  uv_poll_t* command_poll_ = nullptr;
-  std::map<std::uint64_t, WorkerProcess*> pending_forks_;
   // Every worker (never a template): connections handed over, both ways.
   UniqueFd handoff_fd_;
-  uv_poll_t* handoff_poll_ = nullptr;
+  Poll handoff_poll_;
 };
 
-// preload-fork: makes the supervisor the reaper of its workers' orphans, so
-// that a worker forked by a template (fork_template.h) becomes its child.
-// Idempotent. False with `error`.
-bool become_child_subreaper(std::string& error);
 // "exited with status N", with what N means when it is one of the worker's
 // named statuses (wsgi_fpm/worker_exit.h), for the log.
 std::string exited_with(int64_t status);
-// Once it is (for a template or the zygote), every orphan of any worker's
-// children is ours to reap, forked worker or not.
-bool is_child_subreaper();
-// Reaps exited children that no WorkerProcess knows (orphans of workers'
-// own children, adopted as the subreaper; a spare the zygote or a template
-// kept forked ahead, gone unused): a zombie seen twice, a second apart.
-// Call once a second while subreaper; true while an unknown zombie is left
-// to be seen again.
-bool reap_unknown_children();
-// At the supervisor's exit, once every WorkerProcess is gone: waits up to
-// `patience` for the children left (spares leave when their zygote or
-// template has gone, orphans when they will), then kills them, so that none
-// outlives a clean stop.
-void reap_remaining_children(std::chrono::milliseconds patience);
+// exited_with(status), or "killed by signal N (name)".
+std::string exit_reason(int64_t status, int signal);
 
 }  // namespace wsgi_fpm::supervisor

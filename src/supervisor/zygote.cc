@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "supervisor/child_reaper.h"
 #include "fmt/format.h"
 #include "util/descriptor_limit.h"
 #include "worker/options.h"
