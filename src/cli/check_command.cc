@@ -1,21 +1,17 @@
-#include "config/check_command.h"
-
-#include <sys/stat.h>
-
+// wsgi-fpm check [-c FILE]: validates a configuration without running it.
 #include <cstdint>
 #include <cstdio>
-#include <set>
 #include <string>
-#include <string_view>
-#include <vector>
 
 #include <fmt/core.h>
 
+#include "cli/arguments.h"
+#include "cli/commands.h"
 #include "config/load.h"
+#include "config/warnings.h"
 #include "util/descriptor_limit.h"
-#include "util/socket_file.h"
 
-namespace wsgi_fpm::config {
+namespace wsgi_fpm::cli {
 namespace {
 
 constexpr const char* kUsage =
@@ -34,71 +30,14 @@ constexpr const char* kUsage =
     "needed than this shell's hard limit allows) go to stderr as\n"
     "FILE:LINE:COLUMN: warning: message, and leave the status 0.\n";
 
-// Whoever may write a socket's directory may remove the socket, or put
-// something in its place before the supervisor binds it; the supervisor
-// never follows what it finds there (util/socket_file.h), but the pool is
-// at that user's mercy all the same.
-std::vector<Diagnostic> socket_directory_warnings(const Config& config) {
-  std::vector<Diagnostic> out;
-  auto warn = [&](const SourceLocation& where, const std::string& what, const std::string& dir) {
-    for (const auto& finding : unsafe_socket_directory(dir))
-      out.push_back({where, "warning: " + what + ": " + finding + "; only root should be able to write there"});
-  };
-  // A runtime-dir not made yet will be made in its parent.
-  struct stat st;
-  const std::string& run = config.runtime_dir;
-  warn(config.location_of("runtime-dir"), "runtime-dir " + run, stat(run.c_str(), &st) == 0 ? run : directory_of(run));
-  for (const auto& pool : config.pools) {
-    if (pool.listen.kind != Address::Kind::Unix) continue;
-    std::string dir = directory_of(pool.listen.path);
-    if (dir == run) continue;  // said once above
-    warn(pool.location_of("listen"), "the directory of pool " + pool.name + "'s socket", dir);
-  }
-  return out;
-}
-
-// The descriptors the supervisor holds with every pool at full strength:
-// its own (loop, signals, logs, control socket), each pool's listening
-// socket (and a template's, with preload-fork), per process its stdout,
-// stderr and notify pipes and hand-off socket, and a pidfd for a process
-// forked (from a template or the zygote), and the zygote's own four.
-std::uint64_t descriptors_needed(const Config& config) {
-  std::uint64_t n = 32;
-  std::set<std::string> logs;
-  bool zygote = false;
-  for (const auto& pool : config.pools) {
-    bool forked = pool.preload_fork || (pool.zygote && !pool.python_home);
-    zygote = zygote || (pool.zygote && !pool.python_home);
-    n += 1 + (pool.preload_fork ? 5 : 0) + (forked ? 5 : 4) * static_cast<std::uint64_t>(pool.processes);
-    if (pool.error_log) logs.insert(*pool.error_log);
-  }
-  return n + logs.size() + (zygote ? 4 : 0);
-}
-
 }  // namespace
 
 int check_command(int argc, char** argv) {
-  std::string path = kDefaultConfigPath;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      fmt::print(kUsage, kDefaultConfigPath);
-      return 0;
-    }
-    if (arg == "-c" || arg == "--config") {
-      if (i + 1 == argc) {
-        fmt::print(stderr, "wsgi-fpm check: {} needs a FILE\n", arg);
-        return 2;
-      }
-      path = argv[++i];
-    } else if (arg.starts_with("--config=")) {
-      path = std::string(arg.substr(9));
-    } else {
-      fmt::print(stderr, "wsgi-fpm check: unexpected argument '{}'\n", arg);
-      fmt::print(stderr, kUsage, kDefaultConfigPath);
-      return 2;
-    }
-  }
+  using namespace config;
+  std::string path;
+  Arguments args("check", fmt::format(kUsage, kDefaultConfigPath));
+  args.config(&path);
+  if (int status = args.parse(argc, argv); status >= 0) return status;
 
   auto users = UserDbSnapshot::of_system();
   LoadResult result = load_file(path, users);
@@ -122,4 +61,4 @@ int check_command(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace wsgi_fpm::config
+}  // namespace wsgi_fpm::cli

@@ -1,8 +1,5 @@
-// The commands that talk to a running supervisor over its control socket.
-#include "client/control_commands.h"
-
-#include <yaml-cpp/yaml.h>
-
+// wsgi-fpm status, reload and stop: the commands that talk to a running
+// supervisor over its control socket.
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -10,97 +7,22 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <optional>
-#include <sstream>
 #include <string>
 
-#include "config/check_command.h"
+#include "cli/arguments.h"
+#include "cli/commands.h"
+#include "config/control_socket.h"
 #include "supervisor/control_server.h"
 #include "util/fd.h"
 
-namespace wsgi_fpm::client {
+namespace wsgi_fpm::cli {
 namespace {
-
-struct Args {
-  std::string config = config::kDefaultConfigPath;
-  bool json = false;
-  bool no_wait = false;
-};
-
-enum Flags { kNone = 0, kJson = 1, kNoWait = 2 };
-
-bool parse(const char* name, const char* usage, int flags, int argc, char** argv, Args& out, int& exit_code) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << usage;
-      exit_code = 0;
-      return false;
-    }
-    if ((a == "-c" || a == "--config") && i + 1 < argc) {
-      out.config = argv[++i];
-    } else if (a.starts_with("--config=")) {
-      out.config = a.substr(9);
-    } else if ((flags & kJson) && a == "--json") {
-      out.json = true;
-    } else if ((flags & kNoWait) && a == "--no-wait") {
-      out.no_wait = true;
-    } else {
-      std::cerr << "wsgi-fpm " << name << ": unexpected argument '" << a << "' (see --help)\n";
-      exit_code = 2;
-      return false;
-    }
-  }
-  return true;
-}
-
-// runtime-dir as a top-level key of block YAML writes it: a line of its own
-// at column 0, read as YAML so that quotes and comments mean what they mean.
-std::optional<std::string> runtime_dir_line(const std::string& text) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.starts_with("runtime-dir:")) continue;
-    try {
-      YAML::Node node = YAML::Load(line)["runtime-dir"];
-      if (node.IsScalar() && !node.Scalar().empty()) return node.Scalar();
-    } catch (const YAML::Exception&) {
-    }
-    return std::nullopt;
-  }
-  return std::nullopt;
-}
-
-// Where the running supervisor listens: runtime-dir of the config. Read with
-// plain YAML so a config with errors elsewhere still finds the supervisor,
-// and from its one line when it has one: parsing 1,000 pools to find it took
-// 50 ms of each `reload`, `status` and `stop`.
-std::string control_socket_of(const std::string& config_path) {
-  std::string dir = "/run/wsgi-fpm";
-  std::ifstream in(config_path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  std::string text = content.str();
-  if (auto line = runtime_dir_line(text)) {
-    dir = *line;
-  } else if (text.find("runtime-dir") != std::string::npos) {
-    try {  // written some other way (flow style, say): the whole file it is
-      YAML::Node root = YAML::Load(text);
-      if (root.IsMap() && root["runtime-dir"] && root["runtime-dir"].IsScalar())
-        dir = root["runtime-dir"].as<std::string>();
-    } catch (const YAML::Exception&) {
-      // fall back to the default directory
-    }
-  }
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  return dir + "/control.sock";
-}
 
 int ask(const char* name, const std::string& config_path, const std::string& command, bool print_reply,
         std::string* reply_out = nullptr) {
   std::string reply, error;
-  if (!supervisor::control_request(control_socket_of(config_path), command, reply, error)) {
+  if (!supervisor::control_request(config::control_socket_of(config_path), command, reply, error)) {
     if (!error.empty()) std::cerr << "wsgi-fpm " << name << ": " << error << "\n";
     std::cerr << reply;
     return 1;
@@ -126,48 +48,47 @@ void wait_for_exit(pid_t pid) {
 }  // namespace
 
 int status_command(int argc, char** argv) {
-  Args args;
-  int code = 0;
-  if (!parse("status", "usage: wsgi-fpm status [-c FILE] [--json]\n\n"
-             "Shows every pool and process of the running supervisor: addresses, users,\n"
-             "requests served and in flight, restarts, and each process's state and RSS.\n",
-             kJson, argc, argv, args, code))
-    return code;
-  return ask("status", args.config, args.json ? "status json" : "status", true);
+  std::string config;
+  bool json = false;
+  Arguments args("status", "usage: wsgi-fpm status [-c FILE] [--json]\n\n"
+                           "Shows every pool and process of the running supervisor: addresses, users,\n"
+                           "requests served and in flight, restarts, and each process's state and RSS.\n");
+  args.config(&config).flag("--json", &json);
+  if (int status = args.parse(argc, argv); status >= 0) return status;
+  return ask("status", config, json ? "status json" : "status", true);
 }
 
 int reload_command(int argc, char** argv) {
-  Args args;
-  int code = 0;
-  if (!parse("reload", "usage: wsgi-fpm reload [-c FILE]\n\n"
-             "Makes the running supervisor (the one whose runtime-dir FILE names) re-read\n"
-             "its configuration file. If that is invalid, prints its errors and exits 1;\n"
-             "the running configuration keeps serving.\n",
-             kNone, argc, argv, args, code))
-    return code;
+  std::string config;
+  Arguments args("reload", "usage: wsgi-fpm reload [-c FILE]\n\n"
+                           "Makes the running supervisor (the one whose runtime-dir FILE names) re-read\n"
+                           "its configuration file. If that is invalid, prints its errors and exits 1;\n"
+                           "the running configuration keeps serving.\n");
+  args.config(&config);
+  if (int status = args.parse(argc, argv); status >= 0) return status;
   // The supervisor reads the file and answers with every error as
   // FILE:LINE:COL, printed by ask(). Checking here first read it twice: 0.1 s
   // of CPU at 1,000 pools.
-  int rc = ask("reload", args.config, "reload", false);
-  if (rc == 0) std::cout << "reloaded " << args.config << "\n";
+  int rc = ask("reload", config, "reload", false);
+  if (rc == 0) std::cout << "reloaded " << config << "\n";
   return rc;
 }
 
 int stop_command(int argc, char** argv) {
-  Args args;
-  int code = 0;
-  if (!parse("stop", "usage: wsgi-fpm stop [-c FILE] [--no-wait]\n\n"
-             "Stops the running supervisor gracefully: requests in flight finish, then\n"
-             "every worker exits and every socket is removed. Returns once the supervisor\n"
-             "has exited (at most its shutdown-timeout), or at once with --no-wait.\n",
-             kNoWait, argc, argv, args, code))
-    return code;
+  std::string config;
+  bool no_wait = false;
+  Arguments args("stop", "usage: wsgi-fpm stop [-c FILE] [--no-wait]\n\n"
+                         "Stops the running supervisor gracefully: requests in flight finish, then\n"
+                         "every worker exits and every socket is removed. Returns once the supervisor\n"
+                         "has exited (at most its shutdown-timeout), or at once with --no-wait.\n");
+  args.config(&config).flag("--no-wait", &no_wait);
+  if (int status = args.parse(argc, argv); status >= 0) return status;
   std::string reply;
-  int rc = ask("stop", args.config, "stop", false, &reply);
-  if (rc != 0 || args.no_wait) return rc;
+  int rc = ask("stop", config, "stop", false, &reply);
+  if (rc != 0 || no_wait) return rc;
   long pid = 0;
   if (std::sscanf(reply.c_str(), "pid %ld", &pid) == 1 && pid > 0) wait_for_exit(static_cast<pid_t>(pid));
   return 0;
 }
 
-}  // namespace wsgi_fpm::client
+}  // namespace wsgi_fpm::cli

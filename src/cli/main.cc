@@ -1,14 +1,11 @@
-// wsgi-fpm: the command line. Each subcommand lives with the module it drives.
+// wsgi-fpm: the command line. Each command is a file of src/cli/, parsing
+// its options with cli/arguments.h and driving the layer it is about.
 #include <cstring>
 #include <iostream>
 #include <string>
 
 #include "build_config.h"
-#include "client/control_commands.h"
-#include "client/request_command.h"
-#include "config/check_command.h"
-#include "supervisor/serve_command.h"
-#include "supervisor/supervisor.h"
+#include "cli/commands.h"
 
 namespace {
 
@@ -39,14 +36,20 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
   }
+  namespace cli = wsgi_fpm::cli;
+  struct Command {
+    const char* name;
+    int (*run)(int, char**);
+  };
+  static constexpr Command kCommands[] = {
+      {"run", cli::run_command},       {"serve", cli::serve_command},   {"check", cli::check_command},
+      {"status", cli::status_command}, {"reload", cli::reload_command}, {"stop", cli::stop_command},
+      {"request", cli::request_command},
+  };
   std::string command = argv[1];
-  if (command == "serve") return wsgi_fpm::supervisor::serve_command(argc - 1, argv + 1);
-  if (command == "run") return wsgi_fpm::supervisor::run_command(argc - 1, argv + 1);
-  if (command == "status") return wsgi_fpm::client::status_command(argc - 1, argv + 1);
-  if (command == "reload") return wsgi_fpm::client::reload_command(argc - 1, argv + 1);
-  if (command == "stop") return wsgi_fpm::client::stop_command(argc - 1, argv + 1);
-  if (command == "check") return wsgi_fpm::config::check_command(argc - 1, argv + 1);
-  if (command == "request") return wsgi_fpm::client::request_command(argc - 1, argv + 1);
+  for (const auto& c : kCommands) {
+    if (command == c.name) return c.run(argc - 1, argv + 1);
+  }
   if (command == "version" || command == "--version") {
     std::cout << "wsgi-fpm " << WSGI_FPM_VERSION << "\n";
     return 0;

@@ -1,8 +1,6 @@
 // wsgi-fpm request: a FastCGI/SCGI client that sends what a frontend would
 // and prints the raw CGI response, so an operator can test a pool without
 // any web server in front of it.
-#include "client/request_command.h"
-
 #include <grp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,13 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "cli/arguments.h"
+#include "cli/commands.h"
 #include "protocol/fastcgi.h"
 #include "protocol/scgi.h"
 #include "util/address.h"
 #include "util/socket.h"
 #include "util/users.h"
 
-namespace wsgi_fpm::client {
+namespace wsgi_fpm::cli {
 namespace {
 
 constexpr const char* kUsage = R"(usage: wsgi-fpm request ADDR [PATH] [options]
@@ -83,79 +83,45 @@ bool become(const std::string& name, std::string& error) {
 
 int request_command(int argc, char** argv) {
   std::vector<std::string> positional;
-  std::string protocol = "fastcgi", method, data, as_user;
+  std::string protocol = "fastcgi", method, data, as_user, timeout_text = "60";
   bool have_data = false;
-  int timeout_seconds = 60;
   protocol::Params extra, headers;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "wsgi-fpm request: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (a == "--protocol") {
-      protocol = value();
-    } else if (a == "--method") {
-      method = value();
-    } else if (a == "--data") {
-      data = value();
-      have_data = true;
-      if (data.starts_with("@")) {
-        std::ifstream in(data.substr(1), std::ios::binary);
-        if (!in) {
-          std::cerr << "wsgi-fpm request: cannot read " << data.substr(1) << "\n";
-          return 2;
-        }
-        std::stringstream s;
-        s << in.rdbuf();
-        data = s.str();
-      }
-    } else if (a == "--header") {
-      std::string h = value();
-      auto colon = h.find(':');
-      if (colon == std::string::npos) {
-        std::cerr << "wsgi-fpm request: --header wants 'Name: value', got '" << h << "'\n";
-        return 2;
-      }
-      std::string name = "HTTP_";
-      for (char c : h.substr(0, colon)) name.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
-      auto v = h.substr(colon + 1);
-      v.erase(0, v.find_first_not_of(' '));
-      if (name == "HTTP_CONTENT_TYPE") name = "CONTENT_TYPE";
-      headers.set(name, v);
-    } else if (a == "--param") {
-      std::string p = value();
-      auto eq = p.find('=');
-      if (eq == std::string::npos) {
-        std::cerr << "wsgi-fpm request: --param wants NAME=VALUE, got '" << p << "'\n";
-        return 2;
-      }
-      extra.set(p.substr(0, eq), p.substr(eq + 1));
-    } else if (a == "--timeout") {
-      timeout_seconds = std::atoi(value().c_str());
-      if (timeout_seconds <= 0) {
-        std::cerr << "wsgi-fpm request: --timeout must be a positive number of seconds\n";
-        return 2;
-      }
-    } else if (a == "--as-user") {
-      as_user = value();
-    } else if (a.starts_with("--")) {
-      std::cerr << "wsgi-fpm request: unknown option " << a << " (see --help)\n";
-      return 2;
-    } else {
-      positional.push_back(a);
-    }
-  }
-  if (positional.empty() || positional.size() > 2) {
-    std::cerr << kUsage;
-    return 2;
-  }
+  Arguments args("request", kUsage);
+  args.option("--protocol", &protocol).option("--method", &method).option("--as-user", &as_user);
+  args.option("--timeout", &timeout_text);
+  args.each("--data", [&](const std::string& value) -> std::string {
+    data = value;
+    have_data = true;
+    if (!data.starts_with("@")) return {};
+    std::ifstream in(data.substr(1), std::ios::binary);
+    if (!in) return "cannot read " + data.substr(1);
+    std::stringstream s;
+    s << in.rdbuf();
+    data = s.str();
+    return {};
+  });
+  args.each("--header", [&](const std::string& h) -> std::string {
+    auto colon = h.find(':');
+    if (colon == std::string::npos) return "wants 'Name: value', got '" + h + "'";
+    std::string name = "HTTP_";
+    for (char c : h.substr(0, colon)) name.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+    auto v = h.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(' '));
+    if (name == "HTTP_CONTENT_TYPE") name = "CONTENT_TYPE";
+    headers.set(name, v);
+    return {};
+  });
+  args.each("--param", [&](const std::string& p) -> std::string {
+    auto eq = p.find('=');
+    if (eq == std::string::npos) return "wants NAME=VALUE, got '" + p + "'";
+    extra.set(p.substr(0, eq), p.substr(eq + 1));
+    return {};
+  });
+  args.positional(&positional, 2);
+  if (int status = args.parse(argc, argv); status >= 0) return status;
+  if (positional.empty()) return args.usage_error("which address? (ADDR is needed)");
+  int timeout_seconds = std::atoi(timeout_text.c_str());
+  if (timeout_seconds <= 0) return args.usage_error("--timeout must be a positive number of seconds");
   if (protocol != "fastcgi" && protocol != "scgi") {
     std::cerr << "wsgi-fpm request: --protocol must be fastcgi or scgi\n";
     return 2;
@@ -238,4 +204,4 @@ int request_command(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace wsgi_fpm::client
+}  // namespace wsgi_fpm::cli

@@ -1,7 +1,4 @@
 // wsgi-fpm serve: zero-config mode, like mod_wsgi-express start-server.
-#include "util/descriptor_limit.h"
-#include "supervisor/serve_command.h"
-
 #include <cstring>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,17 +9,20 @@
 #include <algorithm>
 #include <optional>
 
+#include "cli/commands.h"
 #include "config/load.h"
 #include "config/user_db.h"
 #include "supervisor/log_sink.h"
 #include "supervisor/pool.h"
 #include "supervisor/pool_spec.h"
 #include "supervisor/serve_config.h"
+#include "util/descriptor_limit.h"
 #include "util/descriptors.h"
 #include "util/log.h"
 #include "util/users.h"
 
-namespace wsgi_fpm::supervisor {
+namespace wsgi_fpm::cli {
+using namespace supervisor;
 namespace {
 
 constexpr const char* kUsage = R"(usage: wsgi-fpm serve SCRIPT [--KEY VALUE]...
@@ -178,4 +178,4 @@ int serve_command(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace wsgi_fpm::supervisor
+}  // namespace wsgi_fpm::cli

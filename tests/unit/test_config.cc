@@ -18,7 +18,6 @@
 #include <netinet/in.h>
 
 #include "build_config.h"
-#include "config/check_command.h"
 #include "config/fake_user_db.h"
 #include "config/load.h"
 #include "config/suggest.h"
@@ -1701,87 +1700,6 @@ TEST_CASE("the example configuration loads, with its example include") {
   auto shipped = load_file(example.string(), machine());
   REQUIRE(shipped.ok());
   CHECK(shipped.config->pools.size() == 2);
-}
-
-namespace {
-
-// Sends stdout and stderr to /dev/null while it lives: the command's output
-// is its contract with a terminal, not with this test.
-struct Silence {
-  int saved_out = dup(1), saved_err = dup(2);
-  Silence() {
-    std::fflush(nullptr);
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    close(null);
-  }
-  ~Silence() {
-    std::fflush(nullptr);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    close(saved_out);
-    close(saved_err);
-  }
-};
-
-}  // namespace
-
-TEST_CASE("wsgi-fpm check: --help, a bad argument and a missing file") {
-  char check[] = "check", help[] = "--help", bogus[] = "--bogus", dash_c[] = "-c",
-       missing[] = "/nonexistent/wsgi-fpm.yaml";
-  char* help_argv[] = {check, help, nullptr};
-  char* bogus_argv[] = {check, bogus, nullptr};
-  char* missing_argv[] = {check, dash_c, missing, nullptr};
-  int help_status, bogus_status, missing_status;
-  {
-    Silence quiet;  // checked after, so that a failure is not silenced too
-    help_status = check_command(2, help_argv);
-    bogus_status = check_command(2, bogus_argv);
-    missing_status = check_command(3, missing_argv);
-  }
-  CHECK(help_status == 0);
-  CHECK(bogus_status == 2);
-  CHECK(missing_status == 1);
-}
-
-TEST_CASE("wsgi-fpm check: a valid file is summed up on one line") {
-  TempDir dir;
-  // Runs against the real password database: root exists everywhere, and
-  // allow-root keeps the pool valid whoever runs the test.
-  auto path = dir.write("ok.yaml", R"(
-    pools:
-      a:
-        user: root
-        allow-root: true
-        apps: [{script: /a.wsgi}]
-  )");
-  std::string arg = path;
-  char check[] = "check", dash_c[] = "-c";
-  char* argv[] = {check, dash_c, arg.data(), nullptr};
-  int status;
-  std::string printed;
-  {
-    fflush(stdout);
-    int saved = dup(1);
-    FILE* capture = std::tmpfile();
-    dup2(fileno(capture), 1);
-    status = check_command(3, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    std::rewind(capture);
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, capture)) printed += buf;
-    std::fclose(capture);
-  }
-  if (geteuid() == 0) {
-    CHECK(status == 0);
-    CHECK(printed == path + ": ok, 1 pool\n");
-  } else {
-    // Not root: the pool asks for another user, which check must refuse.
-    CHECK(status == 1);
-  }
 }
 
 TEST_CASE("the man page documents every row of the settings table, with its default") {
