@@ -339,7 +339,7 @@ class Bench:
         extra = (["--keep-alive"] if w.keep_alive else []) + (["--body-size", str(w.body)] if w.body > 0 else []) \
             + server.client_args() + list(row.generator)
         server.start()
-        if not self.wait_fastcgi(server.addr, extra):
+        if not server.running() or not self.wait_fastcgi(server.addr, extra):
             log(f"{name} did not answer on {server.addr}; its log:")
             tail(server.logs())
             server.stop()
@@ -363,7 +363,7 @@ class Bench:
         p, t = int(self.o.processes), int(w.threads)
         if HTTP[name]:
             measured = HTTP[name](self.procs, self.tools, app, p, t).start()
-            if not self.wait_fastcgi(measured.addr):
+            if not measured.running() or not self.wait_fastcgi(measured.addr):
                 log(f"{name}: the backend did not answer; its log:")
                 tail(measured.logs())
                 measured.stop()
@@ -373,7 +373,7 @@ class Bench:
         else:
             measured = front = Apache(self.procs, app, p, t).start()
             stack = [front]
-        if not self.wait_http(front.addr):
+        if not front.running() or not self.wait_http(front.addr):
             log(f"{name} did not answer on port {front.addr}; its log:")
             tail(front.logs())
             for s in stack:
@@ -382,15 +382,21 @@ class Bench:
         url = f"http://127.0.0.1:{front.addr}/"
         env = dict(os.environ, WRK_BODY_SIZE=str(w.body))
 
-        def wrk(seconds, **kw):
-            return subprocess.run(["wrk", "-t1", "-c", w.connections, "-d", "%ds" % wrk_seconds(seconds), "-s",
-                                   "bench/wrk_report.lua", url], env=env, **kw)
+        def wrk(seconds):
+            """wrk's output; empty if it failed."""
+            try:
+                return subprocess.run(["wrk", "-t1", "-c", w.connections, "-d", "%ds" % wrk_seconds(seconds),
+                                       "-s", "bench/wrk_report.lua", url], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, text=True).stdout
+            except OSError as e:
+                log(f"cannot run wrk: {e.strerror}")
+                return ""
 
         busy = background_busy()
-        wrk(self.o.warmup, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wrk(self.o.warmup)
         pids = [s.pid for s in stack]
         cpu0 = cpu_seconds(pids)
-        out = wrk(self.o.duration, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+        out = wrk(self.o.duration)
         cpu1 = cpu_seconds(pids)
         out = next((line for line in out.splitlines() if line.startswith("{")), "")
         if out:
@@ -439,7 +445,7 @@ class Bench:
     def callgrind_run(self, name, run_name, requests):
         # Under valgrind, servers start ~50x slower: they have 300 s to answer.
         server = self.callgrind_server(name, run_name).start()
-        if not self.wait_fastcgi(server.addr, seconds=300):
+        if not server.running() or not self.wait_fastcgi(server.addr, seconds=300):
             log(f"callgrind: {name} did not answer; its log:")
             tail(server.logs())
             server.stop()

@@ -68,10 +68,15 @@ class Processes:
         return os.path.join(self.tmp, name)
 
     def spawn(self, name, argv, env=None):
-        """Starts a server in the background, its output in TMP/NAME.log."""
+        """Starts a server in the background, its output in TMP/NAME.log;
+        None if it cannot run (a tool missing: that server's rows stay empty)."""
         with open(self.path(name + ".log"), "wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env)
+            try:
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        env=env)
+            except OSError as e:
+                out.write(f"cannot run {argv[0]}: {e.strerror}\n".encode())
+                return None
         self.started.append(proc)
         return proc
 
@@ -194,6 +199,9 @@ class Server:
         self.config()
         self.proc = self.procs.spawn(self.name, self.wrap + self.argv(), self.env())
         return self
+
+    def running(self):
+        return self.proc is not None
 
     def stop(self, seconds=10):
         if self.proc is not None:

@@ -156,6 +156,18 @@ def a_server_is_started_and_stopped_by_pid():
         with open(log) as f:
             expect(f.read(), "started\n", "its log")
 
+        class Missing(servers.Server):
+            prefix = "missing"
+
+            def argv(self):
+                return ["/nonexistent/server"]
+
+        m = Missing(procs).start()  # a tool not installed: its rows stay empty, the run goes on
+        expect((m.running(), procs.started), (False, []), "a server that cannot run")
+        m.stop()
+        with open(os.path.join(tmp, "missing-2.log")) as f:
+            expect(f.read(), "cannot run /nonexistent/server: No such file or directory\n", "its log")
+
 
 def memory_and_cpu_of_a_master_and_its_workers():
     """This process as the master, two children as workers, one of them
