@@ -11,7 +11,9 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -806,143 +808,643 @@ TEST_CASE("a missing main file is reported without a line") {
 // Bad configs: one mistake each, the exact message and where
 // ---------------------------------------------------------------------------
 
-TEST_CASE("a misspelt key gets a suggestion") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        thread: 4
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:5: unknown key 'thread' (did you mean 'threads'?)");
+namespace {
+
+// Whose machine a bad config is loaded on.
+enum class As { root, tenant_a };
+
+struct BadConfig {
+  const char* name;   // doctest names a failing row's SUBCASE after it
+  const char* yaml;   // indented as in the table: yaml() takes the indentation off
+  const char* error;  // the one error, whole, as `wsgi-fpm check` prints it ("F" for the file)
+  As as = As::root;
+};
+
+const BadConfig bad_configs[] = {
+    {.name = "a misspelt key gets a suggestion",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            thread: 4
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:5: unknown key 'thread' (did you mean 'threads'?)"},
+    {.name = "an underscore for a dash is a misspelling too",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            request_timeout: 4
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:5: unknown key 'request_timeout' (did you mean 'request-timeout'?)"},
+    {.name = "a key far from any known one gets no suggestion",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            colour: blue
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:5: unknown key 'colour'"},
+    {.name = "a misspelt top-level key gets a suggestion",
+     .yaml = R"(
+        runtime_dir: /run/x
+        pools:
+          a: {user: tenant-a, apps: [{script: /a.wsgi}]}
+      )",
+     .error = "F:1:1: unknown key 'runtime_dir' (did you mean 'runtime-dir'?)"},
+    {.name = "a mod_wsgi option wsgi-fpm does not support says why",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            python-eggs: /tmp/eggs
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:5: 'python-eggs' is obsolete (Python eggs) and not supported"},
+    {.name = "a quoted number is a string, not an integer",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            processes: "2"
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:16: 'processes' must be an integer, not the string \"2\""},
+    {.name = "a word where a number belongs",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            threads: many
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:14: 'threads' must be an integer, not 'many'"},
+    {.name = "zero threads is out of range",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            threads: 0
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:14: 'threads' must be between 1 and 1024, not 0"},
+    {.name = "a negative timeout is out of range",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            request-timeout: -1
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:22: 'request-timeout' must be between 0 and 31536000, not -1"},
+    {.name = "cpu-priority is a nice value",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            cpu-priority: 20
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:19: 'cpu-priority' must be between -20 and 19, not 20"},
+    {.name = "an empty value is reported at its key",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            request-timeout:
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:5: 'request-timeout' must be an integer, not null"},
+    {.name = "a size must be bytes with an optional suffix",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            limit-request-body: 10 MB
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:25: 'limit-request-body' must be a size in bytes (with an optional K, M or G), not '10 MB'"},
+    {.name = "a tiny response header buffer is refused",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            header-buffer-size: 100
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:25: 'header-buffer-size' must be between 4096 and 67108864 bytes, not 100"},
+    {.name = "a thread stack below the system minimum is refused",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            stack-size: 100
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:17: 'stack-size' must be 0 (the system default) or at least 16384, not 100"},
+    {.name = "a boolean must be true or false",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            script-reloading: maybe
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:23: 'script-reloading' must be true or false, not 'maybe'"},
+    {.name = "a socket mode must be octal",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            socket-mode: "0999"
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:18: 'socket-mode' must be an octal mode such as \"0660\", not '0999'"},
+    {.name = "a socket mode has no setuid, setgid or sticky bits",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            socket-mode: "4770"
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:18: 'socket-mode' must be at most 0777, not 4770"},
+    {.name = "a umask must be a mode, not a list",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            umask: [022]
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:12: 'umask' must be an octal mode such as \"0660\", not a list"},
+    {.name = "an unknown user",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-z
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:3:11: unknown user 'tenant-z'"},
+    {.name = "an unknown numeric user id",
+     .yaml = R"(
+        pools:
+          a:
+            user: "#4242"
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:3:11: unknown user id 4242"},
+    {.name = "an unknown group",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            group: wheel
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:12: unknown group 'wheel'"},
+    {.name = "an unknown supplementary group is pointed at in the list",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            supplementary-groups: [staff, video]
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:35: unknown group 'video'"},
+    {.name = "an unknown socket-user",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            socket-user: nginx
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:18: unknown user 'nginx'"},
+    {.name = "as root, a pool must say which user it runs as",
+     .yaml = R"(
+        pools:
+          anonymous:
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:2:3: pool 'anonymous' must set 'user' when wsgi-fpm runs as root"},
+    {.name = "a pool running as root must say allow-root",
+     .yaml = R"(
+        pools:
+          admin:
+            user: root
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:3:11: pool 'admin' would run as root; set 'allow-root: true' if that is really wanted"},
+    {.name = "run by an ordinary user, a pool cannot ask for another user",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-b
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:3:11: user 'tenant-b' differs from the user wsgi-fpm runs as ('tenant-a'); "
+             "only root can run pools as other users",
+     .as = As::tenant_a},
+    {.name = "run by an ordinary user, a pool cannot ask for another group",
+     .yaml = R"(
+        pools:
+          a:
+            group: staff
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:3:12: group 'staff' differs from the group wsgi-fpm runs as ('tenant-a'); only root can switch groups",
+     .as = As::tenant_a},
+    {.name = "run by an ordinary user, supplementary groups are out of reach",
+     .yaml = R"(
+        pools:
+          a:
+            supplementary-groups: staff
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:3:27: 'supplementary-groups' needs wsgi-fpm to run as root",
+     .as = As::tenant_a},
+    {.name = "run by an ordinary user, the socket cannot be given away",
+     .yaml = R"(
+        pools:
+          a:
+            socket-user: www-data
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:3:18: socket-user 'www-data' differs from the user wsgi-fpm runs as ('tenant-a'); "
+             "only root can give sockets to other users",
+     .as = As::tenant_a},
+    {.name = "the same pool twice in one file",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps: [{script: /a.wsgi}]
+          a:
+            user: tenant-b
+            apps: [{script: /b.wsgi}]
+      )",
+     .error = "F:5:3: duplicate key 'a' (first set on line 2)"},
+    {.name = "the same key twice in one pool",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            threads: 4
+            apps: [{script: /a.wsgi}]
+            threads: 8
+      )",
+     .error = "F:6:5: duplicate key 'threads' (first set on line 4)"},
+    {.name = "a pool name must be usable as a file name",
+     .yaml = R"(
+        pools:
+          "tenant a/../x":
+            user: tenant-a
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:2:3: invalid pool name 'tenant a/../x': use up to 64 letters, digits, '.', '-' and '_'"},
+    {.name = "two pools on one UNIX socket",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            listen: /run/shared.sock
+            apps: [{script: /a.wsgi}]
+          b:
+            user: tenant-b
+            listen: unix:/run/shared.sock
+            apps: [{script: /b.wsgi}]
+      )",
+     .error = "F:8:13: pool 'b' cannot listen on '/run/shared.sock': pool 'a' already listens on "
+             "'/run/shared.sock' (/etc/wsgi-fpm/wsgi-fpm.yaml:4:13)"},
+    {.name = "a pool's explicit socket may not take another pool's default one",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps: [{script: /a.wsgi}]
+          b:
+            user: tenant-b
+            listen: /run/wsgi-fpm/a.sock
+            apps: [{script: /b.wsgi}]
+      )",
+     .error = "F:7:13: pool 'b' cannot listen on '/run/wsgi-fpm/a.sock': pool 'a' already listens on "
+             "'/run/wsgi-fpm/a.sock' (/etc/wsgi-fpm/wsgi-fpm.yaml:2:3)"},
+    {.name = "a wildcard TCP address takes the port on every address",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            listen: 127.0.0.1:9001
+            apps: [{script: /a.wsgi}]
+          b:
+            user: tenant-b
+            listen: 0.0.0.0:9001
+            apps: [{script: /b.wsgi}]
+      )",
+     .error = "F:8:13: pool 'b' cannot listen on '0.0.0.0:9001': pool 'a' already listens on "
+             "'127.0.0.1:9001' (/etc/wsgi-fpm/wsgi-fpm.yaml:4:13)"},
+    {.name = "a relative socket path",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            listen: run/a.sock
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:13: invalid listen address 'run/a.sock': expected /path, unix:/path, IPV4:PORT or [IPV6]:PORT"},
+    {.name = "a host name instead of an address",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            listen: web.example:9001
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:13: invalid listen address 'web.example:9001': 'web.example' is not a numeric IPv4 address "
+             "(expected /path, unix:/path, IPV4:PORT or [IPV6]:PORT)"},
+    {.name = "an IPv6 address without brackets",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            listen: ::1:9001
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:13: invalid listen address '::1:9001': an IPv6 address must be written in brackets, as [::1]:9001"},
+    {.name = "a port out of range",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            listen: 127.0.0.1:70000
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:13: invalid listen address '127.0.0.1:70000': port '70000' is not a number from 1 to 65535"},
+    {.name = "an unknown protocol lists the known ones",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            protocol: http
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:15: 'protocol' must be one of fastcgi, scgi, not 'http'"},
+    {.name = "an unknown process manager",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            process-manager: lazy
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:22: 'process-manager' must be one of static, ondemand, dynamic, not 'lazy'"},
+    {.name = "spare processes only mean something to a dynamic pool",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            processes: 4
+            min-spare: 2
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:5:16: 'min-spare' applies only to process-manager: dynamic"},
+    {.name = "more spare processes than processes",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            processes: 2
+            process-manager: dynamic
+            max-spare: 5
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:6:16: 'max-spare' (5) must not exceed 'processes' (2)"},
+    {.name = "an idle timeout only means something to an ondemand pool",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            process-idle-timeout: 30
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:27: 'process-idle-timeout' applies only to process-manager: ondemand"},
+    {.name = "allowed-clients on a UNIX socket would be silently ignored, so it is an error",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            allowed-clients: [127.0.0.1]
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:22: 'allowed-clients' applies only to TCP listeners; UNIX sockets are guarded by 'socket-mode'"},
+    {.name = "a socket mode on a TCP listener would be silently ignored, so it is an error",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            listen: 127.0.0.1:9001
+            socket-mode: "0600"
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:5:18: 'socket-mode' applies only to UNIX sockets"},
+    {.name = "a bad client network",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            listen: 127.0.0.1:9001
+            allowed-clients: [10.0.0.0/33]
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:5:23: invalid client network '10.0.0.0/33': prefix length must be a number from 0 to 32"},
+    {.name = "a pool without apps",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+      )",
+     .error = "F:2:3: pool 'a' is missing required key 'apps'"},
+    {.name = "an empty apps list",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps: []
+      )",
+     .error = "F:4:11: 'apps' must list at least one app"},
+    {.name = "apps written as a mapping instead of a list",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps:
+              script: /a.wsgi
+      )",
+     .error = "F:5:7: 'apps' must be a list, not a mapping"},
+    {.name = "an app without a script",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps:
+              - mount: /shop
+      )",
+     .error = "F:5:9: app is missing required key 'script'"},
+    {.name = "a relative script path",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps:
+              - script: site.wsgi
+      )",
+     .error = "F:5:17: 'script' must be an absolute path, not 'site.wsgi'"},
+    {.name = "a mount without its leading slash",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps:
+              - mount: shop
+                script: /a.wsgi
+      )",
+     .error = "F:5:16: 'mount' must start with '/', not 'shop'"},
+    {.name = "two apps on one mount",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps:
+              - mount: /shop
+                script: /a.wsgi
+              - mount: /shop/
+                script: /b.wsgi
+      )",
+     .error = "F:7:16: mount '/shop' is already used by the app on line 5"},
+    {.name = "a misspelt application-group variable",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps:
+              - script: /a.wsgi
+                application-group: "%{RESORCE}"
+      )",
+     .error = "F:6:28: 'application-group' must be %{GLOBAL}, %{SERVER}, %{HOST}, %{RESOURCE}, "
+             "%{ENV:NAME} or a plain name, not '%{RESORCE}'"},
+    {.name = "a callable that Python could not name",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps:
+              - script: /a.wsgi
+                callable: my-app
+      )",
+     .error = "F:6:19: 'callable' must be a Python identifier, not 'my-app'"},
+    {.name = "a misspelt app key",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            apps:
+              - script: /a.wsgi
+                callabel: app
+      )",
+     .error = "F:6:9: unknown key 'callabel' (did you mean 'callable'?)"},
+    {.name = "environment as a list instead of a mapping",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            environment: [DEBUG=1]
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:18: 'environment' must be a mapping, not a list"},
+    {.name = "an environment variable whose value is not a string",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            environment:
+              PATHS: [/a, /b]
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:5:14: environment variable 'PATHS' must be a string, not a list"},
+    {.name = "a relative log file",
+     .yaml = R"(
+        log: wsgi-fpm.log
+        pools:
+          a: {user: tenant-a, apps: [{script: /a.wsgi}]}
+      )",
+     .error = "F:1:6: 'log' must be 'stderr' or an absolute path, not 'wsgi-fpm.log'"},
+    {.name = "a relative python-home",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            python-home: venv
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:18: 'python-home' must be an absolute path, not 'venv'"},
+    {.name = "a pool that is not a mapping",
+     .yaml = R"(
+        pools:
+          a: tenant-a
+      )",
+     .error = "F:2:6: pool 'a' must be a mapping, not 'tenant-a'"},
+    {.name = "a configuration that is a list",
+     .yaml = R"(
+        - pools
+      )",
+     .error = "F:1:1: the configuration must be a mapping, not a list"},
+    {.name = "a YAML syntax error has a position too",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+           threads: 4
+      )",
+     .error = "F:4:4: YAML syntax error: end of map not found"},
+    {.name = "a tab in the indentation",
+     .yaml = "pools:\n  a:\n\tuser: tenant-a\n",
+     .error = "F:3:2: YAML syntax error: end of map not found"},
+    {.name = "two YAML documents in one file",
+     .yaml = R"(
+        pools:
+          a: {user: tenant-a, apps: [{script: /a.wsgi}]}
+        ---
+        pools: {}
+      )",
+     .error = "F:4:1: only one YAML document is allowed (found a second after '---')"},
+    {.name = "a config without any pool",
+     .yaml = "runtime-dir: /run/wsgi-fpm\n",
+     .error = "F:1:1: no pools defined: add a 'pools' mapping or an 'include'"},
+};
+
+}  // namespace
+
+// One row alone: test_config -tc="bad configs*" -sc="a tab*"
+TEST_CASE("bad configs: one mistake each, the exact message and where") {
+  for (const BadConfig& row : bad_configs) {
+    SUBCASE(row.name) {
+      CHECK(the_error(row.yaml, row.as == As::tenant_a ? machine_as_tenant_a() : machine()) == std::string(row.error));
+    }
+  }
 }
 
-TEST_CASE("an underscore for a dash is a misspelling too") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        request_timeout: 4
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:5: unknown key 'request_timeout' (did you mean 'request-timeout'?)");
+TEST_CASE("the bad configs' rows have names of their own") {
+  // Two rows of one name would be one SUBCASE to doctest, and the second never run.
+  std::set<std::string_view> names;
+  for (const BadConfig& row : bad_configs) names.insert(row.name);
+  CHECK(names.size() == std::size(bad_configs));
 }
 
-TEST_CASE("a key far from any known one gets no suggestion") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        colour: blue
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:5: unknown key 'colour'");
-}
-
-TEST_CASE("a misspelt top-level key gets a suggestion") {
-  CHECK(the_error(R"(
-    runtime_dir: /run/x
-    pools:
-      a: {user: tenant-a, apps: [{script: /a.wsgi}]}
-  )") == "F:1:1: unknown key 'runtime_dir' (did you mean 'runtime-dir'?)");
-}
-
-TEST_CASE("a mod_wsgi option wsgi-fpm does not support says why") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        python-eggs: /tmp/eggs
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:5: 'python-eggs' is obsolete (Python eggs) and not supported");
-}
-
-TEST_CASE("a quoted number is a string, not an integer") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        processes: "2"
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:16: 'processes' must be an integer, not the string \"2\"");
-}
-
-TEST_CASE("a word where a number belongs") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        threads: many
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:14: 'threads' must be an integer, not 'many'");
-}
-
-TEST_CASE("zero threads is out of range") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        threads: 0
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:14: 'threads' must be between 1 and 1024, not 0");
-}
-
-TEST_CASE("a negative timeout is out of range") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        request-timeout: -1
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:22: 'request-timeout' must be between 0 and 31536000, not -1");
-}
-
-TEST_CASE("cpu-priority is a nice value") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        cpu-priority: 20
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:19: 'cpu-priority' must be between -20 and 19, not 20");
-}
-
-TEST_CASE("an empty value is reported at its key") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        request-timeout:
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:5: 'request-timeout' must be an integer, not null");
-}
-
-TEST_CASE("a size must be bytes with an optional suffix") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        limit-request-body: 10 MB
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:25: 'limit-request-body' must be a size in bytes (with an optional K, M or G), not '10 MB'");
-}
-
-TEST_CASE("a tiny response header buffer is refused") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        header-buffer-size: 100
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:25: 'header-buffer-size' must be between 4096 and 67108864 bytes, not 100");
-}
-
-TEST_CASE("a thread stack below the system minimum is refused") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        stack-size: 100
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:17: 'stack-size' must be 0 (the system default) or at least 16384, not 100");
-}
+// Bad configs that check more than one message, or a good value beside them.
 
 TEST_CASE("maximum-memory: a size, off by default, never so small that it must be a forgotten unit") {
   auto limit = [](const std::string& value) {
@@ -977,249 +1479,6 @@ TEST_CASE("maximum-memory: a size, off by default, never so small that it must b
   )") == "F:4:21: 'maximum-memory' must be a size in bytes (with an optional K, M or G), not 'lots'");
 }
 
-TEST_CASE("a boolean must be true or false") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        script-reloading: maybe
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:23: 'script-reloading' must be true or false, not 'maybe'");
-}
-
-TEST_CASE("a socket mode must be octal") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        socket-mode: "0999"
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:18: 'socket-mode' must be an octal mode such as \"0660\", not '0999'");
-}
-
-TEST_CASE("a socket mode has no setuid, setgid or sticky bits") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        socket-mode: "4770"
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:18: 'socket-mode' must be at most 0777, not 4770");
-}
-
-TEST_CASE("a umask must be a mode, not a list") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        umask: [022]
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:12: 'umask' must be an octal mode such as \"0660\", not a list");
-}
-
-TEST_CASE("an unknown user") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-z
-        apps: [{script: /a.wsgi}]
-  )") == "F:3:11: unknown user 'tenant-z'");
-}
-
-TEST_CASE("an unknown numeric user id") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: "#4242"
-        apps: [{script: /a.wsgi}]
-  )") == "F:3:11: unknown user id 4242");
-}
-
-TEST_CASE("an unknown group") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        group: wheel
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:12: unknown group 'wheel'");
-}
-
-TEST_CASE("an unknown supplementary group is pointed at in the list") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        supplementary-groups: [staff, video]
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:35: unknown group 'video'");
-}
-
-TEST_CASE("an unknown socket-user") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        socket-user: nginx
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:18: unknown user 'nginx'");
-}
-
-TEST_CASE("as root, a pool must say which user it runs as") {
-  CHECK(the_error(R"(
-    pools:
-      anonymous:
-        apps: [{script: /a.wsgi}]
-  )") == "F:2:3: pool 'anonymous' must set 'user' when wsgi-fpm runs as root");
-}
-
-TEST_CASE("a pool running as root must say allow-root") {
-  CHECK(the_error(R"(
-    pools:
-      admin:
-        user: root
-        apps: [{script: /a.wsgi}]
-  )") == "F:3:11: pool 'admin' would run as root; set 'allow-root: true' if that is really wanted");
-}
-
-TEST_CASE("run by an ordinary user, a pool cannot ask for another user") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-b
-        apps: [{script: /a.wsgi}]
-  )", machine_as_tenant_a()) ==
-        "F:3:11: user 'tenant-b' differs from the user wsgi-fpm runs as ('tenant-a'); "
-        "only root can run pools as other users");
-}
-
-TEST_CASE("run by an ordinary user, a pool cannot ask for another group") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        group: staff
-        apps: [{script: /a.wsgi}]
-  )", machine_as_tenant_a()) ==
-        "F:3:12: group 'staff' differs from the group wsgi-fpm runs as ('tenant-a'); only root can switch groups");
-}
-
-TEST_CASE("run by an ordinary user, supplementary groups are out of reach") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        supplementary-groups: staff
-        apps: [{script: /a.wsgi}]
-  )", machine_as_tenant_a()) == "F:3:27: 'supplementary-groups' needs wsgi-fpm to run as root");
-}
-
-TEST_CASE("run by an ordinary user, the socket cannot be given away") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        socket-user: www-data
-        apps: [{script: /a.wsgi}]
-  )", machine_as_tenant_a()) ==
-        "F:3:18: socket-user 'www-data' differs from the user wsgi-fpm runs as ('tenant-a'); "
-        "only root can give sockets to other users");
-}
-
-TEST_CASE("the same pool twice in one file") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps: [{script: /a.wsgi}]
-      a:
-        user: tenant-b
-        apps: [{script: /b.wsgi}]
-  )") == "F:5:3: duplicate key 'a' (first set on line 2)");
-}
-
-TEST_CASE("the same key twice in one pool") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        threads: 4
-        apps: [{script: /a.wsgi}]
-        threads: 8
-  )") == "F:6:5: duplicate key 'threads' (first set on line 4)");
-}
-
-TEST_CASE("a pool name must be usable as a file name") {
-  CHECK(the_error(R"(
-    pools:
-      "tenant a/../x":
-        user: tenant-a
-        apps: [{script: /a.wsgi}]
-  )") == "F:2:3: invalid pool name 'tenant a/../x': use up to 64 letters, digits, '.', '-' and '_'");
-}
-
-TEST_CASE("two pools on one UNIX socket") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        listen: /run/shared.sock
-        apps: [{script: /a.wsgi}]
-      b:
-        user: tenant-b
-        listen: unix:/run/shared.sock
-        apps: [{script: /b.wsgi}]
-  )") == "F:8:13: pool 'b' cannot listen on '/run/shared.sock': pool 'a' already listens on "
-         "'/run/shared.sock' (/etc/wsgi-fpm/wsgi-fpm.yaml:4:13)");
-}
-
-TEST_CASE("a pool's explicit socket may not take another pool's default one") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps: [{script: /a.wsgi}]
-      b:
-        user: tenant-b
-        listen: /run/wsgi-fpm/a.sock
-        apps: [{script: /b.wsgi}]
-  )") == "F:7:13: pool 'b' cannot listen on '/run/wsgi-fpm/a.sock': pool 'a' already listens on "
-         "'/run/wsgi-fpm/a.sock' (/etc/wsgi-fpm/wsgi-fpm.yaml:2:3)");
-}
-
-TEST_CASE("a wildcard TCP address takes the port on every address") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        listen: 127.0.0.1:9001
-        apps: [{script: /a.wsgi}]
-      b:
-        user: tenant-b
-        listen: 0.0.0.0:9001
-        apps: [{script: /b.wsgi}]
-  )") == "F:8:13: pool 'b' cannot listen on '0.0.0.0:9001': pool 'a' already listens on "
-         "'127.0.0.1:9001' (/etc/wsgi-fpm/wsgi-fpm.yaml:4:13)");
-}
-
-TEST_CASE("a relative socket path") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        listen: run/a.sock
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:13: invalid listen address 'run/a.sock': expected /path, unix:/path, IPV4:PORT or [IPV6]:PORT");
-}
-
-TEST_CASE("a host name instead of an address") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        listen: web.example:9001
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:13: invalid listen address 'web.example:9001': 'web.example' is not a numeric IPv4 address "
-         "(expected /path, unix:/path, IPV4:PORT or [IPV6]:PORT)");
-}
-
 TEST_CASE("localhost is the one name taken, as 127.0.0.1") {
   Config c = load_ok(R"(
     pools:
@@ -1231,295 +1490,6 @@ TEST_CASE("localhost is the one name taken, as 127.0.0.1") {
   CHECK(c.pools[0].listen.str() == "127.0.0.1:9001");
   std::string why;
   CHECK(c.pools[0].listen.conflicts_with(*parse_address("127.0.0.1:9001", why)));
-}
-
-TEST_CASE("an IPv6 address without brackets") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        listen: ::1:9001
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:13: invalid listen address '::1:9001': an IPv6 address must be written in brackets, as [::1]:9001");
-}
-
-TEST_CASE("a port out of range") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        listen: 127.0.0.1:70000
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:13: invalid listen address '127.0.0.1:70000': port '70000' is not a number from 1 to 65535");
-}
-
-TEST_CASE("an unknown protocol lists the known ones") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        protocol: http
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:15: 'protocol' must be one of fastcgi, scgi, not 'http'");
-}
-
-TEST_CASE("an unknown process manager") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        process-manager: lazy
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:22: 'process-manager' must be one of static, ondemand, dynamic, not 'lazy'");
-}
-
-TEST_CASE("spare processes only mean something to a dynamic pool") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        processes: 4
-        min-spare: 2
-        apps: [{script: /a.wsgi}]
-  )") == "F:5:16: 'min-spare' applies only to process-manager: dynamic");
-}
-
-TEST_CASE("more spare processes than processes") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        processes: 2
-        process-manager: dynamic
-        max-spare: 5
-        apps: [{script: /a.wsgi}]
-  )") == "F:6:16: 'max-spare' (5) must not exceed 'processes' (2)");
-}
-
-TEST_CASE("an idle timeout only means something to an ondemand pool") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        process-idle-timeout: 30
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:27: 'process-idle-timeout' applies only to process-manager: ondemand");
-}
-
-TEST_CASE("allowed-clients on a UNIX socket would be silently ignored, so it is an error") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        allowed-clients: [127.0.0.1]
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:22: 'allowed-clients' applies only to TCP listeners; UNIX sockets are guarded by 'socket-mode'");
-}
-
-TEST_CASE("a socket mode on a TCP listener would be silently ignored, so it is an error") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        listen: 127.0.0.1:9001
-        socket-mode: "0600"
-        apps: [{script: /a.wsgi}]
-  )") == "F:5:18: 'socket-mode' applies only to UNIX sockets");
-}
-
-TEST_CASE("a bad client network") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        listen: 127.0.0.1:9001
-        allowed-clients: [10.0.0.0/33]
-        apps: [{script: /a.wsgi}]
-  )") == "F:5:23: invalid client network '10.0.0.0/33': prefix length must be a number from 0 to 32");
-}
-
-TEST_CASE("a pool without apps") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-  )") == "F:2:3: pool 'a' is missing required key 'apps'");
-}
-
-TEST_CASE("an empty apps list") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps: []
-  )") == "F:4:11: 'apps' must list at least one app");
-}
-
-TEST_CASE("apps written as a mapping instead of a list") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps:
-          script: /a.wsgi
-  )") == "F:5:7: 'apps' must be a list, not a mapping");
-}
-
-TEST_CASE("an app without a script") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps:
-          - mount: /shop
-  )") == "F:5:9: app is missing required key 'script'");
-}
-
-TEST_CASE("a relative script path") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps:
-          - script: site.wsgi
-  )") == "F:5:17: 'script' must be an absolute path, not 'site.wsgi'");
-}
-
-TEST_CASE("a mount without its leading slash") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps:
-          - mount: shop
-            script: /a.wsgi
-  )") == "F:5:16: 'mount' must start with '/', not 'shop'");
-}
-
-TEST_CASE("two apps on one mount") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps:
-          - mount: /shop
-            script: /a.wsgi
-          - mount: /shop/
-            script: /b.wsgi
-  )") == "F:7:16: mount '/shop' is already used by the app on line 5");
-}
-
-TEST_CASE("a misspelt application-group variable") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps:
-          - script: /a.wsgi
-            application-group: "%{RESORCE}"
-  )") == "F:6:28: 'application-group' must be %{GLOBAL}, %{SERVER}, %{HOST}, %{RESOURCE}, "
-         "%{ENV:NAME} or a plain name, not '%{RESORCE}'");
-}
-
-TEST_CASE("a callable that Python could not name") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps:
-          - script: /a.wsgi
-            callable: my-app
-  )") == "F:6:19: 'callable' must be a Python identifier, not 'my-app'");
-}
-
-TEST_CASE("a misspelt app key") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        apps:
-          - script: /a.wsgi
-            callabel: app
-  )") == "F:6:9: unknown key 'callabel' (did you mean 'callable'?)");
-}
-
-TEST_CASE("environment as a list instead of a mapping") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        environment: [DEBUG=1]
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:18: 'environment' must be a mapping, not a list");
-}
-
-TEST_CASE("an environment variable whose value is not a string") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        environment:
-          PATHS: [/a, /b]
-        apps: [{script: /a.wsgi}]
-  )") == "F:5:14: environment variable 'PATHS' must be a string, not a list");
-}
-
-TEST_CASE("a relative log file") {
-  CHECK(the_error(R"(
-    log: wsgi-fpm.log
-    pools:
-      a: {user: tenant-a, apps: [{script: /a.wsgi}]}
-  )") == "F:1:6: 'log' must be 'stderr' or an absolute path, not 'wsgi-fpm.log'");
-}
-
-TEST_CASE("a relative python-home") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-        python-home: venv
-        apps: [{script: /a.wsgi}]
-  )") == "F:4:18: 'python-home' must be an absolute path, not 'venv'");
-}
-
-TEST_CASE("a pool that is not a mapping") {
-  CHECK(the_error(R"(
-    pools:
-      a: tenant-a
-  )") == "F:2:6: pool 'a' must be a mapping, not 'tenant-a'");
-}
-
-TEST_CASE("a configuration that is a list") {
-  CHECK(the_error(R"(
-    - pools
-  )") == "F:1:1: the configuration must be a mapping, not a list");
-}
-
-TEST_CASE("a YAML syntax error has a position too") {
-  CHECK(the_error(R"(
-    pools:
-      a:
-        user: tenant-a
-       threads: 4
-  )") == "F:4:4: YAML syntax error: end of map not found");
-}
-
-TEST_CASE("a tab in the indentation") {
-  CHECK(the_error("pools:\n  a:\n\tuser: tenant-a\n") == "F:3:2: YAML syntax error: end of map not found");
-}
-
-TEST_CASE("two YAML documents in one file") {
-  CHECK(the_error(R"(
-    pools:
-      a: {user: tenant-a, apps: [{script: /a.wsgi}]}
-    ---
-    pools: {}
-  )") == "F:4:1: only one YAML document is allowed (found a second after '---')");
-}
-
-TEST_CASE("a config without any pool") {
-  CHECK(the_error("runtime-dir: /run/wsgi-fpm\n") ==
-        "F:1:1: no pools defined: add a 'pools' mapping or an 'include'");
 }
 
 TEST_CASE("every mistake is reported at once, in file order") {
