@@ -127,7 +127,7 @@ void check_pool(Reader& r, Pool& pool, const std::string& runtime_dir) {
             "'allowed-clients' applies only to TCP listeners; UNIX sockets are guarded by 'socket-mode'");
   }
 
-  if (pool.process_manager != ProcessManager::Dynamic) {
+  if (pool.process_manager != ProcessManagerMode::Dynamic) {
     for (std::string_view key : {"min-spare", "max-spare"}) {
       if (has(key)) r.error(pool.location_of(key), fmt::format("'{}' applies only to process-manager: dynamic", key));
     }
@@ -141,7 +141,7 @@ void check_pool(Reader& r, Pool& pool, const std::string& runtime_dir) {
                                                          pool.min_spare, pool.max_spare));
     }
   }
-  if (pool.process_manager != ProcessManager::Ondemand && has("process-idle-timeout")) {
+  if (pool.process_manager != ProcessManagerMode::Ondemand && has("process-idle-timeout")) {
     r.error(pool.location_of("process-idle-timeout"),
             "'process-idle-timeout' applies only to process-manager: ondemand");
   }
@@ -245,8 +245,8 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"threads", integer(pool.threads, 1, kMaxThreads)},
       {"process-manager", [&](const Entry& e) {
          auto s = r.choice(e, kProcessManagers);
-         if (s == "ondemand") pool.process_manager = ProcessManager::Ondemand;
-         if (s == "dynamic") pool.process_manager = ProcessManager::Dynamic;
+         if (s == "ondemand") pool.process_manager = ProcessManagerMode::Ondemand;
+         if (s == "dynamic") pool.process_manager = ProcessManagerMode::Dynamic;
        }},
       {"process-idle-timeout", seconds(pool.process_idle_timeout, 1)},
       {"min-spare", integer(pool.min_spare, 0, kMaxProcesses)},

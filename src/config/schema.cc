@@ -12,13 +12,4 @@ std::string SourceLocation::str() const {
 
 const char* to_string(Protocol p) { return p == Protocol::Scgi ? "scgi" : "fastcgi"; }
 
-const char* to_string(ProcessManager pm) {
-  switch (pm) {
-    case ProcessManager::Ondemand: return "ondemand";
-    case ProcessManager::Dynamic: return "dynamic";
-    case ProcessManager::Static: break;
-  }
-  return "static";
-}
-
 }  // namespace wsgi_fpm::config

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "config/process_manager_mode.h"
 #include "config/source_location.h"
 #include "wsgi_fpm/worker_settings.h"
 #include "util/address.h"
@@ -27,10 +28,8 @@ using wsgi_fpm::parse_address;
 using wsgi_fpm::parse_network;
 
 enum class Protocol { FastCgi, Scgi };
-enum class ProcessManager { Static, Ondemand, Dynamic };
 
 const char* to_string(Protocol p);        // "fastcgi" | "scgi"
-const char* to_string(ProcessManager pm);  // "static" | "ondemand" | "dynamic"
 
 // A user or group: the name as written (or as found in the password database
 // when defaulted) and the numeric id the worker switches to.
@@ -83,7 +82,7 @@ struct Pool : WorkerSettings {
   int processes = 1;             // processes
   bool processes_given = false;  // wsgi.multiprocess is True iff the key was given
   int threads = 15;              // threads
-  ProcessManager process_manager = ProcessManager::Static;  // process-manager
+  ProcessManagerMode process_manager = ProcessManagerMode::Static;  // process-manager
   int process_idle_timeout = 10;  // process-idle-timeout (ondemand)
   int min_spare = 1;              // min-spare (dynamic)
   int max_spare = 1;              // max-spare (dynamic); default: processes

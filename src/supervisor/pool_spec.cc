@@ -101,9 +101,7 @@ bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec
   s.restart_interval = p.restart_interval;
   s.inactivity_timeout = p.inactivity_timeout;
   s.maximum_memory = p.maximum_memory;
-  s.manager.mode = p.process_manager == config::ProcessManager::Ondemand ? ProcessManagerMode::Ondemand
-                   : p.process_manager == config::ProcessManager::Dynamic ? ProcessManagerMode::Dynamic
-                                                                           : ProcessManagerMode::Static;
+  s.manager.mode = p.process_manager;
   s.manager.min_spare = p.min_spare;
   s.manager.max_spare = p.max_spare;
   s.manager.idle_timeout = std::chrono::seconds(p.process_idle_timeout);

@@ -4,15 +4,6 @@
 
 namespace wsgi_fpm::supervisor {
 
-const char* to_string(ProcessManagerMode mode) {
-  switch (mode) {
-    case ProcessManagerMode::Static: return "static";
-    case ProcessManagerMode::Ondemand: return "ondemand";
-    case ProcessManagerMode::Dynamic: return "dynamic";
-  }
-  return "static";
-}
-
 int free_threads(const PoolLimits& limits, const std::vector<ProcessView>& processes) {
   int free = 0;
   for (const auto& p : processes) {

@@ -20,11 +20,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "config/process_manager_mode.h"
+
 namespace wsgi_fpm::supervisor {
-
-enum class ProcessManagerMode { Static, Ondemand, Dynamic };
-
-const char* to_string(ProcessManagerMode mode);  // "static" | "ondemand" | "dynamic"
 
 struct ProcessManagerSettings {
   ProcessManagerMode mode = ProcessManagerMode::Static;

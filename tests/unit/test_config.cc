@@ -25,6 +25,7 @@
 #include "config/suggest.h"
 
 using namespace wsgi_fpm::config;
+using wsgi_fpm::ProcessManagerMode;
 namespace fs = std::filesystem;
 
 namespace {
@@ -142,7 +143,7 @@ TEST_CASE("a minimal pool gets mod_wsgi-express's defaults") {
   CHECK(p.processes == 1);
   CHECK_FALSE(p.processes_given);
   CHECK(p.threads == 15);
-  CHECK(p.process_manager == ProcessManager::Static);
+  CHECK(p.process_manager == ProcessManagerMode::Static);
   CHECK(p.display_name == "%{GROUP}");
   CHECK(p.lang == "C.UTF-8");
   CHECK(p.locale == "C.UTF-8");
@@ -413,7 +414,7 @@ TEST_CASE("every other pool key is read into the pool") {
   const Pool& p = c.pools[0];
   CHECK(p.processes == 8);
   CHECK(p.threads == 4);
-  CHECK(p.process_manager == ProcessManager::Dynamic);
+  CHECK(p.process_manager == ProcessManagerMode::Dynamic);
   CHECK(p.min_spare == 2);
   CHECK(p.max_spare == 4);
   CHECK(p.display_name == "wsgi-busy");
@@ -1662,7 +1663,7 @@ TEST_CASE("the example configuration loads, with its example include") {
   CHECK(c.pools[0].socket_group == GroupRef{"www-data", 33});
   CHECK(c.pools[1].name == "tenant-b");
   CHECK(c.pools[1].protocol == Protocol::Scgi);
-  CHECK(c.pools[1].process_manager == ProcessManager::Ondemand);
+  CHECK(c.pools[1].process_manager == ProcessManagerMode::Ondemand);
   CHECK(c.pools[2].name == "tenant-c");
   CHECK(c.pools[2].listen.path == "/run/wsgi-fpm/tenant-c.sock");
 

@@ -5,6 +5,7 @@
 #include "supervisor/process_manager.h"
 
 using namespace wsgi_fpm::supervisor;
+using wsgi_fpm::ProcessManagerMode;
 using std::chrono::seconds;
 
 namespace {

@@ -83,7 +83,7 @@ TEST_CASE("every pool key of the file is an option, with its type kept") {
   CHECK(pool.processes == 3);
   CHECK(pool.processes_given);
   CHECK(pool.threads == 4);
-  CHECK(pool.process_manager == config::ProcessManager::Dynamic);
+  CHECK(pool.process_manager == ProcessManagerMode::Dynamic);
   CHECK(pool.max_spare == 2);
   CHECK(pool.maximum_requests == 500);
   CHECK(pool.socket_mode == 0600);
