@@ -17,9 +17,12 @@
 #include <limits>
 #include <string_view>
 
+#include "wsgi_fpm/scoreboard.h"
+
 namespace wsgi_fpm {
 
 struct WorkerSettings {
+  int threads = 15;  // request threads per process
   // Requests.
   std::uint64_t limit_request_body = 0;        // bytes; 0: unlimited
   std::uint64_t request_header_limit = 65536;  // bytes of request parameters
@@ -32,6 +35,7 @@ struct WorkerSettings {
   int request_timeout = 60;    // scaled by 1 + ln(threads)
   int interrupt_timeout = 0;   // 0: replace the process instead of raising RequestTimeout
   int graceful_timeout = 15;   // drain time on SIGTERM
+  int eviction_timeout = 0;    // drain time on SIGUSR2 (a graceful restart); 0: graceful-timeout
   int shutdown_timeout = 5;
   int deadlock_timeout = 60;   // a thread takes the GIL every second to show it can
   // Recycling and limits (0: none).
@@ -40,6 +44,9 @@ struct WorkerSettings {
   std::uint64_t virtual_memory_limit = 0;  // RLIMIT_AS, bytes
   int cpu_time_limit = 0;                  // RLIMIT_CPU, seconds
   int cpu_priority = 0;                    // nice value
+
+  // How long requests may finish when the process is evicted (SIGUSR2).
+  int eviction_seconds() const { return eviction_timeout ? eviction_timeout : graceful_timeout; }
 
   friend bool operator==(const WorkerSettings&, const WorkerSettings&) = default;
 };
@@ -77,6 +84,7 @@ inline constexpr auto kWorkerSettings = [] {
   using namespace worker_settings_detail;
   using S = WorkerSettings;
   return std::array{
+      count("threads", &S::threads, 1, static_cast<std::int64_t>(kScoreboardThreads)),  // a slot each
       bytes("limit-request-body", &S::limit_request_body, 0, kMaxBytes),
       bytes("request-header-limit", &S::request_header_limit, 4096, 64ll << 20),
       bytes("header-buffer-size", &S::header_buffer_size, 4096, 64ll << 20),
@@ -87,6 +95,7 @@ inline constexpr auto kWorkerSettings = [] {
       seconds("request-timeout", &S::request_timeout),
       seconds("interrupt-timeout", &S::interrupt_timeout),
       seconds("graceful-timeout", &S::graceful_timeout),
+      seconds("eviction-timeout", &S::eviction_timeout),
       seconds("shutdown-timeout", &S::shutdown_timeout),
       seconds("deadlock-timeout", &S::deadlock_timeout),
       count("maximum-requests", &S::maximum_requests, 0, std::numeric_limits<int>::max()),

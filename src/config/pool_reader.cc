@@ -16,8 +16,6 @@ namespace {
 
 constexpr std::int64_t kMaxSeconds = 365 * 24 * 3600;  // a year: anything more is a typo
 constexpr std::int64_t kMaxProcesses = 4096;
-// A request thread is a scoreboard slot.
-constexpr std::int64_t kMaxThreads = kScoreboardThreads;
 constexpr std::uint64_t kMaxBytes = std::numeric_limits<std::int64_t>::max();
 
 constexpr std::array<std::string_view, 2> kProtocols = {"fastcgi", "scgi"};
@@ -242,7 +240,6 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
          pool.processes_given = true;
          if (auto v = r.integer(e, 1, kMaxProcesses)) pool.processes = static_cast<int>(*v);
        }},
-      {"threads", integer(pool.threads, 1, kMaxThreads)},
       {"process-manager", [&](const Entry& e) {
          auto s = r.choice(e, kProcessManagers);
          if (s == "ondemand") pool.process_manager = ProcessManagerMode::Ondemand;
@@ -328,7 +325,6 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       // Recycling and timeouts
       {"restart-interval", seconds(pool.restart_interval)},
       {"inactivity-timeout", seconds(pool.inactivity_timeout)},
-      {"eviction-timeout", seconds(pool.eviction_timeout)},
       {"startup-timeout", seconds(pool.startup_timeout)},
       // Limits
       {"maximum-memory", [&](const Entry& e) {

@@ -81,7 +81,6 @@ struct Pool : WorkerSettings {
   // Processes and threads.
   int processes = 1;             // processes
   bool processes_given = false;  // wsgi.multiprocess is True iff the key was given
-  int threads = 15;              // threads
   ProcessManagerMode process_manager = ProcessManagerMode::Static;  // process-manager
   int process_idle_timeout = 10;  // process-idle-timeout (ondemand)
   int min_spare = 1;              // min-spare (dynamic)
@@ -116,7 +115,6 @@ struct Pool : WorkerSettings {
   // Recycling and timeouts (seconds; 0 = off unless noted).
   int restart_interval = 0;    // restart-interval
   int inactivity_timeout = 0;  // inactivity-timeout
-  int eviction_timeout = 0;    // eviction-timeout: 0 = use graceful-timeout
   int startup_timeout = 15;    // startup-timeout
 
   // Limits.

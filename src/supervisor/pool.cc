@@ -153,7 +153,7 @@ WorkerProcess* Pool::spawn(std::size_t slot) {
 }
 
 std::chrono::milliseconds Pool::drain_time(Drain drain) const {
-  int seconds = drain == Drain::Eviction ? spec_.worker.eviction_timeout : spec_.worker.graceful_timeout;
+  int seconds = drain == Drain::Eviction ? spec_.worker.eviction_seconds() : spec_.worker.graceful_timeout;
   return std::chrono::seconds(seconds + spec_.worker.shutdown_timeout);
 }
 

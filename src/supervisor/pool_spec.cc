@@ -49,7 +49,6 @@ bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec
   auto& w = s.worker;
   w.pool = p.name;
   w.protocol = config::to_string(p.protocol);
-  w.threads = p.threads;
   w.multiprocess = p.processes_given;
   if (root) {
     w.uid = p.user.uid;
@@ -85,7 +84,6 @@ bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec
     s.scripts.push_back(app.script);
   }
   static_cast<WorkerSettings&>(w) = p;  // every row of wsgi_fpm/worker_settings.h
-  w.eviction_timeout = p.eviction_timeout ? p.eviction_timeout : p.graceful_timeout;
   w.display_name = p.display_name;
   w.stack_size = p.stack_size;
   w.switch_interval = p.switch_interval.value_or(0);

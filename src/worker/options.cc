@@ -3,9 +3,10 @@
 #include <charconv>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <map>
+#include <type_traits>
 
-#include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::worker {
 namespace {
@@ -55,9 +56,6 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--listen-fd", number(o.listen_fd)},
       {"--protocol", Setter([&](const std::string& v) { o.protocol = v; return v == "fastcgi" || v == "scgi"; })},
       {"--pool", text(o.pool)},
-      {"--threads", Setter([&](const std::string& v) {
-         return parse_number(v, o.threads) && o.threads > 0 && static_cast<std::size_t>(o.threads) <= kScoreboardThreads;
-       })},
       {"--multiprocess", Setter([&](const std::string& v) { o.multiprocess = v == "1"; return v == "0" || v == "1"; })},
       {"--uid", Setter([&](const std::string& v) { uid_t x; if (!parse_number(v, x)) return false; o.uid = x; return true; })},
       {"--gid", Setter([&](const std::string& v) { gid_t x; if (!parse_number(v, x)) return false; o.gid = x; return true; })},
@@ -81,7 +79,6 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--zygote", Setter([&](const std::string& v) { o.zygote = v == "1"; return v == "0" || v == "1"; })},
       {"--app-preload", Setter([&](const std::string& v) { app().preload = v == "1"; return v == "0" || v == "1"; })},
       {"--app-own-gil", Setter([&](const std::string& v) { app().own_gil = v == "1"; return v == "0" || v == "1"; })},
-      {"--eviction-timeout", number(o.eviction_timeout)},
       {"--supervisor-pid", number(o.supervisor_pid)},
       {"--descriptor-limit", number(o.descriptor_limit)},
       {"--stack-size", number(o.stack_size)},
@@ -96,12 +93,26 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--log-bare", Setter([&](const std::string& v) { o.log_bare = v == "1"; return v == "0" || v == "1"; })},
       {"--display-name", text(o.display_name)},
   };
+  // Every row of the settings table, within the row's bounds, as the
+  // configuration checked them.
+  auto within = [](auto& field, const WorkerSetting& s) {
+    return Setter([&field, &s](const std::string& v) {
+      if (!parse_number(v, field)) return false;
+      // Every bound fits an int64 (bytes' maximum is INT64_MAX); a size
+      // above it is out of bounds.
+      if constexpr (std::is_unsigned_v<std::remove_reference_t<decltype(field)>>) {
+        if (field > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+      }
+      auto value = static_cast<std::int64_t>(field);
+      return value >= s.min && value <= s.max;
+    });
+  };
   for (const WorkerSetting& setting : kWorkerSettings) {
     std::string key = "--" + std::string(setting.key);
     if (setting.kind == WorkerSetting::Kind::Bytes) {
-      setters[key] = number(o.*setting.size);
+      setters[key] = within(o.*setting.size, setting);
     } else {
-      setters[key] = number(o.*setting.number);
+      setters[key] = within(o.*setting.number, setting);
     }
   }
   for (int i = 1; i < argc; i += 2) {
@@ -136,7 +147,6 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   add("--listen-fd", std::to_string(o.listen_fd));
   add("--protocol", o.protocol);
   add("--pool", o.pool);
-  add("--threads", std::to_string(o.threads));
   add("--multiprocess", o.multiprocess ? "1" : "0");
   if (o.uid) add("--uid", std::to_string(*o.uid));
   if (o.gid) add("--gid", std::to_string(*o.gid));
@@ -169,7 +179,6 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
     add(key.c_str(), setting.kind == WorkerSetting::Kind::Bytes ? std::to_string(o.*setting.size)
                                                                : std::to_string(o.*setting.number));
   }
-  add("--eviction-timeout", std::to_string(o.eviction_timeout));
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
   if (o.descriptor_limit) add("--descriptor-limit", std::to_string(o.descriptor_limit));
   if (o.log_bare) add("--log-bare", "1");

@@ -29,7 +29,6 @@ struct WorkerOptions : WorkerSettings {
   int listen_fd = 3;
   std::string protocol = "fastcgi";
   std::string pool = "wsgi";
-  int threads = 15;
   bool multiprocess = false;
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
@@ -39,7 +38,6 @@ struct WorkerOptions : WorkerSettings {
   std::string python_home;
   std::vector<std::string> python_path;
   std::vector<AppOptions> apps;
-  int eviction_timeout = 15;  // drain time on SIGUSR2 (the supervisor's graceful restart)
   pid_t supervisor_pid = 0;
   // The soft RLIMIT_NOFILE the supervisor was started with (it raised its
   // own to the hard limit): the worker goes back to it. 0: leave as is.

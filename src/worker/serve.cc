@@ -171,7 +171,7 @@ int serve(const WorkerOptions& options, Contract& contract, Router& router, PyTh
     if (signal_number != SIGUSR1) break;
     reporter.evict("SIGUSR1");
   }
-  int drain_seconds = signal_number == SIGUSR2 ? options.eviction_timeout : options.graceful_timeout;
+  int drain_seconds = signal_number == SIGUSR2 ? options.eviction_seconds() : options.graceful_timeout;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(drain_seconds);
   dispatcher.begin_stop();
   if (!dispatcher.wait_drained(deadline)) {

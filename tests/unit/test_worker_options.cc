@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -120,4 +121,32 @@ TEST_CASE("a worker with no application is refused") {
   std::string error;
   CHECK_FALSE(read_back(WorkerOptions(), r, error));
   CHECK(error == "no application: give --app-mount and --app-script");
+}
+
+TEST_CASE("the worker's command line holds every row of the table to the row's bounds") {
+  for (const auto& setting : wsgi_fpm::kWorkerSettings) {
+    INFO(setting.key);
+    std::string key = "--" + std::string(setting.key);
+    auto accepts = [&](const std::string& value) {
+      std::vector<std::string> args = {"wsgi-fpm-worker", "--app-mount", "/", "--app-script", "/a.wsgi", key, value};
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      WorkerOptions r;
+      std::string error;
+      return parse_worker_options(static_cast<int>(argv.size()), argv.data(), r, error);
+    };
+    CHECK(accepts(std::to_string(setting.min)));
+    CHECK(accepts(std::to_string(setting.max)));
+    CHECK_FALSE(accepts(std::to_string(setting.min - 1)));
+    if (setting.max < std::numeric_limits<std::int64_t>::max()) CHECK_FALSE(accepts(std::to_string(setting.max + 1)));
+    CHECK_FALSE(accepts("ten"));
+  }
+}
+
+TEST_CASE("eviction-timeout 0 is graceful-timeout's") {
+  wsgi_fpm::WorkerSettings s;
+  s.graceful_timeout = 30;
+  CHECK(s.eviction_seconds() == 30);
+  s.eviction_timeout = 5;
+  CHECK(s.eviction_seconds() == 5);
 }
