@@ -22,6 +22,7 @@ namespace wsgi_fpm::python {
 class BodyReader;
 class Response;
 
+// types.cc: each interpreter's types.
 // Makes the current interpreter's types if it has none yet.
 bool ready_types(std::string& error);
 // Drops the current interpreter's types: before it ends.
@@ -31,15 +32,19 @@ void forget_types_after_fork();
 // `interp`'s RequestTimeout (borrowed), or nullptr if it has no types yet.
 PyObject* request_timeout_type(PyInterpreterState* interp);
 
+// types_input.cc
 PyRef new_input_stream(BodyReader* reader);
 void detach_input_stream(PyObject* stream);
 
+// types_errors.cc
 PyRef new_error_stream();
 void flush_error_stream(PyObject* stream);
 
+// types_start_response.cc
 PyRef new_start_response(Response* response);
 void detach_start_response(PyObject* start_response);
 
+// types_file_wrapper.cc
 PyTypeObject* file_wrapper_type();  // nullptr with a Python exception set if it cannot be made
 // The file-like object wrapped by a wsgi.file_wrapper result, borrowed.
 PyObject* file_wrapper_filelike(PyObject* wrapper);

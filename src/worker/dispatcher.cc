@@ -1,38 +1,28 @@
+// The Dispatcher (dispatcher.h): its epoll set, the request threads' loop,
+// and the connections it serves and parks in the epoll set between requests,
+// with the request-read-timeout of those that wait for a request head. The
+// listening socket is in dispatcher_listener.cc, stopping in
+// dispatcher_stop.cc.
 #include "worker/dispatcher.h"
 
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <optional>
-#include <thread>
 #include <vector>
 
 #include "util/log.h"
 #include "util/socket.h"
+#include "worker/dispatcher_internal.h"
 
 namespace wsgi_fpm::worker {
 
-struct Dispatcher::Entry {
-  std::unique_ptr<Connection> connection;
-  bool registered = false;  // has been added to the epoll set
-  // No request read from it yet: a connection accepted in a burst waits in
-  // the epoll set for its first request, which a stop must not cut off.
-  bool fresh = true;
-  // When its request head must be complete (request-read-timeout); none
-  // while it idles between requests.
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  std::chrono::steady_clock::time_point parked_at;  // for the longest-idle choice
-  bool graced = false;  // has had its wait for the first request head in a thread
-  // A request is on its way to us on it: served, never closed, by a stop.
-  bool owes_request() const { return fresh || connection->head_begun(); }
-};
+using dispatcher_internal::input_waiting;
 
 namespace {
 // Tags for the non-connection members of the epoll set.
@@ -61,16 +51,6 @@ Connection::HeadResult read_head_within(Connection& conn, std::chrono::milliseco
     head = conn.read_head();
   }
   return head;
-}
-
-// A request (or the frontend's close) already waiting on a connection. An
-// error counts too: the thread that serves it finds out.
-bool input_waiting(int fd) {
-  char byte;
-  ssize_t n;
-  do n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
-  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 }  // namespace
 
@@ -161,128 +141,6 @@ void Dispatcher::run_thread(const RequestHandler& handler) {
   }
 }
 
-// Called for an edge of the listening socket (or a backlog left pending):
-// connections that arrived before the edge was taken raised no edge of their
-// own, so they are accepted here too. The first is served by this thread;
-// each further one goes into the epoll set for a thread of this process
-// that is waiting there. Once no thread waits, the rest of the backlog is
-// left to whichever comes first: a sibling process woken by a new
-// connection, or this process's next free thread (backlog_pending_).
-void Dispatcher::accept_burst(const RequestHandler& handler) {
-  UniqueFd first;
-  do first = accept_one();
-  while (!first && errno != EAGAIN);
-  if (!first) return;
-  while (waiting_threads_.load(std::memory_order_relaxed) > 0) {
-    UniqueFd more = accept_one();
-    if (!more) {
-      if (errno == EAGAIN) break;  // the backlog is empty
-      continue;
-    }
-    // Waits in the epoll set like an idle keep-alive connection: its
-    // request (or its arrival) wakes a thread.
-    if (auto entry = admit(std::move(more))) park(std::move(entry));
-  }
-  if (waiting_threads_.load(std::memory_order_relaxed) == 0) backlog_pending_.store(true);
-  if (auto entry = admit(std::move(first))) serve(std::move(entry), handler);
-}
-
-UniqueFd Dispatcher::accept_one() {
-  if (stopping_.load()) {
-    errno = EAGAIN;
-    return UniqueFd();
-  }
-  return accept_listening();
-}
-
-UniqueFd Dispatcher::accept_listening() {
-  if (listener_lost_.load(std::memory_order_relaxed)) {
-    errno = EAGAIN;
-    return UniqueFd();
-  }
-  int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (fd >= 0) return UniqueFd(fd);
-  int saved = errno;
-  if (saved == EWOULDBLOCK) saved = EAGAIN;
-  if (saved == EBADF || saved == ENOTSOCK || saved == EINVAL || saved == EOPNOTSUPP) {
-    // No listening socket behind the number any more. The epoll set still
-    // reports the socket (the supervisor's descriptor keeps it alive), and
-    // retrying each report is what spun a core in issue 13: stop here.
-    lose_listener(std::string("accept: ") + std::strerror(saved));
-    errno = EAGAIN;
-    return UniqueFd();
-  }
-  if (saved != EAGAIN && saved != EINTR && saved != ECONNABORTED) {
-    log::error("accept: {}", std::strerror(saved));
-    // Out of descriptors or memory: back off rather than spin.
-    if (saved == EMFILE || saved == ENFILE || saved == ENOBUFS || saved == ENOMEM)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    // Whatever is left in the backlog is tried again by the next free thread.
-    backlog_pending_.store(true);
-    saved = EAGAIN;
-  }
-  errno = saved;
-  return UniqueFd();
-}
-
-bool Dispatcher::check_listener() {
-  if (listener_lost_.load()) return false;
-  if (listen_identity_.intact()) return true;
-  lose_listener("closed, or its number now names another file");
-  return false;
-}
-
-// The epoll set cannot drop a lost socket (EPOLL_CTL_DEL needs a descriptor
-// of that very file, and we have none left), so until this process exits a
-// new connection may still wake one of its threads, which accepts nothing:
-// the connection waits in the shared backlog for a sibling's next wake-up or
-// for our successor (whose EPOLL_CTL_ADD reports a non-empty backlog at
-// once). Hence the callback: have this process replaced soon.
-void Dispatcher::lose_listener(const std::string& why) {
-  if (listener_lost_.exchange(true)) return;
-  log::error("lost its listening socket (descriptor {}: {}): did the application close it? "
-             "This process accepts no more connections",
-             listen_fd_.get(), why);
-  if (on_lost_) on_lost_(why);
-}
-
-std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
-  if (admit_ && !admit_(fd.get())) return nullptr;
-  if (open_.load() >= limits_.maximum_connections) {
-    // Make room by the longest idle waiting connection, never by refusing
-    // the new one: a frontend's new connection carries a request now, an
-    // idle one maybe never again. With every connection busy in a thread,
-    // the bound is passed (by at most the thread count) rather than the
-    // listening socket left unserved.
-    std::unique_ptr<Entry> oldest;
-    {
-      std::lock_guard lock(mutex_);
-      // An idle keep-alive connection before one a request is coming on.
-      auto victim = waiting_.end();
-      auto before = [](const Entry& a, const Entry& b) {
-        if (a.owes_request() != b.owes_request()) return !a.owes_request();
-        return a.parked_at < b.parked_at;
-      };
-      for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-        if (victim == waiting_.end() || before(*it->second, *victim->second)) victim = it;
-      }
-      if (victim != waiting_.end()) {
-        oldest = std::move(victim->second);
-        waiting_.erase(victim);
-      }
-    }
-    if (oldest) {
-      log::warning("maximum-connections ({}) reached: closing the longest idle connection",
-                   limits_.maximum_connections);
-      close(std::move(oldest));
-    }
-  }
-  auto entry = std::make_unique<Entry>();
-  entry->connection = factory_(std::move(fd));
-  open_.fetch_add(1);
-  return entry;
-}
-
 void Dispatcher::serve(std::unique_ptr<Entry> entry, const RequestHandler& handler) {
   Connection& conn = *entry->connection;
   while (true) {
@@ -349,21 +207,6 @@ void Dispatcher::watch(int fd, std::function<bool()> on_readable) {
   ev.events = EPOLLIN;
   ev.data.ptr = &g_watch_tag;
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
-}
-
-void Dispatcher::let_go_locked(std::vector<std::unique_ptr<Entry>> idle) {
-  constexpr std::size_t kBatch = 64;  // descriptors per hand-over
-  for (std::size_t first = 0; first < idle.size(); first += kBatch) {
-    std::size_t count = std::min(kBatch, idle.size() - first);
-    int fds[kBatch];
-    for (std::size_t i = 0; i < count; ++i) fds[i] = idle[first + i]->connection->fd();
-    // Handed over, the connection lives on in the sibling with whatever
-    // request is on its way in it; only our descriptor closes. Not handed
-    // over, the close races with a request the frontend may be sending.
-    if (hand_over_ && !hand_over_(fds, count))
-      log::warning("{} idle keep-alive connection(s) could not be handed over: closing them", count);
-    for (std::size_t i = 0; i < count; ++i) close_locked(std::move(idle[first + i]));
-  }
 }
 
 void Dispatcher::park_locked(std::unique_ptr<Entry> entry) {
@@ -446,75 +289,5 @@ void Dispatcher::close_locked(std::unique_ptr<Entry> entry) {
   entry.reset();
   if (open_.fetch_sub(1) == 1 && stopping_.load()) drained_.notify_all();
 }
-
-void Dispatcher::begin_stop() {
-  // Connections handed to this process a moment ago may wait unread in the
-  // watched socket (the supervisor passed them on just before it stopped
-  // us): taken in now, they are handed over below with the others, rather
-  // than closed when the process exits with the socket unread.
-  if (on_watched_ && !stopping_.load() && !on_watched_())
-    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, watched_fd_, nullptr);
-  std::lock_guard lock(mutex_);
-  if (stopping_.load()) return;
-  stopping_.store(true);
-  // Out of the epoll set: this process accepts no more, its siblings do. The
-  // descriptor stays open until the dispatcher goes, because a request thread
-  // may be inside accept4() on it right now: closed under it, the number
-  // could be handed to the next socket opened (ThreadSanitizer found this in
-  // tests/unit/test_dispatcher.cc).
-  // (A lost one cannot be taken out: see lose_listener. Its reports wake a
-  // thread that accepts nothing, until this process exits.)
-  if (!listener_lost_.load()) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
-  // Each keep-alive connection waiting for its next request. One with a
-  // byte waiting (a request, or the frontend's close) stays and is served by
-  // the thread its event wakes. One without is taken out of the epoll set
-  // and looked at again: still nothing, it is let go, and no event of it can
-  // be on its way to a thread (one taken from the set before the removal
-  // means a byte that is still there), so its entry may go at once.
-  std::vector<std::unique_ptr<Entry>> idle, rearm;
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    Entry& entry = *it->second;
-    int fd = entry.connection->fd();
-    if (entry.owes_request() || input_waiting(fd)) {
-      ++it;
-      continue;
-    }
-    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
-    entry.registered = false;
-    (input_waiting(fd) ? rearm : idle).push_back(std::move(it->second));
-    it = waiting_.erase(it);
-  }
-  for (auto& entry : rearm) park_locked(std::move(entry));  // a request came just now
-  let_go_locked(std::move(idle));
-  // What the backlog holds now may have been announced to this process
-  // alone (the listening socket is edge-triggered and EPOLLEXCLUSIVE: an
-  // edge wakes one process, and one of ours that took it may have seen
-  // stopping_ and not accepted). Left there, it would wait for a sibling to
-  // be woken by some later connection, or for ever. So this process adopts
-  // it and serves it before it exits; under the lock, so that wait_drained
-  // counts it.
-  while (true) {
-    UniqueFd fd = accept_listening();
-    if (!fd) {
-      if (errno == EAGAIN) break;
-      continue;  // EINTR, ECONNABORTED
-    }
-    if (auto entry = admit(std::move(fd))) park_locked(std::move(entry));
-  }
-  drained_.notify_all();
-}
-
-bool Dispatcher::wait_drained(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lock(mutex_);
-  return drained_.wait_until(lock, deadline, [&] { return stopping_.load() && open_.load() == 0; });
-}
-
-void Dispatcher::release_threads() {
-  gate_.close();  // the threads in reserve
-  std::uint64_t one = 1;  // the listeners
-  [[maybe_unused]] auto n = ::write(exit_event_fd_.get(), &one, sizeof one);
-}
-
-std::size_t Dispatcher::open_connections() { return open_.load(); }
 
 }  // namespace wsgi_fpm::worker

@@ -57,30 +57,13 @@ class Dispatcher {
   // Serves one request whose head has been read.
   using RequestHandler = std::function<void(Connection&)>;
 
+  // dispatcher.cc: construction, the request threads, the epoll set.
   Dispatcher(int listen_fd, ConnectionFactory factory, DispatcherLimits limits = {});
   ~Dispatcher();
-
-  // A check on each accepted socket before any byte is read; false closes it.
-  void set_admission(std::function<bool(int fd)> admit) { admit_ = std::move(admit); }
-  // Called once, on whichever thread finds out, when the listening socket is
-  // no longer ours: the application closed it (its number may name another
-  // file by now). This process can accept nothing more and should be
-  // replaced; it stops trying (no spin) and serves what it has.
-  void set_listener_lost(std::function<void(const std::string& why)> lost) { on_lost_ = std::move(lost); }
-  // Whether the listening socket is still the one we were given (an fstat);
-  // the first time it is not, the listener-lost callback runs.
-  bool check_listener();
 
   // The body of each request thread; returns once the dispatcher is stopped
   // and drained.
   void run_thread(const RequestHandler& handler);
-
-  // Where idle keep-alive connections go when this dispatcher stops: true if
-  // `fds` were handed over (the receiver has copies; the dispatcher closes
-  // its own), false if they could not be, and they are closed. Unset, they
-  // are closed. Called with an internal lock held: it must not block.
-  using HandOver = std::function<bool(const int* fds, std::size_t count)>;
-  void set_hand_over(HandOver hand_over) { hand_over_ = std::move(hand_over); }
   // A keep-alive connection handed over by a sibling: from now on an idle
   // keep-alive connection of this dispatcher (after the admission check).
   // Stopping, it is treated as the dispatcher's own idle ones are.
@@ -93,6 +76,25 @@ class Dispatcher {
   // once, before run_thread.
   void watch(int fd, std::function<bool()> on_readable);
 
+  // dispatcher_listener.cc: the listening socket, and admission.
+  // A check on each accepted socket before any byte is read; false closes it.
+  void set_admission(std::function<bool(int fd)> admit) { admit_ = std::move(admit); }
+  // Called once, on whichever thread finds out, when the listening socket is
+  // no longer ours: the application closed it (its number may name another
+  // file by now). This process can accept nothing more and should be
+  // replaced; it stops trying (no spin) and serves what it has.
+  void set_listener_lost(std::function<void(const std::string& why)> lost) { on_lost_ = std::move(lost); }
+  // Whether the listening socket is still the one we were given (an fstat);
+  // the first time it is not, the listener-lost callback runs.
+  bool check_listener();
+
+  // dispatcher_stop.cc: stopping, hand-over and draining.
+  // Where idle keep-alive connections go when this dispatcher stops: true if
+  // `fds` were handed over (the receiver has copies; the dispatcher closes
+  // its own), false if they could not be, and they are closed. Unset, they
+  // are closed. Called with an internal lock held: it must not block.
+  using HandOver = std::function<bool(const int* fds, std::size_t count)>;
+  void set_hand_over(HandOver hand_over) { hand_over_ = std::move(hand_over); }
   // Stops accepting. Requests in flight, connections accepted whose request
   // has not come yet and keep-alive connections with a request waiting go
   // on; the other keep-alive connections are handed over (or closed).
@@ -105,7 +107,10 @@ class Dispatcher {
   std::size_t open_connections();
 
  private:
-  struct Entry;
+  struct Entry;  // defined in dispatcher_internal.h
+
+  // dispatcher.cc: serving connections, and parking them in the epoll set
+  // between requests with their request-read-timeout.
   // The thread that serves a connection owns its Entry; only connections
   // waiting in the epoll set are in waiting_. So a connection per request
   // (nginx's default) takes no lock.
@@ -116,10 +121,12 @@ class Dispatcher {
   void park_locked(std::unique_ptr<Entry> entry);  // mutex_ held
   void close(std::unique_ptr<Entry> entry);
   void close_locked(std::unique_ptr<Entry> entry);  // mutex_ held
-  // Stopping: keep-alive connections between requests, out of the epoll
-  // set, with no byte waiting when looked at. Handed over in one go, or
-  // closed. mutex_ held.
-  void let_go_locked(std::vector<std::unique_ptr<Entry>> idle);
+  // Closes the waiting connections whose request head is overdue; arms the
+  // timer again while any is left with a deadline.
+  void expire_overdue();
+  void arm_expiry_locked();  // mutex_ held
+
+  // dispatcher_listener.cc
   void accept_burst(const RequestHandler& handler);
   // A connection from the backlog, or none with errno EAGAIN (empty, or
   // stopping), EINTR or ECONNABORTED (try again).
@@ -128,11 +135,13 @@ class Dispatcher {
   // Runs the admission check and counts the connection; null if refused.
   // Over maximum-connections, the longest idle waiting one is closed first.
   std::unique_ptr<Entry> admit(UniqueFd fd);
-  // Closes the waiting connections whose request head is overdue; arms the
-  // timer again while any is left with a deadline.
-  void expire_overdue();
-  void arm_expiry_locked();  // mutex_ held
   void lose_listener(const std::string& why);
+
+  // dispatcher_stop.cc
+  // Stopping: keep-alive connections between requests, out of the epoll
+  // set, with no byte waiting when looked at. Handed over in one go, or
+  // closed. mutex_ held.
+  void let_go_locked(std::vector<std::unique_ptr<Entry>> idle);
 
   UniqueFd listen_fd_;
   FdIdentity listen_identity_;
