@@ -135,6 +135,10 @@ class Dispatcher {
   // Runs the admission check and counts the connection; null if refused.
   // Over maximum-connections, the longest idle waiting one is closed first.
   std::unique_ptr<Entry> admit(UniqueFd fd);
+  std::unique_ptr<Entry> admit_locked(UniqueFd fd);  // mutex_ held (begin_stop)
+  // Over maximum-connections: takes the waiting connection to close to make
+  // room (an idle keep-alive one first, the longest idle); null if none.
+  std::unique_ptr<Entry> make_room_locked();
   void lose_listener(const std::string& why);
 
   // dispatcher_stop.cc

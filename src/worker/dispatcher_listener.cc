@@ -100,36 +100,48 @@ void Dispatcher::lose_listener(const std::string& why) {
   if (on_lost_) on_lost_(why);
 }
 
+// Make room by the longest idle waiting connection, never by refusing the new
+// one: a frontend's new connection carries a request now, an idle one maybe
+// never again. With every connection busy in a thread, the bound is passed
+// (by at most the thread count) rather than the listening socket left
+// unserved.
+std::unique_ptr<Dispatcher::Entry> Dispatcher::make_room_locked() {
+  // An idle keep-alive connection before one a request is coming on.
+  auto victim = waiting_.end();
+  auto before = [](const Entry& a, const Entry& b) {
+    if (a.owes_request() != b.owes_request()) return !a.owes_request();
+    return a.parked_at < b.parked_at;
+  };
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if (victim == waiting_.end() || before(*it->second, *victim->second)) victim = it;
+  }
+  if (victim == waiting_.end()) return nullptr;
+  std::unique_ptr<Entry> oldest = std::move(victim->second);
+  waiting_.erase(victim);
+  log::warning("maximum-connections ({}) reached: closing the longest idle connection", limits_.maximum_connections);
+  return oldest;
+}
+
 std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
   if (admit_ && !admit_(fd.get())) return nullptr;
   if (open_.load() >= limits_.maximum_connections) {
-    // Make room by the longest idle waiting connection, never by refusing
-    // the new one: a frontend's new connection carries a request now, an
-    // idle one maybe never again. With every connection busy in a thread,
-    // the bound is passed (by at most the thread count) rather than the
-    // listening socket left unserved.
     std::unique_ptr<Entry> oldest;
     {
       std::lock_guard lock(mutex_);
-      // An idle keep-alive connection before one a request is coming on.
-      auto victim = waiting_.end();
-      auto before = [](const Entry& a, const Entry& b) {
-        if (a.owes_request() != b.owes_request()) return !a.owes_request();
-        return a.parked_at < b.parked_at;
-      };
-      for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-        if (victim == waiting_.end() || before(*it->second, *victim->second)) victim = it;
-      }
-      if (victim != waiting_.end()) {
-        oldest = std::move(victim->second);
-        waiting_.erase(victim);
-      }
+      oldest = make_room_locked();
     }
-    if (oldest) {
-      log::warning("maximum-connections ({}) reached: closing the longest idle connection",
-                   limits_.maximum_connections);
-      close(std::move(oldest));
-    }
+    if (oldest) close(std::move(oldest));
+  }
+  auto entry = std::make_unique<Entry>();
+  entry->connection = factory_(std::move(fd));
+  open_.fetch_add(1);
+  return entry;
+}
+
+std::unique_ptr<Dispatcher::Entry> Dispatcher::admit_locked(UniqueFd fd) {
+  if (admit_ && !admit_(fd.get())) return nullptr;
+  if (open_.load() >= limits_.maximum_connections) {
+    if (auto oldest = make_room_locked()) close_locked(std::move(oldest));
   }
   auto entry = std::make_unique<Entry>();
   entry->connection = factory_(std::move(fd));

@@ -84,7 +84,8 @@ void Dispatcher::begin_stop() {
       if (errno == EAGAIN) break;
       continue;  // EINTR, ECONNABORTED
     }
-    if (auto entry = admit(std::move(fd))) park_locked(std::move(entry));
+    // (admit() would take mutex_ again to make room: held here.)
+    if (auto entry = admit_locked(std::move(fd))) park_locked(std::move(entry));
   }
   drained_.notify_all();
 }

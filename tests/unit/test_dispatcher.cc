@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -755,4 +756,36 @@ TEST_CASE("a one-thread process does not take a second connection while the firs
   }
   first_thread.join();
   second_thread.join();
+}
+
+// begin_stop adopts the backlog under the dispatcher's lock; at
+// maximum-connections, admitting a connection took the lock again to make
+// room, and the stopping thread hung on itself (found reading the code;
+// this test hung before the fix).
+TEST_CASE("a stop at maximum-connections with connections in the backlog does not hang") {
+  Pool pool(1, std::chrono::milliseconds(800), worker::DispatcherLimits{std::chrono::milliseconds(2000), 1});
+  UniqueFd busy = client_with_timeout(pool.where.path);
+  REQUIRE(send_all(busy.get(), fastcgi::encode_request(1, request_params(1), "", false)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the one thread is in the request
+  UniqueFd late = client_with_timeout(pool.where.path);           // waits in the backlog
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    pool.dispatcher.begin_stop();
+    stopped = true;
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!stopped && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!stopped) {
+    // Hung for good, holding the lock that everything else needs: nothing
+    // can be cleaned up, so say so and end here.
+    std::fprintf(stderr, "begin_stop() hung at maximum-connections\n");
+    std::_Exit(1);
+  }
+  stopper.join();
+  REQUIRE(send_all(late.get(), fastcgi::encode_request(1, request_params(2), "", false)));
+  CHECK(pool.dispatcher.wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+  CHECK(read_response(busy.get()).find("/n/1") != std::string::npos);
+  CHECK(read_response(late.get()).find("/n/2") != std::string::npos);
 }
