@@ -63,13 +63,18 @@ void ControlServer::close() {
 void ControlServer::on_connection() {
   auto* c = new Client;
   c->handler = &handler_;
-  uv_pipe_init(loop_, &c->pipe, 0);
+  if (uv_pipe_init(loop_, &c->pipe, 0) != 0) {
+    delete c;  // no handle was made: nothing for libuv to close
+    return;
+  }
   c->pipe.data = c;
   if (uv_accept(server_.stream(), reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
     close_client(c);
     return;
   }
-  uv_read_start(
+  // A client owns itself until close_client: every way out of it below
+  // ends there, a failed start or write included.
+  int rc = uv_read_start(
       reinterpret_cast<uv_stream_t*>(&c->pipe),
       [](uv_handle_t*, size_t, uv_buf_t* buf) {
         static char scratch[4096];
@@ -93,8 +98,10 @@ void ControlServer::on_connection() {
         c->reply = (*c->handler)(c->input.substr(0, nl));
         uv_buf_t out = uv_buf_init(c->reply.data(), static_cast<unsigned>(c->reply.size()));
         c->write.data = c;
-        uv_write(&c->write, s, &out, 1, [](uv_write_t* w, int) { close_client(static_cast<Client*>(w->data)); });
+        if (uv_write(&c->write, s, &out, 1, [](uv_write_t* w, int) { close_client(static_cast<Client*>(w->data)); }) != 0)
+          close_client(c);
       });
+  if (rc != 0) close_client(c);
 }
 
 bool control_request(const std::string& socket_path, const std::string& command, std::string& reply,

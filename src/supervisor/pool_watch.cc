@@ -159,7 +159,12 @@ void Pool::update_socket_watch() {
     // either from spinning. Started already, it stays as it is: starting it
     // again costs libuv an epoll_ctl or two (2,000 on a reload of 1,000 pools).
     if (socket_watch_.active()) return;
-    socket_watch_.start(UV_READABLE, [this](int, int) { on_connection_waiting(); });
+    if (int rc = socket_watch_.start(UV_READABLE, [this](int, int) { on_connection_waiting(); }); rc != 0) {
+      // The tick's plan still grows the pool (dynamic's min-spare); a
+      // connection waiting with no thread free is not seen until then.
+      log_->write_line("error", spec_.name, getpid(),
+                       std::string("cannot watch the listening socket: ") + uv_strerror(rc));
+    }
   } else {
     socket_watch_.stop();
   }

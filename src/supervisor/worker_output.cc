@@ -34,16 +34,21 @@ bool WorkerOutput::open(uv_loop_t* loop, const HandleCount* count, const std::ar
   return true;
 }
 
-void WorkerOutput::start(LineFn fn) {
+bool WorkerOutput::start(LineFn fn, std::string& error) {
   on_line_ = std::move(fn);
   for (int i = 0; i < 3; ++i) {
     auto which = static_cast<Stream>(i);
-    pipes_[i].handle.start([this, which](const char* data, ssize_t n) {
+    int rc = pipes_[i].handle.start([this, which](const char* data, ssize_t n) {
       if (n > 0) return feed(which, data, static_cast<std::size_t>(n));
       finish(which);
       pipes_[which].handle.close();
     });
+    if (rc != 0) {
+      error = std::string("cannot read the worker's output: ") + uv_strerror(rc);
+      return false;
+    }
   }
+  return true;
 }
 
 void WorkerOutput::feed(Stream which, const char* data, std::size_t n) {

@@ -24,7 +24,8 @@ class WorkerOutput {
   bool open(uv_loop_t* loop, const HandleCount* count, const std::array<int, 3>& fds, std::string& error);
   uv_stream_t* stream(Stream which) const { return pipes_[which].handle.stream(); }
   // Reads each pipe until its end, then closes it; `fn` for each line.
-  void start(LineFn fn);
+  // False with `error` if a pipe cannot be read.
+  bool start(LineFn fn, std::string& error);
   // The process exited: what its pipes hold now is all that comes from it,
   // read at once, and the pipes are closed. (Waiting for each pipe's end
   // instead would wait for every process that inherited it: a program an

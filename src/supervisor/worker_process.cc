@@ -119,8 +119,23 @@ bool WorkerProcess::spawn(const SpawnOptions& o, std::string& error) {
 }
 
 bool WorkerProcess::begin_watching() {
-  if (handoff_poll_) handoff_poll_.start(UV_READABLE, [this](int, int) { on_handoff_readable(); });
-  output_.start([this](WorkerOutput::Stream s, std::string_view line) { on_line(s, line); });
+  std::string error;
+  if (!output_.start([this](WorkerOutput::Stream s, std::string_view line) { on_line(s, line); }, error)) {
+    // Unread, its pipes would fill and block it, its "ready" never heard:
+    // it goes now, and counts as a start that failed.
+    if (log_) log_->write_line("error", pool_name_, pid(), error + "; killing it");
+    signal(SIGKILL);
+    return true;
+  }
+  if (handoff_poll_) {
+    if (int rc = handoff_poll_.start(UV_READABLE, [this](int, int) { on_handoff_readable(); }); rc != 0) {
+      // Its idle connections are closed at its stop instead of handed over.
+      if (log_)
+        log_->write_line("warning", pool_name_, pid(), std::string("cannot watch the handoff socket: ") + uv_strerror(rc));
+      handoff_poll_.close();
+      handoff_fd_.reset();
+    }
+  }
   return true;
 }
 

@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "util/socket.h"
 #include "worker/dispatcher_internal.h"
+#include "wsgi_fpm/worker_exit.h"
 
 namespace wsgi_fpm::worker {
 
@@ -75,17 +76,25 @@ Dispatcher::Dispatcher(int listen_fd, ConnectionFactory factory, DispatcherLimit
   // empty (a wasted context switch per connection, measured: 1.5 switches
   // per request instead of 1). Edge-triggered, the thread that gets the
   // report must empty the backlog itself: see accept_burst.
+  // Without these the process cannot serve at all: it exits, and the
+  // supervisor's backoff and log take it from there.
+  auto required = [](bool ok, const char* what) {
+    if (ok) return;
+    log::error("cannot set up the dispatcher: {}: {}", what, std::strerror(errno));
+    std::_Exit(worker_exit::kCannotSetUp);
+  };
+  required(epoll_fd_ && exit_event_fd_ && expiry_timer_fd_, "epoll_create1, eventfd or timerfd_create");
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET | EPOLLEXCLUSIVE;
   ev.data.ptr = &g_listen_tag;
-  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
+  required(epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev) == 0, "epoll_ctl(listening socket)");
   // Level-triggered and never read: once set, it wakes every thread in turn.
   ev.events = EPOLLIN;
   ev.data.ptr = &g_exit_tag;
-  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, exit_event_fd_.get(), &ev);
+  required(epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, exit_event_fd_.get(), &ev) == 0, "epoll_ctl(eventfd)");
   // Disarmed while no waiting connection has a deadline: idle costs nothing.
   ev.data.ptr = &g_expiry_tag;
-  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, expiry_timer_fd_.get(), &ev);
+  required(epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, expiry_timer_fd_.get(), &ev) == 0, "epoll_ctl(timerfd)");
 }
 
 Dispatcher::~Dispatcher() {
@@ -206,7 +215,12 @@ void Dispatcher::watch(int fd, std::function<bool()> on_readable) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = &g_watch_tag;
-  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+  if (epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    // Connections handed over to this process then stay unread in the
+    // socket (the supervisor closes them with it): serving goes on.
+    log::warning("cannot watch the handoff socket: {}", std::strerror(errno));
+    on_watched_ = nullptr;
+  }
 }
 
 void Dispatcher::park_locked(std::unique_ptr<Entry> entry) {
@@ -215,7 +229,12 @@ void Dispatcher::park_locked(std::unique_ptr<Entry> entry) {
   ev.data.ptr = entry.get();
   // Under the lock: the event may fire at once, and the thread it wakes
   // must find the entry in waiting_.
-  epoll_ctl(epoll_fd_.get(), entry->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, entry->connection->fd(), &ev);
+  if (epoll_ctl(epoll_fd_.get(), entry->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, entry->connection->fd(), &ev) != 0) {
+    // ENOMEM, or the user's max_user_watches reached: no thread would ever
+    // hear of this connection, so it closes now rather than hang.
+    log::warning("cannot wait for a connection's request (epoll_ctl: {}): closing it", std::strerror(errno));
+    return close_locked(std::move(entry));
+  }
   entry->registered = true;
   auto now = std::chrono::steady_clock::now();
   entry->parked_at = now;
