@@ -39,7 +39,12 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
 
-import harness as h  # noqa: E402
+from support.clients import fcgi_request, http_request  # noqa: E402
+from support.files import Scratch, install_tree  # noqa: E402
+from support.frontends import start_frontend  # noqa: E402
+from support.runner import Group, Runner  # noqa: E402
+from support.supervisor import Supervisor  # noqa: E402
+from support.users import FRONTEND_USER, TEST_USER, ensure_user  # noqa: E402
 
 FRONTENDS = [("apache", "wsgi-fpm-fastcgi.conf"), ("lighttpd", "wsgi-fpm-fastcgi.conf"),
              ("nginx", "wsgi-fpm-fastcgi.conf")]
@@ -53,14 +58,14 @@ GROUP_APPS = [  # (mount, application-group)
 
 class Stack:
     def __init__(self, on_close):
-        h.ensure_user()
-        self.scratch = h.Scratch(prefix="wfpm-groups-")
-        sites = h.install_tree(self.scratch, "sites")
-        apps = h.install_tree(self.scratch, "frontends")
+        ensure_user()
+        self.scratch = Scratch(prefix="wfpm-groups-")
+        sites = install_tree(self.scratch, "sites")
+        apps = install_tree(self.scratch, "frontends")
         run = self.scratch.sub("run")
 
         def pool(name, **keys):
-            p = {"user": h.TEST_USER, "socket-user": h.FRONTEND_USER, "threads": 4, "home": apps,
+            p = {"user": TEST_USER, "socket-user": FRONTEND_USER, "threads": 4, "home": apps,
                  "listen": os.path.join(run, f"{name}.sock")}
             p.update(keys)
             return p
@@ -86,7 +91,7 @@ class Stack:
                                      for m, g in GROUP_APPS]),
             },
         }
-        self.sup = h.Supervisor(self.scratch, self.config)
+        self.sup = Supervisor(self.scratch, self.config)
         on_close(self.sup.kill)
         self.on_close = on_close
         self.frontends = {}
@@ -95,8 +100,8 @@ class Stack:
         key = (frontend, pool)
         if key not in self.frontends:
             example = dict(FRONTENDS)[frontend]
-            f = h.start_frontend(self.scratch, frontend, example, self.sup.listen_of(pool),
-                                 name=f"{frontend}-{pool}")
+            f = start_frontend(self.scratch, frontend, example, self.sup.listen_of(pool),
+                               name=f"{frontend}-{pool}")
             self.on_close(f.kill)
             self.frontends[key] = f
         return self.frontends[key]
@@ -109,14 +114,14 @@ class Stack:
 
 
 def get_json(stack, f, path, headers=None):
-    resp = h.raw_http(f.port, path, headers=headers)
+    resp = http_request(f.port, path, headers=headers)
     if resp.status != 200:
         raise AssertionError(stack.explain(f"GET {path} via {f.name}: {resp!r}", f))
     return json.loads(resp.body)
 
 
 def direct_json(stack, pool, uri, params=None):
-    resp = h.fcgi_request(stack.sup.listen_of(pool), uri, params=params)
+    resp = fcgi_request(stack.sup.listen_of(pool), uri, params=params)
     if resp.status != 200:
         raise AssertionError(stack.explain(f"GET {uri} straight to {pool}: {resp!r}"))
     return json.loads(resp.body)
@@ -385,20 +390,20 @@ def atexit_run():
 
 
 def _atexit_run():
-    scratch = h.Scratch(prefix="wfpm-groups-atexit-")
-    apps = h.install_tree(scratch, "frontends")
+    scratch = Scratch(prefix="wfpm-groups-atexit-")
+    apps = install_tree(scratch, "frontends")
     script = os.path.join(apps, "atexit.wsgi")
     config = {"runtime-dir": scratch.file("runtime"), "log": "stderr", "pools": {"ax": {
-        "user": h.TEST_USER, "socket-user": h.FRONTEND_USER, "threads": 2, "home": apps,
+        "user": TEST_USER, "socket-user": FRONTEND_USER, "threads": 2, "home": apps,
         "listen": os.path.join(scratch.sub("run"), "ax.sock"),
         "apps": [{"mount": "/global", "script": script, "application-group": "%{GLOBAL}"},
                  {"mount": "/sub", "script": script}]}}}
-    sup = h.Supervisor(scratch, config)
+    sup = Supervisor(scratch, config)
     try:
-        f = h.start_frontend(scratch, "nginx", "wsgi-fpm-fastcgi.conf", sup.listen_of("ax"), name="nginx-ax")
+        f = start_frontend(scratch, "nginx", "wsgi-fpm-fastcgi.conf", sup.listen_of("ax"), name="nginx-ax")
         markers = {}
         for mount in ("/global", "/sub"):
-            resp = h.raw_http(f.port, mount)
+            resp = http_request(f.port, mount)
             if resp.status != 200:
                 raise AssertionError(f"GET {mount}: {resp!r}\n{sup.stderr_tail()}")
             markers[mount] = json.loads(resp.body)["marker"]
@@ -437,8 +442,8 @@ def atexit_runs_in_a_sub_interpreter(fx):
 
 
 def main():
-    runner = h.Runner(budget=170)
-    fx = h.Group(Stack)
+    runner = Runner(budget=170)
+    fx = Group(Stack)
     per_frontend = [resource_sites_keep_their_own_config, global_sites_share_one_config,
                     named_as_mod_wsgi_names_them, canonical_name_ignores_the_host_header]
     for fn in per_frontend:

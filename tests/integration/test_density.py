@@ -15,7 +15,15 @@ import re  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
+from support import paths  # noqa: E402
+from support.clients import fcgi_request  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.processes import descendants  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Serve, Supervisor, wsgi_fpm  # noqa: E402
+from support.users import TEST_USER, ensure_user  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
+from support.yaml_config import write_config  # noqa: E402
 
 
 def nofile_of(pid):
@@ -35,31 +43,31 @@ class Limits:
     def __init__(self, scratch, soft, hard):
         self.wrapper = scratch.file(f"wsgi-fpm-{soft}-{hard}")
         with open(self.wrapper, "w") as f:
-            f.write(f"#!/bin/sh\nexec prlimit --nofile={soft}:{hard} {os.path.abspath(h.WSGI_FPM)} \"$@\"\n")
+            f.write(f"#!/bin/sh\nexec prlimit --nofile={soft}:{hard} {os.path.abspath(paths.WSGI_FPM)} \"$@\"\n")
         os.chmod(self.wrapper, 0o755)
 
     def __enter__(self):
-        self.saved, h.WSGI_FPM = h.WSGI_FPM, self.wrapper
+        self.saved, paths.WSGI_FPM = paths.WSGI_FPM, self.wrapper
 
     def __exit__(self, *exc):
-        h.WSGI_FPM = self.saved
+        paths.WSGI_FPM = self.saved
 
 
 def supervisor_raises_workers_keep():
     """Started at 1024/8192: the supervisor runs at 8192, its workers at 1024."""
-    h.ensure_user()
-    scratch = h.Scratch(prefix="wfpm-density-nofile-")
-    apps = h.install_apps(scratch)
+    ensure_user()
+    scratch = Scratch(prefix="wfpm-density-nofile-")
+    apps = install_apps(scratch)
     with Limits(scratch, 1024, 8192):
-        serve = h.Serve(scratch, os.path.join(apps, "procinfo.wsgi"),
-                        args=["--user", h.TEST_USER, "--processes", "1", "--threads", "2"])
+        serve = Serve(scratch, os.path.join(apps, "procinfo.wsgi"),
+                      args=["--user", TEST_USER, "--processes", "1", "--threads", "2"])
     try:
         if nofile_of(serve.pid) != (8192, 8192):
             raise AssertionError(f"the supervisor's descriptor limit is {nofile_of(serve.pid)}, expected 8192 soft")
         # Served once, the worker has long set its limit (a worker just
         # spawned may not have yet).
-        h.fcgi_request(serve.socket_path, "/", timeout=20)
-        workers = h.wait_for(serve.workers, 10, what="a worker")
+        fcgi_request(serve.socket_path, "/", timeout=20)
+        workers = wait_for(serve.workers, 10, what="a worker")
         if nofile_of(workers[0]) != (1024, 8192):
             raise AssertionError(f"the worker's descriptor limit is {nofile_of(workers[0])}, expected 1024 soft")
     finally:
@@ -69,19 +77,19 @@ def supervisor_raises_workers_keep():
 def check_warns_when_pools_cannot_fit():
     """300 pools of 2 processes need about 2,700 descriptors: `check` under a
     hard limit of 1024 warns with file:line:col, and is quiet under 8192."""
-    h.ensure_user()
-    scratch = h.Scratch(prefix="wfpm-density-check-")
-    apps = h.install_apps(scratch)
+    ensure_user()
+    scratch = Scratch(prefix="wfpm-density-check-")
+    apps = install_apps(scratch)
     run = scratch.sub("run")
     os.chmod(scratch.path, 0o755)
-    pools = {f"t{i}": {"user": h.TEST_USER, "processes": 2, "listen": os.path.join(run, f"t{i}.sock"),
+    pools = {f"t{i}": {"user": TEST_USER, "processes": 2, "listen": os.path.join(run, f"t{i}.sock"),
                        "apps": [{"script": os.path.join(apps, "procinfo.wsgi")}]} for i in range(300)}
     path = scratch.file("many.yaml")
-    h.write_config(path, {"runtime-dir": scratch.file("runtime"), "pools": pools})
+    write_config(path, {"runtime-dir": scratch.file("runtime"), "pools": pools})
     with Limits(scratch, 1024, 1024):
-        tight = h.wsgi_fpm("check", "-c", path)
+        tight = wsgi_fpm("check", "-c", path)
     with Limits(scratch, 1024, 8192):
-        roomy = h.wsgi_fpm("check", "-c", path)
+        roomy = wsgi_fpm("check", "-c", path)
     for r in (tight, roomy):
         if r.returncode != 0:
             raise AssertionError(f"check refused the file: {r.stderr.decode(errors='replace')[-500:]}")
@@ -95,7 +103,7 @@ def check_warns_when_pools_cannot_fit():
 def many_pools(scratch, apps, n, idle):
     run = scratch.sub("run")
     return {"runtime-dir": scratch.file("runtime"), "log": "stderr", "pools": {
-        f"t{i:04d}": {"user": h.TEST_USER, "processes": 2, "threads": 1, "process-manager": "ondemand",
+        f"t{i:04d}": {"user": TEST_USER, "processes": 2, "threads": 1, "process-manager": "ondemand",
                       "process-idle-timeout": idle, "listen": os.path.join(run, f"t{i:04d}.sock"),
                       "apps": [{"script": os.path.join(apps, "procinfo.wsgi")}]} for i in range(n)}}
 
@@ -107,7 +115,7 @@ def requests_to(sup, tenants, timeout, threads):
 
     def one(t):
         try:
-            results[t] = h.fcgi_request(sup.listen_of(f"t{t:04d}"), "/", timeout=timeout).status
+            results[t] = fcgi_request(sup.listen_of(f"t{t:04d}"), "/", timeout=timeout).status
         except Exception:  # refused or timed out: counted as None
             results[t] = None
     pending = list(tenants)
@@ -130,11 +138,11 @@ def thousand_pools_under_1024_descriptors():
     served. Under 1024/8192 (systemd's kind of limits) every one of 50 cold
     tenants is served. Before: no backoff for a failed spawn, 130,952 log
     lines a second, then std::bad_alloc and every pool down."""
-    h.ensure_user()
-    scratch = h.Scratch(prefix="wfpm-density-1k-")
-    apps = h.install_apps(scratch)
+    ensure_user()
+    scratch = Scratch(prefix="wfpm-density-1k-")
+    apps = install_apps(scratch)
     with Limits(scratch, 1024, 1024):
-        sup = h.Supervisor(scratch, many_pools(scratch, apps, 1000, idle=3), timeout=120)
+        sup = Supervisor(scratch, many_pools(scratch, apps, 1000, idle=3), timeout=120)
     try:
         idle_fds = len(os.listdir(f"/proc/{sup.pid}/fd"))
         statuses = requests_to(sup, range(0, 400, 10), timeout=6, threads=8)
@@ -144,8 +152,8 @@ def thousand_pools_under_1024_descriptors():
         woken = 40
         if failed_spawns > woken * 12:
             raise AssertionError(f"{failed_spawns} 'cannot start' lines for {woken} woken tenants: no backoff")
-        h.wait_for(lambda: len(os.listdir(f"/proc/{sup.pid}/fd")) <= idle_fds, 30,
-                   what=f"the supervisor's descriptors back to {idle_fds} once workers idled out")
+        wait_for(lambda: len(os.listdir(f"/proc/{sup.pid}/fd")) <= idle_fds, 30,
+                 what=f"the supervisor's descriptors back to {idle_fds} once workers idled out")
         late = requests_to(sup, [999], timeout=20, threads=1)
         if late != [200]:
             raise AssertionError(f"a tenant woken once descriptors were free again: {late}\n{sup.stderr_tail(40)}")
@@ -154,7 +162,7 @@ def thousand_pools_under_1024_descriptors():
     finally:
         sup.stop(timeout=60)
     with Limits(scratch, 1024, 8192):
-        sup = h.Supervisor(scratch, many_pools(scratch, apps, 1000, idle=3), name="roomy", timeout=120)
+        sup = Supervisor(scratch, many_pools(scratch, apps, 1000, idle=3), name="roomy", timeout=120)
     try:
         statuses = requests_to(sup, range(0, 1000, 20), timeout=20, threads=5)
         if statuses.count(200) != len(statuses):
@@ -171,14 +179,14 @@ def thousand_pools_reload_replaces_only_the_changed_one():
     mistake in the last pool: `reload` exits 1 with FILE:LINE:COL (the
     supervisor's answer: the client no longer reads the file itself) and
     every process stays. (The time it takes is scripts/bench --density's.)"""
-    h.ensure_user()
-    scratch = h.Scratch(prefix="wfpm-density-reload-")
-    apps = h.install_apps(scratch)
+    ensure_user()
+    scratch = Scratch(prefix="wfpm-density-reload-")
+    apps = install_apps(scratch)
     config = many_pools(scratch, apps, 1000, idle=120)
-    sup = h.Supervisor(scratch, config, timeout=120)
+    sup = Supervisor(scratch, config, timeout=120)
 
     def pid_of(tenant):
-        r = h.fcgi_request(sup.listen_of(f"t{tenant:04d}"), "/", timeout=20)
+        r = fcgi_request(sup.listen_of(f"t{tenant:04d}"), "/", timeout=20)
         if r.status != 200:
             raise AssertionError(f"tenant {tenant} answered {r.status}")
         return json.loads(r.body)["pid"]
@@ -189,8 +197,8 @@ def thousand_pools_reload_replaces_only_the_changed_one():
         r = sup.ctl("reload", timeout=60)
         if r.returncode != 0:
             raise AssertionError(f"reload exited {r.returncode}: {r.stderr.decode(errors='replace')}")
-        h.wait_for(lambda: pid_of(500) != changed, 20, interval=0.1, what="tenant 500 served by a new process")
-        h.wait_for(lambda: len(sup.workers()) == 2, 20, what="the replaced process to exit")
+        wait_for(lambda: pid_of(500) != changed, 20, interval=0.1, what="tenant 500 served by a new process")
+        wait_for(lambda: len(sup.workers()) == 2, 20, what="the replaced process to exit")
         if pid_of(3) != kept:
             raise AssertionError(f"unchanged tenant 3's process {kept} was replaced by {pid_of(3)}")
         log = sup.stderr()
@@ -233,10 +241,10 @@ def idle_pools_never_wake_the_supervisor():
     not a line a pool; the supervisor sleeps until a connection comes (no tick per pool: before, their one-second ticks cost
     1% of a core and a wake-up a second). Waking one tenant starts its tick;
     idle again (its worker and the zygote gone), the tick stops."""
-    h.ensure_user()
-    scratch = h.Scratch(prefix="wfpm-density-idle-")
-    apps = h.install_apps(scratch)
-    sup = h.Supervisor(scratch, many_pools(scratch, apps, 1000, idle=2), timeout=120)
+    ensure_user()
+    scratch = Scratch(prefix="wfpm-density-idle-")
+    apps = install_apps(scratch)
+    sup = Supervisor(scratch, many_pools(scratch, apps, 1000, idle=2), timeout=120)
     try:
         log = sup.stderr()
         if "1000 pools listening (1000 ondemand)" not in log or log.count(" listening on ") > 0:
@@ -246,14 +254,14 @@ def idle_pools_never_wake_the_supervisor():
         if requests_to(sup, [7], timeout=20, threads=1) != [200]:
             raise AssertionError("tenant 7 was not served")
         # Its worker, then the zygote that forked it, idle out.
-        h.wait_for(lambda: not h.descendants(sup.pid), 20, what="tenant 7's worker and the zygote to idle out")
+        wait_for(lambda: not descendants(sup.pid), 20, what="tenant 7's worker and the zygote to idle out")
         asleep(sup, "the supervisor once tenant 7 was idle again")
     finally:
         sup.stop(timeout=60)
 
 
 def main():
-    runner = h.Runner(budget=480)
+    runner = Runner(budget=480)
     runner.add("density/supervisor_raises_workers_keep", supervisor_raises_workers_keep)
     runner.add("density/check_warns_when_pools_cannot_fit", check_warns_when_pools_cannot_fit)
     runner.add("density/thousand_pools_under_1024_descriptors", thousand_pools_under_1024_descriptors)

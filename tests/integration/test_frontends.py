@@ -37,7 +37,13 @@ import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 
-import harness as h  # noqa: E402
+from support.clients import fcgi_request, http_request  # noqa: E402
+from support.files import Scratch, install_tree  # noqa: E402
+from support.frontends import start_frontend  # noqa: E402
+from support.paths import ETC  # noqa: E402
+from support.runner import Group, Runner  # noqa: E402
+from support.supervisor import Supervisor  # noqa: E402
+from support.users import FRONTEND_USER, TEST_USER, chown_tree, ensure_user  # noqa: E402
 
 # (column, frontend, example, protocol): the path table's columns. The "/app"
 # ones send only /app to the pool (the issue's <Location /app> form), the
@@ -130,16 +136,16 @@ class Stack:
     """The supervisor with the pools above, and the frontends in front of them."""
 
     def __init__(self, on_close):
-        h.ensure_user()
-        self.scratch = h.Scratch(prefix="wfpm-frontends-")
-        apps = h.install_tree(self.scratch, "frontends")
-        shutil.copy(os.path.join(h.ETC, "examples", "hello.wsgi"), apps)  # never reads wsgi.input
-        h.chown_tree(apps, h.TEST_USER)
-        flask = h.install_tree(self.scratch, "flask_app")
-        django = h.install_tree(self.scratch, "django_site")
+        ensure_user()
+        self.scratch = Scratch(prefix="wfpm-frontends-")
+        apps = install_tree(self.scratch, "frontends")
+        shutil.copy(os.path.join(ETC, "examples", "hello.wsgi"), apps)  # never reads wsgi.input
+        chown_tree(apps, TEST_USER)
+        flask = install_tree(self.scratch, "flask_app")
+        django = install_tree(self.scratch, "django_site")
         self.venv, self.venv_site = make_venv(self.scratch)
         run = self.scratch.sub("run")
-        common = {"user": h.TEST_USER, "socket-user": h.FRONTEND_USER, "threads": 4, "home": apps}
+        common = {"user": TEST_USER, "socket-user": FRONTEND_USER, "threads": 4, "home": apps}
 
         def pool(name, **keys):
             p = dict(common, listen=os.path.join(run, f"{name}.sock"))
@@ -165,7 +171,7 @@ class Stack:
                 "novenv": pool("novenv", apps=[{"mount": "/venv/sub", "script": probe}]),
             },
         }
-        self.sup = h.Supervisor(self.scratch, self.config)
+        self.sup = Supervisor(self.scratch, self.config)
         on_close(self.sup.kill)
         self.on_close = on_close
         self.frontends = {}  # (column, pool) -> frontend
@@ -176,7 +182,7 @@ class Stack:
         if key not in self.frontends:
             _, frontend, example, _ = next(v for v in VARIANTS if v[0] == column)
             name = f"{column.replace('/', '-')}-{pool}"
-            f = h.start_frontend(self.scratch, frontend, example, self.sup.listen_of(pool), name=name)
+            f = start_frontend(self.scratch, frontend, example, self.sup.listen_of(pool), name=name)
             self.on_close(f.kill)
             self.frontends[key] = f
         return self.frontends[key]
@@ -230,15 +236,15 @@ def direct(stack, method, target, body):
     REQUEST_URI and nothing else useful would send it."""
     uri = target.encode("utf-8").decode("latin-1")
     params = {"CONTENT_TYPE": "application/x-www-form-urlencoded"} if body else {}
-    return h.fcgi_request(stack.sup.listen_of("paths"), uri, method=method, body=body or b"",
-                          params=params)
+    return fcgi_request(stack.sup.listen_of("paths"), uri, method=method, body=body or b"",
+                        params=params)
 
 
 def through(stack, column, method, target, body, chunked):
     pool = "paths-scgi" if column.endswith("scgi") else "paths"
     f = stack.frontend(column, pool)
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
-    return h.raw_http(f.port, target, method=method, body=body, chunked=chunked, headers=headers)
+    return http_request(f.port, target, method=method, body=body, chunked=chunked, headers=headers)
 
 
 COLUMNS = ["direct"] + [v[0] for v in VARIANTS]
@@ -366,7 +372,7 @@ def app_that_ignores_its_input(fx, column):
     failed = []
     for i in range(110):
         body = IGNORED if i >= 100 else None
-        resp = h.raw_http(f.port, "/app/hello", method="POST" if body else "GET", body=body)
+        resp = http_request(f.port, "/app/hello", method="POST" if body else "GET", body=body)
         if (resp.status, resp.body) != (200, GREETING):
             failed.append(f"{'POST 256 KiB' if body else 'GET'} #{i}: {resp.status}")
     if failed:
@@ -385,7 +391,7 @@ HOST = "hello.example.com"
 
 
 def fetch(f, path):
-    return h.raw_http(f.port, path, headers={"Host": HOST})
+    return http_request(f.port, path, headers={"Host": HOST})
 
 
 def get_json(stack, f, path, what):
@@ -470,15 +476,15 @@ def venv_package_imports(fx, column):
 def package_is_the_venvs_alone(fx):
     """Without python-home the same probe cannot import the package."""
     stack = fx.get()
-    resp = h.fcgi_request(stack.sup.listen_of("novenv"), "/venv/sub")
+    resp = fcgi_request(stack.sup.listen_of("novenv"), "/venv/sub")
     got = json.loads(resp.body)
     if "error" not in got["venv_only"] or got["prefix"] == stack.venv:
         raise AssertionError(f"without python-home: {got}")
 
 
 def main():
-    runner = h.Runner(budget=170)
-    fx = h.Group(Stack)
+    runner = Runner(budget=170)
+    fx = Group(Stack)
     runner.add("frontends/paths_split_the_same_everywhere", paths_split_the_same_everywhere, fx)
     runner.add("frontends/content_length_the_same_everywhere", content_length_the_same_everywhere, fx)
     for column, *_ in VARIANTS:

@@ -37,9 +37,13 @@ import subprocess  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.frontends import start_frontend  # noqa: E402
+from support.paths import LOADGEN  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Supervisor  # noqa: E402
+from support.users import FRONTEND_USER, TEST_USER  # noqa: E402
 
-LOADGEN = os.environ.get("WSGI_FPM_LOADGEN") or os.path.join(h.SOURCE, "build", "bench", "wsgi-fpm-loadgen")
 
 DIRECT_REQUESTS = 150000
 DIRECT_CONNECTIONS = 64
@@ -57,9 +61,9 @@ def pool_config(scratch, apps, max_requests, threads=4, preload_fork=False):
         "runtime-dir": scratch.file("runtime"),
         "log": "stderr",
         "pools": {
-            "ka": {"user": h.TEST_USER, "processes": 2, "threads": threads,
+            "ka": {"user": TEST_USER, "processes": 2, "threads": threads,
                    "listen": os.path.join(scratch.sub("run"), "ka.sock"),
-                   "socket-user": h.FRONTEND_USER, "home": apps,
+                   "socket-user": FRONTEND_USER, "home": apps,
                    "maximum-requests": max_requests, "graceful-timeout": 15,
                    "apps": [{"mount": "/", "script": os.path.join(apps, "dispatch.wsgi")}]},
         },
@@ -111,9 +115,9 @@ def replacements(sup):
 
 
 def start_pool(group_name, max_requests, on_close, preload_fork=False):
-    scratch = h.Scratch(prefix=f"wfpm-ka-{group_name}-")
-    apps = h.install_apps(scratch)
-    sup = h.Supervisor(scratch, pool_config(scratch, apps, max_requests, preload_fork=preload_fork))
+    scratch = Scratch(prefix=f"wfpm-ka-{group_name}-")
+    apps = install_apps(scratch)
+    sup = Supervisor(scratch, pool_config(scratch, apps, max_requests, preload_fork=preload_fork))
     on_close(sup.kill)
     return scratch, sup
 
@@ -235,7 +239,7 @@ def nginx_keepalive_posts_through_recycles_and_reloads():
     teardowns = []
     try:
         scratch, sup = start_pool("nginx", NGINX_MAX_REQUESTS, teardowns.append)
-        nginx = h.Nginx(scratch, h.site_from_example("wsgi-fpm-fastcgi-keepalive.conf", sup.listen_of("ka")))
+        nginx = start_frontend(scratch, "nginx", "wsgi-fpm-fastcgi-keepalive.conf", sup.listen_of("ka"))
         teardowns.append(nginx.kill)
         lock = threading.Lock()
         issued = [0]
@@ -287,7 +291,7 @@ def nginx_keepalive_posts_through_recycles_and_reloads():
 
 
 def main():
-    runner = h.Runner(budget=300)
+    runner = Runner(budget=300)
     runner.add("keepalive_recycle/direct_64_connections_no_request_lost",
                direct_keepalive_through_recycles_and_reloads)
     runner.add("keepalive_recycle/direct_preload_fork_no_request_lost", direct_with_preload_fork)

@@ -13,61 +13,33 @@ import sys
 
 sys.dont_write_bytecode = True
 
-import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_process_manager import get, live_pids, start  # noqa: E402
-from test_supervisor import stop_and_check  # noqa: E402
-
-
-class InFlight:
-    """One request on its own thread; .result() is ("ok", pid), ("status",
-    code) or ("closed", why)."""
-
-    def __init__(self, sup, pool, uri):
-        self._outcome = None
-        self._thread = threading.Thread(target=self._run, args=(sup.listen_of(pool), uri), daemon=True)
-        self._thread.start()
-
-    def _run(self, listen, uri):
-        try:
-            resp = h.fcgi_request(listen, uri, timeout=40)
-            self._outcome = ("ok", json.loads(resp.body)["pid"]) if resp.status == 200 else ("status", resp.status)
-        except h.FcgiClosed as e:
-            self._outcome = ("closed", str(e))
-
-    def result(self, timeout=40):
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise AssertionError("the request in flight never ended")
-        return self._outcome
-
-
-def started_marker(sup, name):
-    path = os.path.join(os.path.dirname(sup.config_path), "ta", "markers", name)
-    return path, lambda: os.path.exists(path)
+from support.clients import serving_pid  # noqa: E402
+from support.load import InFlight, started_marker  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import live_pids, procinfo_supervisor, stop_and_check  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
 
 
 def inactivity_timeout_replaces_an_idle_process_that_served():
     """A fresh process is left alone however long it idles; once it has served,
     inactivity-timeout (2 s) of idleness replaces it with a fresh one, which
     is left alone in turn."""
-    sup = start("wfpm-life-inactivity-", {"ia": {"processes": 1, "threads": 2, "inactivity-timeout": 2}})
+    sup = procinfo_supervisor("wfpm-life-inactivity-", {"ia": {"processes": 1, "threads": 2, "inactivity-timeout": 2}})
     fresh = sup.wait_settled("ia")
     time.sleep(3.5)
     if sup.settled("ia") != fresh:
         raise AssertionError(f"a process that never served was replaced: {fresh} -> {sup.settled('ia')}")
-    served_by = get(sup, "ia")
+    served_by = serving_pid(sup, "ia")
     if [served_by] != fresh:
         raise AssertionError(f"served by {served_by}, the pool runs {fresh}")
-    after = h.wait_for(lambda: (p := sup.settled("ia")) and p != fresh and p, 10,
-                       what="the idle process to be replaced")
+    after = wait_for(lambda: (p := sup.settled("ia")) and p != fresh and p, 10,
+                     what="the idle process to be replaced")
     sup.wait_stderr("idle for 2 s (inactivity-timeout)")
-    h.wait_for(lambda: not os.path.exists(f"/proc/{served_by}"), 10, what="the replaced process to exit")
+    wait_for(lambda: not os.path.exists(f"/proc/{served_by}"), 10, what="the replaced process to exit")
     time.sleep(3.5)
     if sup.settled("ia") != after:
         raise AssertionError(f"the fresh replacement was replaced too: {after} -> {sup.settled('ia')}")
@@ -80,10 +52,10 @@ def deadlock_timeout_replaces_a_process_holding_the_gil():
     the supervisor logs it and replaces the process, the stuck request's
     connection is closed, and the pool serves again from a new process. A
     request that loops in pure Python for twice as long is no deadlock."""
-    sup = start("wfpm-life-deadlock-", {"dl": {"processes": 1, "threads": 2, "deadlock-timeout": 2,
-                                               "shutdown-timeout": 2}})
+    sup = procinfo_supervisor("wfpm-life-deadlock-", {"dl": {"processes": 1, "threads": 2, "deadlock-timeout": 2,
+                                                             "shutdown-timeout": 2}})
     before = sup.wait_settled("dl")
-    if get(sup, "dl", "/?spin=4500") != before[0]:
+    if serving_pid(sup, "dl", "/?spin=4500") != before[0]:
         raise AssertionError("the spinning request was served elsewhere")
     time.sleep(1.5)
     if "deadlock-timeout" in sup.stderr() or sup.settled("dl") != before:
@@ -93,11 +65,11 @@ def deadlock_timeout_replaces_a_process_holding_the_gil():
     outcome = stuck.result(timeout=20)
     if outcome[0] != "closed":
         raise AssertionError(f"the deadlocked request ended with {outcome}")
-    after = h.wait_for(lambda: (p := sup.settled("dl")) and p != before and p, 15,
-                       what="a new process after the deadlock")
-    if get(sup, "dl") != after[0]:
+    after = wait_for(lambda: (p := sup.settled("dl")) and p != before and p, 15,
+                     what="a new process after the deadlock")
+    if serving_pid(sup, "dl") != after[0]:
         raise AssertionError("the new process did not serve")
-    h.wait_for(lambda: not os.path.exists(f"/proc/{before[0]}"), 10, what="the deadlocked process to be killed")
+    wait_for(lambda: not os.path.exists(f"/proc/{before[0]}"), 10, what="the deadlocked process to be killed")
     stop_and_check(sup, after, [sup.listen_of("dl")])
 
 
@@ -105,17 +77,17 @@ def touched_script_gives_requests_eviction_timeout():
     """graceful-timeout 1, eviction-timeout 10: a 3 s request in flight when
     the script is touched finishes with its 200 from the old process, while
     the new one already serves."""
-    sup = start("wfpm-life-evict-", {"ev": {"processes": 1, "threads": 2, "graceful-timeout": 1,
-                                            "eviction-timeout": 10}})
+    sup = procinfo_supervisor("wfpm-life-evict-", {"ev": {"processes": 1, "threads": 2, "graceful-timeout": 1,
+                                                          "eviction-timeout": 10}})
     before = sup.wait_settled("ev")
     marker, started = started_marker(sup, "evict-touch")
     slow = InFlight(sup, "ev", f"/?ms=3000&started={marker}")
-    h.wait_for(started, 10, what="the slow request to start")
+    wait_for(started, 10, what="the slow request to start")
     script = sup.pools()["ev"]["apps"][0]["script"]
     os.utime(script)
-    after = h.wait_for(lambda: (p := sup.settled("ev")) and p != before and p, 15,
-                       what="the touched pool's new process")
-    if get(sup, "ev") != after[0]:
+    after = wait_for(lambda: (p := sup.settled("ev")) and p != before and p, 15,
+                     what="the touched pool's new process")
+    if serving_pid(sup, "ev") != after[0]:
         raise AssertionError("the new process did not serve")
     outcome = slow.result()
     if outcome != ("ok", before[0]):
@@ -128,13 +100,13 @@ def retiring_process_gives_requests_graceful_timeout():
     """The same pool with maximum-requests 1: a quick request retires the
     process while a 5 s one runs beside it; the process asked to go, so the
     slow request gets graceful-timeout (1 s) and is cut, and the log says so."""
-    sup = start("wfpm-life-graceful-", {"gr": {"processes": 1, "threads": 2, "graceful-timeout": 1,
-                                               "eviction-timeout": 10, "maximum-requests": 1}})
+    sup = procinfo_supervisor("wfpm-life-graceful-", {"gr": {"processes": 1, "threads": 2, "graceful-timeout": 1,
+                                                             "eviction-timeout": 10, "maximum-requests": 1}})
     before = sup.wait_settled("gr")
     marker, started = started_marker(sup, "graceful")
     slow = InFlight(sup, "gr", f"/?ms=5000&started={marker}")
-    h.wait_for(started, 10, what="the slow request to start")
-    if get(sup, "gr") != before[0]:
+    wait_for(started, 10, what="the slow request to start")
+    if serving_pid(sup, "gr") != before[0]:
         raise AssertionError("the quick request went elsewhere")
     outcome = slow.result()
     if outcome[0] != "closed":
@@ -147,11 +119,11 @@ def sigusr1_restarts_a_worker_gracefully():
     """kill -USR1 of a worker, as of a mod_wsgi daemon process: the supervisor
     starts its successor first, the 2 s request in flight finishes with its
     200, and the old process exits."""
-    sup = start("wfpm-life-usr1-", {"u1": {"processes": 2, "threads": 2}})
+    sup = procinfo_supervisor("wfpm-life-usr1-", {"u1": {"processes": 2, "threads": 2}})
     before = sup.wait_settled("u1")
     marker, started = started_marker(sup, "usr1")
     slow = InFlight(sup, "u1", f"/?ms=2000&started={marker}")
-    h.wait_for(started, 10, what="the slow request to start")
+    wait_for(started, 10, what="the slow request to start")
     busy = [w["pid"] for w in sup.pool_status("u1")["workers"] if w["busy_threads"]]
     if len(busy) != 1:
         raise AssertionError(f"busy workers: {busy}")
@@ -160,7 +132,7 @@ def sigusr1_restarts_a_worker_gracefully():
     outcome = slow.result()
     if outcome != ("ok", busy[0]):
         raise AssertionError(f"the request in flight at SIGUSR1 ended with {outcome}")
-    h.wait_for(lambda: not os.path.exists(f"/proc/{busy[0]}"), 10, what="the restarted process to exit")
+    wait_for(lambda: not os.path.exists(f"/proc/{busy[0]}"), 10, what="the restarted process to exit")
     after = sup.wait_settled("u1")
     other = [p for p in before if p != busy[0]]
     if busy[0] in after or not set(other) <= set(after):
@@ -171,7 +143,7 @@ def sigusr1_restarts_a_worker_gracefully():
 
 
 def main():
-    runner = h.Runner(budget=300)
+    runner = Runner(budget=300)
     runner.add("lifecycle/inactivity_timeout_replaces_an_idle_process_that_served",
                inactivity_timeout_replaces_an_idle_process_that_served)
     runner.add("lifecycle/deadlock_timeout_replaces_a_process_holding_the_gil",

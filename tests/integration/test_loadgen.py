@@ -19,11 +19,16 @@ import struct  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 
-import harness as h  # noqa: E402
+from support.clients import fcgi_record  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.paths import FCGI_RESPONDER, LOADGEN, SOURCE  # noqa: E402
+from support.processes import Proc  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.sockets import wait_unix_socket  # noqa: E402
+from support.supervisor import Serve  # noqa: E402
+from support.users import TEST_USER, chown_tree  # noqa: E402
 
-LOADGEN = os.environ.get("WSGI_FPM_LOADGEN") or os.path.join(h.SOURCE, "build", "bench", "wsgi-fpm-loadgen")
-RESPONDER = os.environ.get("FCGI_RESPONDER") or os.path.join(h.SOURCE, "build", "bench", "fcgi-responder")
-BENCH_APPS = os.path.join(h.SOURCE, "bench", "apps")
+BENCH_APPS = os.path.join(SOURCE, "bench", "apps")
 
 HELLO = b"Hello, world!\n"
 
@@ -60,13 +65,13 @@ def percentiles_ordered(result):
 # Servers
 
 
-class Responder(h.Proc):
+class Responder(Proc):
     """bench/fcgi_responder.c: libfcgi, hello world from THREADS threads."""
 
     def __init__(self, scratch, threads=4):
         self.socket_path = scratch.file("responder.sock")
-        super().__init__([RESPONDER, self.socket_path, str(threads)], "responder", scratch)
-        h.wait_unix_socket(self.socket_path, self)
+        super().__init__([FCGI_RESPONDER, self.socket_path, str(threads)], "responder", scratch)
+        wait_unix_socket(self.socket_path, self)
 
 
 class ScriptedServer:
@@ -159,8 +164,8 @@ class ScriptedServer:
                 return
             status = b"503 Service Unavailable" if what == "503" else b"200 OK"
             out = b"Status: " + status + b"\r\nContent-Type: text/plain\r\n\r\n" + HELLO
-            conn.sendall(h._fcgi_record(6, out, rid) + h._fcgi_record(6, b"", rid)
-                         + h._fcgi_record(3, struct.pack("!IB3x", 0, 0), rid))
+            conn.sendall(fcgi_record(6, out, rid) + fcgi_record(6, b"", rid)
+                         + fcgi_record(3, struct.pack("!IB3x", 0, 0), rid))
             if not keep_conn:
                 return
 
@@ -234,14 +239,14 @@ def counts_each_kind_of_error(scratch):
 def echo_bodies_over_both_protocols(scratch):
     """--body-size: the body goes out whole over FastCGI and SCGI, and wsgi-fpm's
     echo app sends it back, byte for byte counted."""
-    apps = h.install_apps(scratch)
+    apps = install_apps(scratch)
     echo = os.path.join(apps, "echo.wsgi")
     shutil.copy(os.path.join(BENCH_APPS, "echo.wsgi"), echo)
-    h.chown_tree(apps, h.TEST_USER)
+    chown_tree(apps, TEST_USER)
     size = 300_000
     for protocol in ("fastcgi", "scgi"):
-        serve = h.Serve(scratch, echo, name=f"echo-{protocol}", protocol=protocol,
-                        args=["--processes", "1", "--threads", "4"])
+        serve = Serve(scratch, echo, name=f"echo-{protocol}", protocol=protocol,
+                      args=["--processes", "1", "--threads", "4"])
         try:
             r = loadgen_json(serve.socket_path, "--protocol", protocol, "--requests", "40",
                              "--connections", "4", "--body-size", str(size))
@@ -302,13 +307,13 @@ def says_what_is_wrong(scratch):
 
 
 def main():
-    runner = h.Runner(budget=300)
-    scratch = h.Scratch(prefix="wfpm-loadgen-")
+    runner = Runner(budget=300)
+    scratch = Scratch(prefix="wfpm-loadgen-")
     runner.add("loadgen/counts_exactly_the_requests_asked", counts_exactly_the_requests_asked, scratch)
     runner.add("loadgen/keep_alive_reuses_connections", keep_alive_reuses_connections,
-               h.Scratch(prefix="wfpm-loadgen-ka-"))
+               Scratch(prefix="wfpm-loadgen-ka-"))
     runner.add("loadgen/counts_each_kind_of_error", counts_each_kind_of_error,
-               h.Scratch(prefix="wfpm-loadgen-err-"))
+               Scratch(prefix="wfpm-loadgen-err-"))
     runner.add("loadgen/echo_bodies_over_both_protocols", echo_bodies_over_both_protocols, scratch)
     runner.add("loadgen/measures_for_the_duration_asked", measures_for_the_duration_asked, scratch)
     runner.add("loadgen/print_response_shows_the_answer", print_response_shows_the_answer, scratch)

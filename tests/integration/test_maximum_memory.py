@@ -15,9 +15,13 @@ import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_process_manager import Concurrent, get, live_pids  # noqa: E402
-from test_supervisor import TA, ensure_tenants, small_config, stop_and_check  # noqa: E402
+from support.clients import fcgi_request, serving_pid  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.load import Concurrent  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Serve, Supervisor, live_pids, stop_and_check, wsgi_fpm  # noqa: E402
+from support.users import TA, ensure_tenants  # noqa: E402
+from support.yaml_config import small_config  # noqa: E402
 
 MB = 1 << 20
 
@@ -45,11 +49,11 @@ def leaking_process_is_replaced_and_no_request_fails():
     (its successor serves, it exits), the log and `status` say "maximum-memory";
     the uncapped process keeps serving with all it leaked."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-maxmem-")
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix="wfpm-maxmem-")
+    apps = install_apps(scratch, owner=TA, subdir="ta")
     pools = {"capped": leaky_pool(scratch, apps, "capped", processes=2),
              "uncapped": leaky_pool(scratch, apps, "uncapped", processes=1)}
-    sup = h.Supervisor(scratch, small_config(scratch, pools))
+    sup = Supervisor(scratch, small_config(scratch, pools))
     before = sup.wait_settled("capped")
     fresh_rss = max(w["rss"] for w in sup.pool_status("capped")["workers"])
     if fresh_rss < 4 * MB:
@@ -64,7 +68,7 @@ def leaking_process_is_replaced_and_no_request_fails():
 
     served = []
     for _ in range(8):
-        served.append(get(sup, "capped", "/?mb=4"))
+        served.append(serving_pid(sup, "capped", "/?mb=4"))
     for _ in range(2):
         served += Concurrent(sup, "capped", "/?mb=4", 6).join()
     # Keep requests coming (1 MB each) until a replaced process has exited and
@@ -97,7 +101,7 @@ def leaking_process_is_replaced_and_no_request_fails():
 
     grown = None
     for _ in range(20):
-        resp = h.fcgi_request(sup.listen_of("uncapped"), "/?mb=4")
+        resp = fcgi_request(sup.listen_of("uncapped"), "/?mb=4")
         if resp.status != 200:
             raise AssertionError(f"uncapped: {resp.status} {resp.body[:200]!r}")
         grown = json.loads(resp.body)
@@ -112,7 +116,7 @@ def leaking_process_is_replaced_and_no_request_fails():
 def set_limit(sup, pool, limit_bytes):
     """Sets the pool's maximum-memory by a reload."""
     config = json.loads(json.dumps(sup.config))
-    config["pools"][pool]["maximum-memory"] = limit_bytes  # bytes: the harness would quote "26M"
+    config["pools"][pool]["maximum-memory"] = limit_bytes  # bytes: to_yaml would quote "26M"
     sup.rewrite(config)
     r = sup.ctl("reload")
     if r.returncode != 0:
@@ -124,11 +128,11 @@ def preload_fork_worker_is_replaced_from_the_same_template():
     forked from the running template, which is no worker and stays; no
     request fails meanwhile."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-maxmem-fork-")
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix="wfpm-maxmem-fork-")
+    apps = install_apps(scratch, owner=TA, subdir="ta")
     pool = leaky_pool(scratch, apps, "forked", processes=1, threads=2, preload=True, **{"preload-fork": True})
     pool["apps"][0]["application-group"] = "%{GLOBAL}"
-    sup = h.Supervisor(scratch, small_config(scratch, {"forked": pool}))
+    sup = Supervisor(scratch, small_config(scratch, {"forked": pool}))
     before = sup.wait_settled("forked")
     status = sup.pool_status("forked")
     template = (status.get("template") or {}).get("pid")
@@ -148,7 +152,7 @@ def preload_fork_worker_is_replaced_from_the_same_template():
     after = sup.settled("forked")
     if not log_lines(sup, "forked", "replacing this process: maximum-memory (RSS ", before[0]):
         raise AssertionError(f"the log does not say why {before[0]} was replaced:\n{sup.stderr_tail()}")
-    resp = h.fcgi_request(sup.listen_of("forked"), "/?mb=0")
+    resp = fcgi_request(sup.listen_of("forked"), "/?mb=0")
     answer = json.loads(resp.body) if resp.status == 200 else {}
     now_template = (sup.pool_status("forked").get("template") or {}).get("pid")
     if answer.get("pid") != after[0] or answer.get("imported_in") != template or now_template != template:
@@ -159,17 +163,17 @@ def preload_fork_worker_is_replaced_from_the_same_template():
 def serve_takes_maximum_memory_and_catches_a_forgotten_unit():
     """`wsgi-fpm serve --maximum-memory 200` (uWSGI's reload-on-rss counts in
     MB) is refused with a hint; `--maximum-memory 200M` serves."""
-    scratch = h.Scratch(prefix="wfpm-maxmem-serve-")
-    apps = h.install_apps(scratch)
+    scratch = Scratch(prefix="wfpm-maxmem-serve-")
+    apps = install_apps(scratch)
     script = os.path.join(apps, "leaky.wsgi")
-    r = h.wsgi_fpm("serve", script, "--maximum-memory", "200", "--listen",
-                   f"unix:{os.path.join(scratch.sub('bad'), 'x.sock')}", timeout=20)
+    r = wsgi_fpm("serve", script, "--maximum-memory", "200", "--listen",
+                 f"unix:{os.path.join(scratch.sub('bad'), 'x.sock')}", timeout=20)
     err = r.stderr.decode(errors="replace")
     if r.returncode == 0 or "did you mean 200M?" not in err:
         raise AssertionError(f"serve --maximum-memory 200 exited {r.returncode}: {err}")
-    serve = h.Serve(scratch, script, args=("--maximum-memory", "200M", "--threads", "2"))
+    serve = Serve(scratch, script, args=("--maximum-memory", "200M", "--threads", "2"))
     try:
-        resp = h.fcgi_request(serve.socket_path, "/?mb=1")
+        resp = fcgi_request(serve.socket_path, "/?mb=1")
         if resp.status != 200:
             raise AssertionError(f"serve with maximum-memory 200M answered {resp.status}")
     finally:
@@ -177,7 +181,7 @@ def serve_takes_maximum_memory_and_catches_a_forgotten_unit():
 
 
 def main():
-    runner = h.Runner(budget=120)
+    runner = Runner(budget=120)
     runner.add("maximum_memory/leaking_process_is_replaced_and_no_request_fails",
                leaking_process_is_replaced_and_no_request_fails)
     runner.add("maximum_memory/preload_fork_worker_is_replaced_from_the_same_template",

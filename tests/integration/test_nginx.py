@@ -23,7 +23,13 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
-import harness as h  # noqa: E402
+from support.clients import Response, get, http_request  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.frontends import Nginx, start_frontend  # noqa: E402
+from support.runner import Group, Runner  # noqa: E402
+from support.supervisor import Serve  # noqa: E402
+from support.users import FRONTEND_USER, TEST_USER  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
 
 VARIANTS = [  # (name, example config, protocol)
     ("fastcgi", "wsgi-fpm-fastcgi.conf", "fastcgi"),
@@ -44,25 +50,24 @@ class Stack:
 
     def __init__(self, variant, example, protocol, flavour, serve_args, on_close):
         self.variant, self.flavour = variant, flavour
-        self.scratch = h.Scratch(prefix=f"wfpm-nginx-{variant}-{flavour}-")
-        self.apps = h.install_apps(self.scratch)
+        self.scratch = Scratch(prefix=f"wfpm-nginx-{variant}-{flavour}-")
+        self.apps = install_apps(self.scratch)
         self.markers = os.path.join(self.apps, "markers")
-        self.serve = h.Serve(self.scratch, os.path.join(self.apps, "dispatch.wsgi"),
-                             name="serve", protocol=protocol,
-                             args=["--user", h.TEST_USER, "--socket-user", h.FRONTEND_USER,
-                                   *(["--threads", "15"] if "--threads" not in serve_args else []),
-                                   *serve_args])
+        self.serve = Serve(self.scratch, os.path.join(self.apps, "dispatch.wsgi"),
+                           name="serve", protocol=protocol,
+                           args=["--user", TEST_USER, "--socket-user", FRONTEND_USER,
+                                 *(["--threads", "15"] if "--threads" not in serve_args else []),
+                                 *serve_args])
         on_close(self.serve.kill)
-        site = h.site_from_example(example, self.serve.socket_path)
-        self.nginx = h.Nginx(self.scratch, site)
+        self.nginx = start_frontend(self.scratch, "nginx", example, self.serve.socket_path)
         on_close(self.nginx.kill)
         self.port = self.nginx.port
 
     def get(self, path, **kw):
-        return h.get(self.port, path, **kw)
+        return http_request(self.port, path, **kw)
 
     def fetch(self, method, path, **kw):
-        return h.fetch(self.port, method, path, **kw)
+        return http_request(self.port, path, method, **kw)
 
     def explain(self, what):
         """A failure message with the two logs that tell why."""
@@ -147,7 +152,7 @@ def close_is_called(stack):
     expect_status(stack, resp, 200, "GET /close")
     if resp.body != b"closing body, part 1\nclosing body, part 2\n":
         raise AssertionError(f"unexpected body {resp.body!r}")
-    h.wait_for(lambda: os.path.exists(marker), 5, what="the marker file close() writes")
+    wait_for(lambda: os.path.exists(marker), 5, what="the marker file close() writes")
 
 
 def exception_is_500_with_traceback(stack):
@@ -202,7 +207,7 @@ def concurrent_200(stack, prefix=""):
         t.join(max(0.1, deadline - time.monotonic()))
     bad = []
     for i, r in enumerate(results):
-        if isinstance(r, h.Response) and r.status == 200:
+        if isinstance(r, Response) and r.status == 200:
             try:
                 if json.loads(r.body).get("id") == str(i):
                     continue
@@ -214,7 +219,7 @@ def concurrent_200(stack, prefix=""):
     if bad:
         statuses = {}
         for r in results:
-            key = r.status if isinstance(r, h.Response) else type(r).__name__
+            key = r.status if isinstance(r, Response) else type(r).__name__
             statuses[key] = statuses.get(key, 0) + 1
         errors = [line.split("] ", 1)[-1] for line in stack.nginx.error_log().splitlines()
                   if "[error]" in line or "[crit]" in line]
@@ -412,14 +417,14 @@ def graceful_stop(group):
 
 
 def nginx_serves_a_static_file():
-    """The harness itself: a throw-away nginx serves a file from its temp config."""
-    scratch = h.Scratch(prefix="wfpm-nginx-static-")
+    """The test support itself: a throw-away nginx serves a file from its temp config."""
+    scratch = Scratch(prefix="wfpm-nginx-static-")
     root = scratch.sub("html")
     with open(os.path.join(root, "index.txt"), "w") as f:
         f.write("static hello\n")
     site = f"server {{\n    listen 127.0.0.1:{{port}};\n    root {root};\n}}\n"
-    nginx = h.Nginx(scratch, site)
-    resp = h.get(nginx.port, "/index.txt")
+    nginx = Nginx(scratch, site)
+    resp = get(nginx.port, "/index.txt")
     if (resp.status, resp.body) != (200, b"static hello\n"):
         raise AssertionError(f"expected the file, got {resp!r}\n{nginx.error_tail()}")
     if nginx.stop() != 0:
@@ -445,11 +450,11 @@ def stacks():
 
 
 def main():
-    runner = h.Runner(budget=560)
+    runner = Runner(budget=560)
     runner.add("harness/nginx_serves_static_file", nginx_serves_a_static_file)
     for variant, example, protocol, flavour, args, scenarios in stacks():
-        group = h.Group(lambda on_close, v=variant, e=example, p=protocol, f=flavour, a=args:
-                        Stack(v, e, p, f, a, on_close))
+        group = Group(lambda on_close, v=variant, e=example, p=protocol, f=flavour, a=args:
+                      Stack(v, e, p, f, a, on_close))
         for name, fn in scenarios:
             runner.add(f"{variant}/{flavour}/{name}", lambda g=group, fn=fn: fn(g.get()))
         runner.add(f"{variant}/{flavour}/graceful_stop", lambda g=group: graceful_stop(g))

@@ -34,8 +34,13 @@ import os  # noqa: E402
 import re  # noqa: E402
 import threading  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_supervisor import TA, ensure_tenants, small_config, stop_and_check  # noqa: E402
+from support.clients import FcgiClosed, fcgi_request  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Supervisor, stop_and_check, wsgi_fpm  # noqa: E402
+from support.users import TA, ensure_tenants  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
+from support.yaml_config import small_config, write_config  # noqa: E402
 
 SUPPORTED = sys.version_info >= (3, 12)
 
@@ -43,8 +48,8 @@ SUPPORTED = sys.version_info >= (3, 12)
 def start(prefix, pool_keys, apps):
     """One pool `iso` of one process; `apps` are (mount, script, group, own_gil)."""
     ensure_tenants()
-    scratch = h.Scratch(prefix=prefix)
-    d = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix=prefix)
+    d = install_apps(scratch, owner=TA, subdir="ta")
     pool = {"user": TA, "processes": 1, "threads": 4, "home": d,
             "listen": os.path.join(scratch.sub("run"), "iso.sock"), "apps": []}
     for mount, script, group, own_gil in apps:
@@ -53,12 +58,12 @@ def start(prefix, pool_keys, apps):
             app["own-gil"] = own_gil
         pool["apps"].append(app)
     pool.update(pool_keys)
-    sup = h.Supervisor(scratch, small_config(scratch, {"iso": pool}))
+    sup = Supervisor(scratch, small_config(scratch, {"iso": pool}))
     return sup, d
 
 
 def get_json(sup, uri, timeout=30):
-    resp = h.fcgi_request(sup.listen_of("iso"), uri, timeout=timeout)
+    resp = fcgi_request(sup.listen_of("iso"), uri, timeout=timeout)
     if resp.status != 200:
         raise AssertionError(f"{uri}: {resp.status} {resp.body[:300]!r}")
     return json.loads(resp.body)
@@ -95,7 +100,7 @@ def holding(sup, d, mount, seconds, name):
     started = os.path.join(d, "markers", f"{name}-started")
     released = os.path.join(d, "markers", f"{name}-released")
     held = InFlight(sup, f"{mount}/?started={started}&hold={seconds}&released={released}")
-    h.wait_for(lambda: os.path.exists(started), 15, what=f"{mount}'s request to hold its GIL")
+    wait_for(lambda: os.path.exists(started), 15, what=f"{mount}'s request to hold its GIL")
     return held, released
 
 
@@ -153,10 +158,10 @@ def refusing_module_is_named_at_start():
     said = [x for x in text.splitlines() if "does not support an application group" in x]
     if not said or "'readline'" not in said[0] or script not in said[0] or "own-gil: false" not in said[0]:
         raise AssertionError(f"the error names neither module nor app: {said or line}")
-    resp = h.fcgi_request(sup.listen_of("iso"), "/r/")
+    resp = fcgi_request(sup.listen_of("iso"), "/r/")
     if resp.status != 500:
         raise AssertionError(f"the refused app answered {resp.status}, expected 500")
-    resp = h.fcgi_request(sup.listen_of("iso"), "/s/")  # the same script, sharing the main GIL
+    resp = fcgi_request(sup.listen_of("iso"), "/s/")  # the same script, sharing the main GIL
     if resp.status != 200 or b"readline imported" not in resp.body:
         raise AssertionError(f"the app without own-gil answered {resp.status} {resp.body!r}")
     get_json(sup, "/")
@@ -170,7 +175,7 @@ def stuck_request_is_reported_and_interrupted_in_its_interpreter():
                    [("/", "isolation.wsgi", "gi", True), ("/m", "isolation.wsgi", "%{GLOBAL}", None)])
     pids = sup.wait_settled("iso")
     get_json(sup, "/m/")  # the main interpreter has run Python too
-    resp = h.fcgi_request(sup.listen_of("iso"), "/?stuck=1", timeout=30)
+    resp = fcgi_request(sup.listen_of("iso"), "/?stuck=1", timeout=30)
     if resp.status != 504:
         raise AssertionError(f"the stuck request got {resp.status}, expected 504")
     sup.wait_stderr("past request-timeout")
@@ -191,10 +196,10 @@ def deadlock_in_an_own_gil_group_replaces_the_process():
     try:
         stuck.result(timeout=20)
         raise AssertionError("the deadlocked request was answered")
-    except h.FcgiClosed:
+    except FcgiClosed:
         pass
-    after = h.wait_for(lambda: (p := sup.settled("iso")) and p != before and p, 15,
-                       what="a new process after the deadlock")
+    after = wait_for(lambda: (p := sup.settled("iso")) and p != before and p, 15,
+                     what="a new process after the deadlock")
     if get_json(sup, "/")["pid"] != after[0]:
         raise AssertionError("the new process did not serve")
     stop_and_check(sup, after, [sup.listen_of("iso")])
@@ -204,8 +209,8 @@ def a_crash_in_an_own_gil_group_is_explained():
     """A process that dies of a signal while an own-gil group imports or
     serves says which app and group, and what to try, in its last line."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-owngil-crash-")
-    d = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix="wfpm-owngil-crash-")
+    d = install_apps(scratch, owner=TA, subdir="ta")
     crashing = os.path.join(d, "crashes_at_import.wsgi")
     serving = os.path.join(d, "isolation.wsgi")
     pools = {
@@ -216,15 +221,15 @@ def a_crash_in_an_own_gil_group_is_explained():
                 "listen": os.path.join(scratch.sub("run"), "iso.sock"),
                 "apps": [{"script": serving, "own-gil": True}]},  # %{RESOURCE}: made on the first request
     }
-    sup = h.Supervisor(scratch, small_config(scratch, pools), wait=False)
+    sup = Supervisor(scratch, small_config(scratch, pools), wait=False)
     sup.wait_control()
     sup.wait_stderr(f"died of SIGSEGV while importing {crashing} in application group 'gx', which has a GIL "
                     "of its own (own-gil: true)", timeout=20)
-    h.wait_for(lambda: sup.settled("iso"), 20, what="pool iso")
+    wait_for(lambda: sup.settled("iso"), 20, what="pool iso")
     try:
-        h.fcgi_request(sup.listen_of("iso"), "/?crash=1")
+        fcgi_request(sup.listen_of("iso"), "/?crash=1")
         raise AssertionError("the crashing request was answered")
-    except h.FcgiClosed:
+    except FcgiClosed:
         pass
     sup.wait_stderr(f"died of SIGSEGV while serving GET /?crash=1 with {serving} in application group 'localhost|'",
                     timeout=10)
@@ -265,15 +270,15 @@ def what_an_isolated_group_may_do():
 
 def refused_before_python_3_12():
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-owngil-311-")
-    d = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix="wfpm-owngil-311-")
+    d = install_apps(scratch, owner=TA, subdir="ta")
     config = small_config(scratch, {"iso": {"user": TA, "own-gil": True,
                                             "apps": [{"script": os.path.join(d, "isolation.wsgi")}]}})
     path = scratch.file("wsgi-fpm.yaml")
-    h.write_config(path, config)
+    write_config(path, config)
     expected = ("'own-gil' needs Python 3.12 or later (a GIL per interpreter, PEP 684); this wsgi-fpm embeds "
                 f"Python {sys.version_info[0]}.{sys.version_info[1]}")
-    r = h.wsgi_fpm("check", "-c", path)
+    r = wsgi_fpm("check", "-c", path)
     said = (r.stdout + r.stderr).decode()
     if r.returncode == 0 or expected not in said:
         raise AssertionError(f"check: {r.returncode} {said!r}")
@@ -282,14 +287,14 @@ def refused_before_python_3_12():
     where = next(x for x in said.splitlines() if expected in x)
     if not re.match(rf"{re.escape(path)}:{line}:\d+: ", where):
         raise AssertionError(f"not at {path}:{line}:COL: {where!r}")
-    r = h.wsgi_fpm("run", "-c", path, timeout=30)
+    r = wsgi_fpm("run", "-c", path, timeout=30)
     said = (r.stdout + r.stderr).decode()
     if r.returncode == 0 or expected not in said:
         raise AssertionError(f"run: {r.returncode} {said!r}")
 
 
 def main():
-    runner = h.Runner(budget=300)
+    runner = Runner(budget=300)
     if SUPPORTED:
         runner.add("own_gil/groups_with_their_own_gil_run_at_once", groups_with_their_own_gil_run_at_once)
         runner.add("own_gil/refusing_module_is_named_at_start", refusing_module_is_named_at_start)

@@ -20,9 +20,15 @@ import signal  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_lifecycle import InFlight, started_marker  # noqa: E402
-from test_supervisor import TA, Load, describe, ensure_tenants, failures, small_config, stop_and_check  # noqa: E402
+from support.clients import fcgi_request  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.load import InFlight, Load, describe, failures, started_marker  # noqa: E402
+from support.processes import descendants_titled, parent_of, zombie_children  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Supervisor, stop_and_check  # noqa: E402
+from support.users import TA, ensure_tenants  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
+from support.yaml_config import small_config  # noqa: E402
 
 
 def fork_pool(scratch, apps, name, **keys):
@@ -37,14 +43,14 @@ def fork_pool(scratch, apps, name, **keys):
 
 def start(prefix, name, **keys):
     ensure_tenants()
-    scratch = h.Scratch(prefix=prefix)
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
-    sup = h.Supervisor(scratch, small_config(scratch, {name: fork_pool(scratch, apps, name, **keys)}))
+    scratch = Scratch(prefix=prefix)
+    apps = install_apps(scratch, owner=TA, subdir="ta")
+    sup = Supervisor(scratch, small_config(scratch, {name: fork_pool(scratch, apps, name, **keys)}))
     return sup, apps
 
 
 def ask(sup, pool, uri="/"):
-    resp = h.fcgi_request(sup.listen_of(pool), uri, timeout=30)
+    resp = fcgi_request(sup.listen_of(pool), uri, timeout=30)
     if resp.status != 200:
         raise AssertionError(f"{pool} {uri}: {resp.status} {resp.body[:300]!r}")
     return json.loads(resp.body)
@@ -53,11 +59,6 @@ def ask(sup, pool, uri="/"):
 def template_of(sup, pool):
     t = (sup.pool_status(pool) or {}).get("template")
     return t["pid"] if t else None
-
-
-def parent_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def uids_of(pid):
@@ -99,8 +100,8 @@ def imports_seen_across_workers(sup, pool, until, rounds=10):
 
 
 def wait_new_template(sup, pool, old, timeout=20):
-    return h.wait_for(lambda: (template_of(sup, pool) not in (None, old)) and template_of(sup, pool), timeout,
-                      what=f"a template other than {old}")
+    return wait_for(lambda: (template_of(sup, pool) not in (None, old)) and template_of(sup, pool), timeout,
+                    what=f"a template other than {old}")
 
 
 def workers_share_the_templates_import():
@@ -145,8 +146,8 @@ def crashes_of_workers_and_template_are_survived():
     workers = sup.wait_settled("pc")
     tmpl = template_of(sup, "pc")
     os.kill(workers[0], signal.SIGKILL)
-    after = h.wait_for(lambda: (lambda p: p if p and workers[0] not in p else None)(sup.settled("pc")), 20,
-                       what="the killed worker to be replaced")
+    after = wait_for(lambda: (lambda p: p if p and workers[0] not in p else None)(sup.settled("pc")), 20,
+                     what="the killed worker to be replaced")
     for _ in range(10):
         r = ask(sup, "pc")
         if r["imported_in"] != tmpl:
@@ -166,8 +167,8 @@ def crashes_of_workers_and_template_are_survived():
     if sup.settled("pc") != after:
         raise AssertionError(f"the workers changed when the template died: {after} -> {sup.settled('pc')}")
     os.kill(after[1], signal.SIGKILL)
-    h.wait_for(lambda: (lambda p: p if p and after[1] not in p else None)(sup.settled("pc")), 20,
-               what="the second killed worker to be replaced")
+    wait_for(lambda: (lambda p: p if p and after[1] not in p else None)(sup.settled("pc")), 20,
+             what="the second killed worker to be replaced")
     # The untouched worker came from the old template, the new one from the new.
     imported = imports_seen_across_workers(sup, "pc", until=new_tmpl)
     if new_tmpl not in imported or not imported <= {tmpl, new_tmpl}:
@@ -187,7 +188,7 @@ def touched_script_is_served_from_a_new_template():
     tmpl = template_of(sup, "pt")
     marker, started = started_marker(sup, "pf-touch")
     slow = InFlight(sup, "pt", f"/?ms=1500&started={marker}")
-    h.wait_for(started, 10, what="the slow request to start")
+    wait_for(started, 10, what="the slow request to start")
     script = os.path.join(apps, "procinfo.wsgi")
     with open(script) as f:
         code = f.read()
@@ -197,13 +198,13 @@ def touched_script_is_served_from_a_new_template():
     outcome = slow.result()
     if outcome[0] != "ok" or outcome[1] not in before:
         raise AssertionError(f"the request in flight at the touch ended with {outcome}")
-    h.wait_for(lambda: (lambda p: p if p and not set(p) & set(before) else None)(sup.settled("pt")), 30,
-               what="every worker to be replaced")
+    wait_for(lambda: (lambda p: p if p and not set(p) & set(before) else None)(sup.settled("pt")), 30,
+             what="every worker to be replaced")
     for _ in range(10):
         r = ask(sup, "pt")
         if r["version"] != 2 or r["imported_in"] != new_tmpl:
             raise AssertionError(f"after the touch: {r} (new template {new_tmpl})")
-    h.wait_for(lambda: not alive(tmpl), 10, what=f"the old template {tmpl} to exit")
+    wait_for(lambda: not alive(tmpl), 10, what=f"the old template {tmpl} to exit")
     stop_and_check(sup, sup.wait_settled("pt") + [new_tmpl], [sup.listen_of("pt")])
 
 
@@ -222,17 +223,17 @@ def reload_turns_preload_fork_off_and_on():
         r = sup.ctl("reload")
         if r.returncode != 0:
             raise AssertionError(f"reload exited {r.returncode}: {r.stderr!r}")
-        h.wait_for(lambda: template_of(sup, "pr") is None and not alive(tmpl), 20, what="the template to go")
-        h.wait_for(lambda: all(x["imported_in"] == x["pid"] for x in (ask(sup, "pr") for _ in range(6))), 30,
-                   what="workers that imported the app themselves")
+        wait_for(lambda: template_of(sup, "pr") is None and not alive(tmpl), 20, what="the template to go")
+        wait_for(lambda: all(x["imported_in"] == x["pid"] for x in (ask(sup, "pr") for _ in range(6))), 30,
+                 what="workers that imported the app themselves")
         config["pools"]["pr"]["preload-fork"] = True
         sup.rewrite(config)
         r = sup.ctl("reload")
         if r.returncode != 0:
             raise AssertionError(f"reload exited {r.returncode}: {r.stderr!r}")
-        back = h.wait_for(lambda: template_of(sup, "pr"), 20, what="a template again")
-        h.wait_for(lambda: all(x["imported_in"] == back for x in (ask(sup, "pr") for _ in range(6))), 30,
-                   what="workers forked from the new template")
+        back = wait_for(lambda: template_of(sup, "pr"), 20, what="a template again")
+        wait_for(lambda: all(x["imported_in"] == back for x in (ask(sup, "pr") for _ in range(6))), 30,
+                 what="workers forked from the new template")
     finally:
         load.stop()
     bad = failures(load.results)
@@ -242,7 +243,7 @@ def reload_turns_preload_fork_off_and_on():
 
 
 def main():
-    runner = h.Runner(budget=240)
+    runner = Runner(budget=240)
     runner.add("preload_fork/workers_share_the_templates_import", workers_share_the_templates_import)
     runner.add("preload_fork/crashes_of_workers_and_template_are_survived",
                crashes_of_workers_and_template_are_survived)
@@ -255,7 +256,7 @@ def main():
 
 def spares_of(sup, pool):
     """The spare a pool's template keeps forked ahead (titled "TITLE spare")."""
-    return h.spares(sup.pid, f"(wsgi:{pool}) spare")
+    return descendants_titled(sup.pid, f"(wsgi:{pool}) spare")
 
 
 def templates_come_and_go_with_the_tenant():
@@ -281,8 +282,8 @@ def templates_come_and_go_with_the_tenant():
         if not tmpl or first["imported_in"] != tmpl:
             raise AssertionError(f"the first request was served by {first['pid']} importing in "
                                  f"{first['imported_in']}, template {tmpl}")
-        h.wait_for(lambda: not sup.pids("od", state=None), 10, what="the worker to idle out")
-        (spare,) = h.wait_for(lambda: spares_of(sup, "od"), 10, what="the template's spare")
+        wait_for(lambda: not sup.pids("od", state=None), 10, what="the worker to idle out")
+        (spare,) = wait_for(lambda: spares_of(sup, "od"), 10, what="the template's spare")
         if parent_of(spare) != sup.pid or uids_of(spare)[0] != pwd.getpwnam(TA).pw_uid:
             raise AssertionError(f"the spare {spare} is the child of {parent_of(spare)} (supervisor {sup.pid}), "
                                  f"uids {uids_of(spare)}")
@@ -290,13 +291,13 @@ def templates_come_and_go_with_the_tenant():
         if again["imported_in"] != tmpl or again["pid"] != spare:
             raise AssertionError(f"woken again: served by {again['pid']} importing in {again['imported_in']}, "
                                  f"template was {tmpl}, its spare {spare}")
-        h.wait_for(lambda: not sup.pids("od", state=None), 10, what="the worker to idle out")
-        h.wait_for(lambda: not template_of(sup, "od") and not alive(tmpl), 12,
-                   what="the template to stop after template-idle-timeout")
+        wait_for(lambda: not sup.pids("od", state=None), 10, what="the worker to idle out")
+        wait_for(lambda: not template_of(sup, "od") and not alive(tmpl), 12,
+                 what="the template to stop after template-idle-timeout")
         if "no worker for 4 s (template-idle-timeout)" not in sup.stderr():
             raise AssertionError(f"no log line for the template's retirement:\n{sup.stderr_tail()}")
-        h.wait_for(lambda: not spares_of(sup, "od") and not h.zombie_children(sup.pid), 10,
-                   what="the retired template's spare gone and reaped")
+        wait_for(lambda: not spares_of(sup, "od") and not zombie_children(sup.pid), 10,
+                 what="the retired template's spare gone and reaped")
         third = ask(sup, "od")
         if third["imported_in"] in (tmpl, third["pid"]) or third["imported_in"] != template_of(sup, "od"):
             raise AssertionError(f"after the template retired: served by {third['pid']} importing in "
@@ -307,7 +308,7 @@ def templates_come_and_go_with_the_tenant():
     sup, _ = start("wfpm-pf-ondemand0-", "od0", **{"process-manager": "ondemand", "processes": 1,
                                                    "template-idle-timeout": 0})
     try:
-        tmpl = h.wait_for(lambda: template_of(sup, "od0"), 20, what="the template of template-idle-timeout 0")
+        tmpl = wait_for(lambda: template_of(sup, "od0"), 20, what="the template of template-idle-timeout 0")
         if ask(sup, "od0")["imported_in"] != tmpl:
             raise AssertionError("template-idle-timeout 0: the first request was not served from the template")
     finally:

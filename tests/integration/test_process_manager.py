@@ -19,65 +19,13 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_supervisor import (TA, Load, describe, ensure_tenants, failures, small_config,  # noqa: E402
-                             stop_and_check)
-
-
-def managed_pool(scratch, apps, name, **keys):
-    pool = {"user": TA, "threads": 1, "listen": os.path.join(scratch.sub("run"), f"{name}.sock"),
-            "home": apps, "apps": [{"mount": "/", "script": os.path.join(apps, "procinfo.wsgi")}]}
-    pool.update(keys)
-    return pool
-
-
-def start(prefix, pools):
-    ensure_tenants()
-    scratch = h.Scratch(prefix=prefix)
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
-    config = small_config(scratch, {name: managed_pool(scratch, apps, name, **keys) for name, keys in pools.items()})
-    sup = h.Supervisor(scratch, config)
-    return sup
-
-
-def live_pids(sup, pool):
-    """Pids of the pool's workers that are starting or ready (not stopping)."""
-    p = sup.pool_status(pool) or {}
-    return sorted(w["pid"] for w in p.get("workers", []) if w.get("state") in ("starting", "ready"))
-
-
-def get(sup, pool, uri="/", timeout=30):
-    resp = h.fcgi_request(sup.listen_of(pool), uri, timeout=timeout)
-    if resp.status != 200:
-        raise AssertionError(f"{pool} {uri}: {resp.status} {resp.body[:200]!r}")
-    return json.loads(resp.body)["pid"]
-
-
-class Concurrent:
-    """`n` requests at once on fresh connections; .join() gives the serving pids."""
-
-    def __init__(self, sup, pool, uri, n):
-        self.pids, self.errors = [], []
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._one, args=(sup, pool, uri), daemon=True) for _ in range(n)]
-        for t in self._threads:
-            t.start()
-
-    def _one(self, sup, pool, uri):
-        try:
-            pid = get(sup, pool, uri)
-            with self._lock:
-                self.pids.append(pid)
-        except Exception as e:  # reported by join()
-            with self._lock:
-                self.errors.append(f"{type(e).__name__}: {e}")
-
-    def join(self, timeout=60):
-        for t in self._threads:
-            t.join(timeout)
-        if self.errors:
-            raise AssertionError(f"{len(self.errors)} request(s) failed: {self.errors[:3]}")
-        return self.pids
+from support.clients import FcgiClosed, FcgiConnectError, fcgi_request, serving_pid  # noqa: E402
+from support.load import Concurrent, Load, describe, failures  # noqa: E402
+from support.processes import proc_ids  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import live_pids, procinfo_supervisor, stop_and_check  # noqa: E402
+from support.users import TA  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
 
 
 def watch_max(sup, pool, stop_event, seen):
@@ -93,23 +41,23 @@ def ondemand_starts_on_demand_and_stops_when_idle():
     """No process at start; the first request starts one (as the pool's user)
     and is served by it; after process-idle-timeout none is left, and the
     next request starts a new one."""
-    sup = start("wfpm-pm-ondemand-", {"od": {"processes": 2, "process-manager": "ondemand",
-                                             "process-idle-timeout": 2}})
+    sup = procinfo_supervisor("wfpm-pm-ondemand-", {"od": {"processes": 2, "process-manager": "ondemand",
+                                                           "process-idle-timeout": 2}})
     time.sleep(1.5)
     if live_pids(sup, "od") or sup.workers():
         raise AssertionError(f"an ondemand pool runs processes before any request: {sup.pool_status('od')}")
     if sup.pool_status("od").get("process_manager") != "ondemand":
         raise AssertionError(f"status says {sup.pool_status('od')}")
-    first = get(sup, "od")
+    first = serving_pid(sup, "od")
     if live_pids(sup, "od") != [first]:
         raise AssertionError(f"served by {first}, status shows {live_pids(sup, 'od')}")
-    uids, _, _ = h.proc_ids(first)
+    uids, _, _ = proc_ids(first)
     if set(uids) != {pwd.getpwnam(TA).pw_uid}:
         raise AssertionError(f"the started worker runs as uids {uids}")
-    h.wait_for(lambda: not live_pids(sup, "od") and not sup.workers(), 8,
-               what="the idle ondemand process to stop")
+    wait_for(lambda: not live_pids(sup, "od") and not sup.workers(), 8,
+             what="the idle ondemand process to stop")
     sup.wait_stderr("idle for 2 s (process-idle-timeout)")
-    second = get(sup, "od")
+    second = serving_pid(sup, "od")
     if second == first:
         raise AssertionError("the stopped process served again?")
     stop_and_check(sup, [second], [sup.listen_of("od")])
@@ -119,8 +67,8 @@ def ondemand_grows_to_processes_and_no_further():
     """Six 1.5 s requests at once on a pool of at most 2 single-thread
     processes: all get 200, from exactly 2 processes, and the pool never
     shows more than 2."""
-    sup = start("wfpm-pm-grow-", {"od": {"processes": 2, "process-manager": "ondemand",
-                                         "process-idle-timeout": 30}})
+    sup = procinfo_supervisor("wfpm-pm-grow-", {"od": {"processes": 2, "process-manager": "ondemand",
+                                                       "process-idle-timeout": 30}})
     done, seen = threading.Event(), []
     watcher = threading.Thread(target=watch_max, args=(sup, "od", done, seen), daemon=True)
     watcher.start()
@@ -139,15 +87,15 @@ def ondemand_grows_to_processes_and_no_further():
 def ondemand_worker_killed_is_replaced_then_idles_out():
     """kill -9 of an ondemand worker: a crash like any other, respawned (no
     hot loop), and the respawned one goes when it has been idle."""
-    sup = start("wfpm-pm-crash-", {"od": {"processes": 1, "process-manager": "ondemand",
-                                          "process-idle-timeout": 3}})
-    victim = get(sup, "od")
+    sup = procinfo_supervisor("wfpm-pm-crash-", {"od": {"processes": 1, "process-manager": "ondemand",
+                                                        "process-idle-timeout": 3}})
+    victim = serving_pid(sup, "od")
     os.kill(victim, signal.SIGKILL)
     sup.wait_stderr("killed by signal 9", timeout=10)
-    after = get(sup, "od")
+    after = serving_pid(sup, "od")
     if after == victim:
         raise AssertionError("the killed process answered?")
-    h.wait_for(lambda: not live_pids(sup, "od"), 10, what="the respawned process to idle out")
+    wait_for(lambda: not live_pids(sup, "od"), 10, what="the respawned process to idle out")
     starts = sup.stderr().count("serving ")
     if starts > 3:
         raise AssertionError(f"{starts} processes started for two requests:\n{sup.stderr_tail()}")
@@ -158,8 +106,8 @@ def ondemand_idle_stops_lose_no_request():
     """Requests arriving around the moment processes are stopped for idling
     (process-idle-timeout 1, a client with gaps of 0.9 to 1.9 s): every one gets its 200,
     from a process still serving or from one started for it."""
-    sup = start("wfpm-pm-race-", {"od": {"processes": 2, "process-manager": "ondemand",
-                                         "process-idle-timeout": 1}})
+    sup = procinfo_supervisor("wfpm-pm-race-", {"od": {"processes": 2, "process-manager": "ondemand",
+                                                       "process-idle-timeout": 1}})
     outcomes, lock = [], threading.Lock()
 
     def client(seed):
@@ -169,9 +117,9 @@ def ondemand_idle_stops_lose_no_request():
             if time.monotonic() > deadline:
                 return
             try:
-                resp = h.fcgi_request(sup.listen_of("od"), "/", timeout=20)
+                resp = fcgi_request(sup.listen_of("od"), "/", timeout=20)
                 outcome = "ok" if resp.status == 200 else f"status {resp.status}"
-            except (h.FcgiClosed, h.FcgiConnectError) as e:
+            except (FcgiClosed, FcgiConnectError) as e:
                 outcome = f"{type(e).__name__}: {e}"
             with lock:
                 outcomes.append(outcome)
@@ -196,9 +144,9 @@ def dynamic_keeps_spares_between_min_and_max():
     """min-spare 1, max-spare 2, processes 4, one thread each: one process at
     start; three long requests make it four (three busy and one spare, never
     five); when they end, spares above two are stopped."""
-    sup = start("wfpm-pm-dynamic-", {"dy": {"processes": 4, "process-manager": "dynamic",
-                                            "min-spare": 1, "max-spare": 2}})
-    h.wait_for(lambda: len(sup.pids("dy")) == 1, 10, what="one spare process at start")
+    sup = procinfo_supervisor("wfpm-pm-dynamic-", {"dy": {"processes": 4, "process-manager": "dynamic",
+                                                          "min-spare": 1, "max-spare": 2}})
+    wait_for(lambda: len(sup.pids("dy")) == 1, 10, what="one spare process at start")
     time.sleep(1.5)
     if len(live_pids(sup, "dy")) != 1:
         raise AssertionError(f"with nothing to do the pool grew: {live_pids(sup, 'dy')}")
@@ -207,7 +155,7 @@ def dynamic_keeps_spares_between_min_and_max():
     watcher.start()
     try:
         load = Concurrent(sup, "dy", "/?ms=4000", 3)
-        h.wait_for(lambda: len(sup.pids("dy")) == 4, 8, what="3 busy processes and 1 spare")
+        wait_for(lambda: len(sup.pids("dy")) == 4, 8, what="3 busy processes and 1 spare")
         pids = load.join()
     finally:
         done.set()
@@ -216,7 +164,7 @@ def dynamic_keeps_spares_between_min_and_max():
         raise AssertionError(f"the pool showed {max(seen)} live processes, more than processes: 4")
     if len(set(pids)) != 3:
         raise AssertionError(f"3 concurrent requests on 1-thread processes served by {sorted(set(pids))}")
-    h.wait_for(lambda: len(live_pids(sup, "dy")) == 2, 10, what="the pool to shrink to max-spare (2)")
+    wait_for(lambda: len(live_pids(sup, "dy")) == 2, 10, what="the pool to shrink to max-spare (2)")
     sup.wait_stderr("more than max-spare (2) spare processes")
     time.sleep(2)
     if len(live_pids(sup, "dy")) != 2:
@@ -229,7 +177,7 @@ def reload_switches_process_manager():
     they idle out (a manager change is not a reason to replace them), then
     runs none; reloaded as static again, it starts its two at once. A load
     loop across both reloads sees no failure."""
-    sup = start("wfpm-pm-reload-", {"sw": {"processes": 2}})
+    sup = procinfo_supervisor("wfpm-pm-reload-", {"sw": {"processes": 2}})
     before = sup.wait_settled("sw")
     load = Load(sup.listen_of("sw"), "/", threads=2)
     try:
@@ -249,7 +197,7 @@ def reload_switches_process_manager():
     bad = failures(results)
     if bad or not results:
         raise AssertionError(f"{len(bad)} of {len(results)} requests failed across the reload: {describe(bad)}")
-    h.wait_for(lambda: not live_pids(sup, "sw"), 10, what="the now-ondemand pool to idle down to none")
+    wait_for(lambda: not live_pids(sup, "sw"), 10, what="the now-ondemand pool to idle down to none")
     config["pools"]["sw"] = {k: v for k, v in config["pools"]["sw"].items()
                              if k not in ("process-manager", "process-idle-timeout")}
     sup.rewrite(config)
@@ -263,7 +211,7 @@ def reload_switches_process_manager():
 
 
 def main():
-    runner = h.Runner(budget=300)
+    runner = Runner(budget=300)
     runner.add("process_manager/ondemand_starts_on_demand_and_stops_when_idle",
                ondemand_starts_on_demand_and_stops_when_idle)
     runner.add("process_manager/ondemand_grows_to_processes_and_no_further", ondemand_grows_to_processes_and_no_further)

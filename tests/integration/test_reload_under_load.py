@@ -20,7 +20,14 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
+from support.clients import get  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.frontends import start_frontend  # noqa: E402
+from support.processes import exe_name  # noqa: E402
+from support.runner import Group, Runner  # noqa: E402
+from support.supervisor import Supervisor  # noqa: E402
+from support.users import FRONTEND_USER, TEST_USER  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
 
 TOTAL = 2000
 CONCURRENCY = 20
@@ -30,24 +37,23 @@ BUDGET = 150  # seconds for the whole load
 
 
 def busy_pool(on_close):
-    scratch = h.Scratch(prefix="wfpm-reload-load-")
-    apps = h.install_apps(scratch)
+    scratch = Scratch(prefix="wfpm-reload-load-")
+    apps = install_apps(scratch)
     config = {
         "runtime-dir": scratch.file("runtime"),
         "log": "stderr",
         "pools": {
-            "busy": {"user": h.TEST_USER, "processes": 2, "threads": THREADS[0],
+            "busy": {"user": TEST_USER, "processes": 2, "threads": THREADS[0],
                      "listen": os.path.join(scratch.sub("run"), "busy.sock"),
-                     "socket-user": h.FRONTEND_USER, "home": apps,
+                     "socket-user": FRONTEND_USER, "home": apps,
                      "maximum-requests": MAX_REQUESTS, "graceful-timeout": 15,
                      "apps": [{"mount": "/proc", "script": os.path.join(apps, "procinfo.wsgi")},
                               {"mount": "/", "script": os.path.join(apps, "dispatch.wsgi")}]},
         },
     }
-    sup = h.Supervisor(scratch, config)
+    sup = Supervisor(scratch, config)
     on_close(sup.kill)
-    nginx = h.Nginx(scratch, h.site_from_example("wsgi-fpm-fastcgi.conf",
-                                                 config["pools"]["busy"]["listen"]))
+    nginx = start_frontend(scratch, "nginx", "wsgi-fpm-fastcgi.conf", config["pools"]["busy"]["listen"])
     on_close(nginx.kill)
     return scratch, apps, sup, nginx
 
@@ -112,7 +118,7 @@ def two_thousand_requests_through_reloads(group):
             if n is None:
                 return
             try:
-                resp = h.get(nginx.port, f"/proc/r{n}?ms={rng.randint(70, 170)}", timeout=60)
+                resp = get(nginx.port, f"/proc/r{n}?ms={rng.randint(70, 170)}", timeout=60)
                 pid = json.loads(resp.body).get("pid") if resp.status == 200 else None
                 outcome = (resp.status, pid, resp.body[:200])
             except Exception as e:  # counted as a failure below
@@ -143,7 +149,7 @@ def two_thousand_requests_through_reloads(group):
     def touches_seen():
         return len(re.findall(r"script \S+procinfo.wsgi changed", sup.stderr()))
     try:  # the last touch may be younger than the watcher's next look
-        h.wait_for(lambda: touches_seen() >= 5, 3, what="five touches in the log")
+        wait_for(lambda: touches_seen() >= 5, 3, what="five touches in the log")
     except AssertionError:
         pass
     print(f"# {len(results)} requests in {elapsed:.1f}s, {len(bad)} not 200, served by {len(pids)} "
@@ -175,8 +181,8 @@ def two_thousand_requests_through_reloads(group):
     settled = sup.wait_settled("busy")
     if pool.get("requests", 0) < TOTAL:
         raise AssertionError(f"status counts {pool.get('requests')} requests, expected {TOTAL} or more")
-    h.wait_for(lambda: len(sup.workers()) == len(settled), 30,
-               what=f"the retired processes to exit (have {sup.workers()}, pool {settled})")
+    wait_for(lambda: len(sup.workers()) == len(settled), 30,
+             what=f"the retired processes to exit (have {sup.workers()}, pool {settled})")
 
 
 def stop(group):
@@ -187,7 +193,7 @@ def stop(group):
         sup.send(signal.SIGTERM)
         rc = sup.wait(30)
         left = [p for p in workers if os.path.exists(f"/proc/{p}")
-                and h.exe_name(p).startswith("wsgi-fpm-worker")]
+                and exe_name(p).startswith("wsgi-fpm-worker")]
         if rc != 0 or left:
             raise AssertionError(f"SIGTERM: exit {rc}, workers left {left}:\n{sup.stderr_tail()}")
     finally:
@@ -195,8 +201,8 @@ def stop(group):
 
 
 def main():
-    runner = h.Runner(budget=400)
-    group = h.Group(busy_pool)
+    runner = Runner(budget=400)
+    group = Group(busy_pool)
     runner.add("reload_under_load/2000_requests_through_reloads_touches_and_recycling",
                two_thousand_requests_through_reloads, group)
     runner.add("reload_under_load/stop", stop, group)

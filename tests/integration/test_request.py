@@ -10,54 +10,33 @@ sys.dont_write_bytecode = True
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 
-import harness as h  # noqa: E402
+from support.clients import cli_request  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.paths import ETC  # noqa: E402
+from support.runner import Group, Runner  # noqa: E402
+from support.sockets import free_port  # noqa: E402
+from support.supervisor import Serve  # noqa: E402
+from support.users import FRONTEND_USER  # noqa: E402
 
 GREETING = b"Hello from wsgi-fpm!\n"
 
 
-def split_response(out):
-    """(status code, {lower-case header: value}, body) of the CLI's output."""
-    m = re.search(rb"\r?\n\r?\n", out)
-    if not m:
-        raise AssertionError(f"no blank line after the headers in {out[:300]!r}")
-    head, body = out[:m.start()], out[m.end():]
-    lines = re.split(rb"\r?\n", head)
-    headers = {}
-    for line in lines:
-        name, sep, value = line.partition(b":")
-        if sep:
-            headers[name.strip().lower().decode()] = value.strip().decode("latin-1")
-    status = headers.get("status", "")
-    if not re.match(r"^\d{3}( |$)", status):
-        raise AssertionError(f"no Status line in {head[:300]!r}")
-    return int(status[:3]), headers, body
-
-
-def request(addr, *args):
-    r = h.wsgi_fpm("request", addr, *args)
-    if r.returncode != 0:
-        raise AssertionError(f"wsgi-fpm request {addr} {' '.join(args)} exited "
-                             f"{r.returncode}: {r.stderr.decode(errors='replace')[-500:]}")
-    return split_response(r.stdout)
-
-
 def hello_pool(on_close, protocol, listen=None, name="hello"):
     """etc/examples/hello.wsgi, owned by the test user, served by `wsgi-fpm serve`."""
-    scratch = h.Scratch(prefix=f"wfpm-request-{name}-")
-    apps = h.install_apps(scratch, extra=[os.path.join(h.ETC, "examples", "hello.wsgi")])
+    scratch = Scratch(prefix=f"wfpm-request-{name}-")
+    apps = install_apps(scratch, extra=[os.path.join(ETC, "examples", "hello.wsgi")])
     # socket-user means something for a UNIX socket only (serve refuses it for TCP).
     unix = listen is None or listen.startswith(("/", "unix:"))
-    serve = h.Serve(scratch, os.path.join(apps, "hello.wsgi"), name=name, protocol=protocol,
-                    listen=listen, args=["--socket-user", h.FRONTEND_USER] if unix else [])
+    serve = Serve(scratch, os.path.join(apps, "hello.wsgi"), name=name, protocol=protocol,
+                  listen=listen, args=["--socket-user", FRONTEND_USER] if unix else [])
     on_close(serve.kill)
     return serve
 
 
 def greets(group, addr_of, protocol):
     serve = group.get()
-    status, headers, body = request(addr_of(serve), "/", "--protocol", protocol)
+    status, headers, body = cli_request(addr_of(serve), "/", "--protocol", protocol)
     if (status, body) != (200, GREETING):
         raise AssertionError(f"expected 200 and {GREETING!r}, got {status} {body!r}\n"
                              f"{serve.stderr_tail()}")
@@ -73,13 +52,13 @@ def post_and_headers(group, protocol):
     path = os.path.join(os.path.dirname(serve.stderr_path), "body.bin")
     with open(path, "wb") as f:
         f.write(data)
-    status, _, body = request(addr, "/md5", "--protocol", protocol, "--method", "POST",
+    status, _, body = cli_request(addr, "/md5", "--protocol", protocol, "--method", "POST",
                               "--data", "@" + path)
     got = json.loads(body) if status == 200 else {"status": status, "body": body[:200]}
     want = {"md5": hashlib.md5(data).hexdigest(), "length": len(data)}
     if {k: got.get(k) for k in want} != want:
         raise AssertionError(f"POST /md5: expected {want}, got {got}")
-    status, _, body = request(addr, "/echo/here?x=1", "--protocol", protocol,
+    status, _, body = cli_request(addr, "/echo/here?x=1", "--protocol", protocol,
                               "--header", "X-Test: seen")
     env = json.loads(body) if status == 200 else {}
     want = {"REQUEST_METHOD": "GET", "PATH_INFO": "/echo/here", "QUERY_STRING": "x=1",
@@ -102,17 +81,17 @@ def stop(group):
 
 
 def dispatch_pool(on_close, protocol):
-    scratch = h.Scratch(prefix=f"wfpm-request-dispatch-{protocol}-")
-    apps = h.install_apps(scratch)
-    serve = h.Serve(scratch, os.path.join(apps, "dispatch.wsgi"), name="dispatch",
-                    protocol=protocol, args=["--socket-user", h.FRONTEND_USER])
+    scratch = Scratch(prefix=f"wfpm-request-dispatch-{protocol}-")
+    apps = install_apps(scratch)
+    serve = Serve(scratch, os.path.join(apps, "dispatch.wsgi"), name="dispatch",
+                  protocol=protocol, args=["--socket-user", FRONTEND_USER])
     on_close(serve.kill)
     return serve
 
 
 def main():
-    runner = h.Runner(budget=500)
-    tcp_port = h.free_port()
+    runner = Runner(budget=500)
+    tcp_port = free_port()
     pools = [
         # (test name, protocol, listen (None: unix:SCRATCH/run/NAME.sock), address for the CLI)
         ("fastcgi_unix_socket", "fastcgi", None, lambda s: f"unix:{s.socket_path}"),
@@ -123,14 +102,14 @@ def main():
     for name, protocol, listen, addr_of in pools:
         def setup(on_close, protocol=protocol, listen=listen, name=name):
             if listen == "BARE":  # an absolute path without the unix: prefix
-                scratch = h.Scratch(prefix="wfpm-request-bare-")
+                scratch = Scratch(prefix="wfpm-request-bare-")
                 listen = os.path.join(scratch.sub("run"), "bare.sock")
             return hello_pool(on_close, protocol, listen, name)
-        group = h.Group(setup)
+        group = Group(setup)
         runner.add(f"request/{name}/greeting", lambda g=group, a=addr_of, p=protocol: greets(g, a, p))
         runner.add(f"request/{name}/graceful_stop", lambda g=group: stop(g))
     for protocol in ("fastcgi", "scgi"):
-        group = h.Group(lambda on_close, p=protocol: dispatch_pool(on_close, p))
+        group = Group(lambda on_close, p=protocol: dispatch_pool(on_close, p))
         runner.add(f"request/{protocol}/post_data_file_and_header",
                    lambda g=group, p=protocol: post_and_headers(g, p))
         runner.add(f"request/{protocol}/dispatch_graceful_stop", lambda g=group: stop(g))

@@ -45,7 +45,14 @@ import struct  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
+from support.clients import fcgi_pair, fcgi_record  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.frontends import start_frontend  # noqa: E402
+from support.processes import descendants  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Supervisor  # noqa: E402
+from support.users import FRONTEND_USER, TEST_USER  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
 
 SECONDS = float(os.environ.get("WFPM_SOAK_SECONDS", "40"))
 CLIENTS = 12
@@ -64,7 +71,7 @@ def supervisor_fds_and_rss(pid):
         except OSError:
             pass
     zygotes = 0
-    for child in h.descendants(pid):
+    for child in descendants(pid):
         try:
             with open(f"/proc/{child}/cmdline", "rb") as f:
                 zygotes += f.read().startswith(b"wsgi-fpm zygote")
@@ -204,7 +211,7 @@ class Driver:
             except OSError:
                 return True
         try:
-            h.wait_for(ended, timeout, what=f"worker {pid} to be gone")
+            wait_for(ended, timeout, what=f"worker {pid} to be gone")
         except AssertionError as e:
             self.errors.append(f"{record['kind']}: {e}")
         record["gone"] = time.monotonic()
@@ -248,8 +255,8 @@ class Driver:
         os.utime(self.script, (now, now))
 
     def slowloris(self):
-        head = (h._fcgi_record(1, struct.pack("!HB5x", 1, 1)) +
-                h._fcgi_record(4, h._fcgi_pair(b"REQUEST_URI", b"/slow") * 30))
+        head = (fcgi_record(1, struct.pack("!HB5x", 1, 1)) +
+                fcgi_record(4, fcgi_pair(b"REQUEST_URI", b"/slow") * 30))
         held = []
         try:
             for i in range(40):
@@ -268,7 +275,7 @@ class Driver:
 
     def malformed(self):
         for payload in (b"\x07" * 64, b"GET / HTTP/1.1\r\n\r\n",
-                        h._fcgi_record(1, b"\x00\x01") + b"\x01\x04\x00\x01\xff\xff\x00\x00"):
+                        fcgi_record(1, b"\x00\x01") + b"\x01\x04\x00\x01\xff\xff\x00\x00"):
             try:
                 c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 c.settimeout(5)
@@ -311,22 +318,22 @@ def attribute(results, kills):
 
 
 def chaos_soak():
-    scratch = h.Scratch(prefix="wfpm-soak-")
-    apps = h.install_apps(scratch)
+    scratch = Scratch(prefix="wfpm-soak-")
+    apps = install_apps(scratch)
     sock = os.path.join(scratch.sub("run"), "soak.sock")
     config = {
         "runtime-dir": scratch.file("runtime"),
         "log": "stderr",
         "pools": {
-            "soak": {"user": h.TEST_USER, "processes": 3, "threads": 4, "listen": sock,
-                     "socket-user": h.FRONTEND_USER, "home": apps, "maximum-requests": 400,
+            "soak": {"user": TEST_USER, "processes": 3, "threads": 4, "listen": sock,
+                     "socket-user": FRONTEND_USER, "home": apps, "maximum-requests": 400,
                      "deadlock-timeout": 2, "graceful-timeout": 10, "request-read-timeout": 2,
                      "apps": [{"mount": "/proc", "script": os.path.join(apps, "procinfo.wsgi")},
                               {"mount": "/", "script": os.path.join(apps, "dispatch.wsgi")}]},
         },
     }
-    sup = h.Supervisor(scratch, config)
-    nginx = h.Nginx(scratch, h.site_from_example("wsgi-fpm-fastcgi-keepalive.conf", sock))
+    sup = Supervisor(scratch, config)
+    nginx = start_frontend(scratch, "nginx", "wsgi-fpm-fastcgi-keepalive.conf", sock)
     sup.wait_settled("soak")
     fds_before, rss_before = supervisor_fds_and_rss(sup.pid)
     load = Load(nginx.port)
@@ -342,8 +349,8 @@ def chaos_soak():
     load.stop()
     elapsed = time.monotonic() - started
     settled = sup.wait_settled("soak", timeout=30)
-    h.wait_for(lambda: len(sup.workers()) == len(settled), 30,
-               what=f"retired processes to exit (have {sup.workers()}, pool {settled})")
+    wait_for(lambda: len(sup.workers()) == len(settled), 30,
+             what=f"retired processes to exit (have {sup.workers()}, pool {settled})")
     time.sleep(0.5)
     fds_after, rss_after = supervisor_fds_and_rss(sup.pid)
 
@@ -399,7 +406,7 @@ def chaos_soak():
 
 
 def main():
-    runner = h.Runner(budget=SECONDS + 240)
+    runner = Runner(budget=SECONDS + 240)
     runner.add("soak/chaos", chaos_soak)
     runner.main()
 

@@ -30,56 +30,20 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_request import split_response  # noqa: E402
+from support.clients import fcgi_request, proc_get, split_response  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.load import Load, describe, failures, slow_request  # noqa: E402
+from support.paths import SOURCE  # noqa: E402
+from support.processes import proc_ids  # noqa: E402
+from support.runner import Group, Runner  # noqa: E402
+from support.sockets import free_port, listen_ready  # noqa: E402
+from support.supervisor import Supervisor, stop_and_check, worker_alive, wsgi_fpm  # noqa: E402
+from support.users import (EXTRA, FRONTEND_USER, SHARED, TA, TB, TBGROUP, TEST_USER, chown_tree,  # noqa: E402
+                           ensure_tenants)
+from support.waiting import wait_for  # noqa: E402
+from support.yaml_config import apps_of, copy_config, one_pool, small_config, write_config  # noqa: E402
 
-TA, TB = "wfpm-ta", "wfpm-tb"
-SHARED, EXTRA, TBGROUP = "wfpm-tshared", "wfpm-textra", "wfpm-tbgrp"
 GREETING = b"Hello from wsgi-fpm!\n"
-
-
-def ensure_tenants():
-    for user in (TA, TB):
-        h.ensure_user(user)
-    for group in (SHARED, EXTRA, TBGROUP):
-        h.ensure_group(group)
-    h.ensure_member(TA, SHARED)
-    h.ensure_member(TB, SHARED)
-
-
-def apps_of(d):
-    return [{"mount": "/proc", "script": os.path.join(d, "procinfo.wsgi")},
-            {"mount": "/", "script": os.path.join(d, "dispatch.wsgi"), "callable": "application"}]
-
-
-def copy_config(config):
-    return json.loads(json.dumps(config))
-
-
-def listen_of(sup, name):
-    return sup.listen_of(name)
-
-
-def proc_get(sup, pool, uri="/proc/", **kw):
-    """GET on a pool's own socket (FastCGI, or SCGI through the CLI): (status, JSON)."""
-    listen = listen_of(sup, pool)
-    if sup.pools()[pool].get("protocol") == "scgi":
-        r = h.wsgi_fpm("request", listen, uri, "--protocol", "scgi")
-        if r.returncode != 0:
-            raise AssertionError(f"wsgi-fpm request {listen} {uri}: exit {r.returncode}: "
-                                 f"{r.stderr.decode(errors='replace').strip()}")
-        status, _, body = split_response(r.stdout)
-    else:
-        resp = h.fcgi_request(listen, uri, **kw)
-        status, body = resp.status, resp.body
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, {"body": body[:300].decode("latin-1")}
-
-
-def alive(pid):
-    return os.path.exists(f"/proc/{pid}") and h.exe_name(pid).startswith("wsgi-fpm-worker")
 
 
 def ps_args(pid):
@@ -88,83 +52,10 @@ def ps_args(pid):
     return r.stdout.strip()
 
 
-class Load:
-    """`threads` loops of FastCGI GETs on one socket until stopped; every
-    request's start and end time, outcome and (when it worked) serving pid."""
-
-    def __init__(self, listen, uri, threads=6):
-        self.listen, self.uri = listen, uri
-        self.results = []  # (start, end, kind, pid or detail)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
-        for t in self._threads:
-            t.start()
-
-    def _loop(self):
-        for _ in range(100000):
-            if self._stop.is_set():
-                return
-            start = time.monotonic()
-            try:
-                resp = h.fcgi_request(self.listen, self.uri, timeout=20)
-                if resp.status == 200:
-                    outcome = ("ok", json.loads(resp.body)["pid"])
-                else:
-                    outcome = ("status", f"{resp.status} {resp.body[:200]!r}")
-            except h.FcgiClosed as e:
-                outcome = ("closed", str(e))
-            except h.FcgiConnectError as e:
-                outcome = ("connect", str(e))
-            except Exception as e:  # reported by the test
-                outcome = ("error", f"{type(e).__name__}: {e}")
-            with self._lock:
-                self.results.append((start, time.monotonic(), *outcome))
-
-    def pids_served(self, since=0.0):
-        with self._lock:
-            return {r[3] for r in self.results if r[2] == "ok" and r[0] >= since}
-
-    def stop(self):
-        self._stop.set()
-        for t in self._threads:
-            t.join(30)
-        return list(self.results)
-
-
 def replaced(sup, pool, old):
     """The pool's settled pids once none of `old` is among them, else None."""
     pids = sup.settled(pool)
     return pids if pids and not set(pids) & set(old) else None
-
-
-def stop_and_check(sup, pids, files, how=None):
-    """SIGTERM (or `how()`), then: exit status 0, none of `pids` alive, none of
-    `files` left. Checked before the harness kills anything that is left."""
-    if how:
-        how()
-    else:
-        sup.send(signal.SIGTERM)
-    rc = sup.wait(30)
-    try:
-        if rc is None:
-            raise AssertionError(f"{sup.name} still runs 30 s after being told to stop:\n{sup.stderr_tail()}")
-        left = [p for p in pids if alive(p)]
-        paths = [f for f in files if os.path.exists(f)]
-        if left or paths:
-            raise AssertionError(f"left behind by {sup.name}: workers {left}, files {paths}")
-        if rc != 0:
-            raise AssertionError(f"{sup.name} exited with {rc}:\n{sup.stderr_tail()}")
-    finally:
-        sup.kill()
-
-
-def failures(results):
-    return [r for r in results if r[2] != "ok"]
-
-
-def describe(results, limit=5):
-    return "; ".join(f"{r[2]} at +{r[0] - results[0][0]:.2f}s: {r[3]}" for r in results[:limit])
 
 
 # --------------------------------------------------------------------------
@@ -174,12 +65,12 @@ def describe(results, limit=5):
 class Tenants:
     def __init__(self, on_close):
         ensure_tenants()
-        self.scratch = h.Scratch(prefix="wfpm-supervisor-")
-        self.ta_apps = h.install_apps(self.scratch, owner=TA, subdir="ta")
-        self.tb_apps = h.install_apps(self.scratch, owner=TB, subdir="tb")
+        self.scratch = Scratch(prefix="wfpm-supervisor-")
+        self.ta_apps = install_apps(self.scratch, owner=TA, subdir="ta")
+        self.tb_apps = install_apps(self.scratch, owner=TB, subdir="tb")
         run = self.scratch.sub("run")
         self.logs = self.scratch.sub("logs")
-        self.port = h.free_port()
+        self.port = free_port()
         self.config = {
             "runtime-dir": self.scratch.file("runtime"),
             "log": "stderr",
@@ -190,17 +81,17 @@ class Tenants:
                        "error-log": os.path.join(self.logs, "ta.log"),
                        "home": self.ta_apps, "apps": apps_of(self.ta_apps)},
                 "tb": {"user": TB, "group": TBGROUP, "processes": 1, "threads": 2,
-                       "socket-user": h.FRONTEND_USER, "socket-group": TB, "socket-mode": "0660",
+                       "socket-user": FRONTEND_USER, "socket-group": TB, "socket-mode": "0660",
                        "home": self.tb_apps, "apps": apps_of(self.tb_apps)},
                 "tc": {"user": TB, "threads": 1, "listen": f"127.0.0.1:{self.port}",
                        "protocol": "scgi", "display-name": "wfpm-tc-worker",
                        "home": self.tb_apps, "apps": apps_of(self.tb_apps)},
             },
         }
-        self.sup = h.Supervisor(self.scratch, self.config)
+        self.sup = Supervisor(self.scratch, self.config)
         on_close(self.sup.kill)
         self.seen_workers = set(self.sup.workers())
-        self.sockets = [listen_of(self.sup, "ta"), listen_of(self.sup, "tb")]
+        self.sockets = [self.sup.listen_of("ta"), self.sup.listen_of("tb")]
 
     def note_workers(self):
         self.seen_workers |= set(self.sup.workers())
@@ -224,7 +115,7 @@ def tenants_run_as_their_users(fx):
             raise AssertionError(f"test setup: {user} is not in {SHARED}")
         pids = sup.wait_settled(pool)
         for pid in pids:
-            uids, gids, groups = h.proc_ids(pid)
+            uids, gids, groups = proc_ids(pid)
             if set(uids) != {pw.pw_uid} or set(gids) != {gid} or set(groups) != want_groups:
                 raise AssertionError(
                     f"pool {pool} worker {pid}: Uid {uids} Gid {gids} Groups {sorted(groups)}; "
@@ -244,8 +135,8 @@ def sockets_as_configured(fx):
     sup = t.sup
     ta_pw = pwd.getpwnam(TA)
     want = {
-        listen_of(sup, "ta"): (ta_pw.pw_uid, ta_pw.pw_gid, 0o600, True),
-        listen_of(sup, "tb"): (pwd.getpwnam(h.FRONTEND_USER).pw_uid, grp.getgrnam(TB).gr_gid, 0o660, True),
+        sup.listen_of("ta"): (ta_pw.pw_uid, ta_pw.pw_gid, 0o600, True),
+        sup.listen_of("tb"): (pwd.getpwnam(FRONTEND_USER).pw_uid, grp.getgrnam(TB).gr_gid, 0o660, True),
         sup.runtime_dir: (0, 0, 0o755, False),
         sup.control_socket: (0, None, 0o600, True),
     }
@@ -259,7 +150,7 @@ def sockets_as_configured(fx):
 
 
 def as_user(path, user):
-    r = h.wsgi_fpm("request", path, "/hello", "--as-user", user)
+    r = wsgi_fpm("request", path, "/hello", "--as-user", user)
     return r.returncode, r.stdout, r.stderr.decode(errors="replace").strip()
 
 
@@ -267,8 +158,8 @@ def socket_permissions_between_tenants(fx):
     """ta.sock is wfpm-ta's, 0600: wfpm-tb gets EACCES, wfpm-ta gets 200. tb.sock
     is www-data:wfpm-tb 0660: nginx's www-data gets in, wfpm-ta does not."""
     t = fx.get()
-    for path, allowed, refused in ((listen_of(t.sup, "ta"), TA, TB),
-                                   (listen_of(t.sup, "tb"), h.FRONTEND_USER, TA)):
+    for path, allowed, refused in ((t.sup.listen_of("ta"), TA, TB),
+                                   (t.sup.listen_of("tb"), FRONTEND_USER, TA)):
         rc, out, err = as_user(path, refused)
         if rc == 0 or "permission denied" not in err.lower():
             raise AssertionError(f"--as-user {refused} on {path}: exit {rc}, stderr {err!r}, "
@@ -313,7 +204,7 @@ def status_shows_request_in_flight(fx):
 
     th = threading.Thread(target=slow, daemon=True)
     th.start()
-    h.wait_for(lambda: os.path.exists(marker), 10, what="the slow request to start")
+    wait_for(lambda: os.path.exists(marker), 10, what="the slow request to start")
     time.sleep(0.6)
     pool = sup.pool_status("ta")
     busy = [(w, r) for w in pool["workers"] for r in w.get("in_flight", [])
@@ -379,11 +270,11 @@ def error_log_and_reopen(fx):
                     return f.read()
             except OSError:
                 return ""
-        return h.wait_for(lambda: re.search(LOG_LINE % ("ta", re.escape(msg)), read(), re.M), 5,
-                          what=f"{msg!r} in {where}:\n{read()[-1500:]}")
+        return wait_for(lambda: re.search(LOG_LINE % ("ta", re.escape(msg)), read(), re.M), 5,
+                        what=f"{msg!r} in {where}:\n{read()[-1500:]}")
 
     msg = f"wfpm-errors-{uuid.uuid4().hex}"
-    resp = h.fcgi_request(listen_of(sup, "ta"), f"/errors?msg={msg}")
+    resp = fcgi_request(sup.listen_of("ta"), f"/errors?msg={msg}")
     if resp.status != 200:
         raise AssertionError(f"/errors answered {resp.status}")
     m = logged(msg, path)
@@ -393,25 +284,25 @@ def error_log_and_reopen(fx):
     if st.st_uid == pwd.getpwnam(TA).pw_uid or st.st_mode & 0o022:
         raise AssertionError(f"{path} is writable by the tenant: uid {st.st_uid} mode {oct(st.st_mode)}")
     boom = f"wfpm-boom-{uuid.uuid4().hex}"
-    resp = h.fcgi_request(listen_of(sup, "ta"), f"/raise?msg={boom}")
+    resp = fcgi_request(sup.listen_of("ta"), f"/raise?msg={boom}")
     if resp.status != 500:
         raise AssertionError(f"/raise answered {resp.status}")
-    h.wait_for(lambda: f"RuntimeError: {boom}" in open(path, errors="replace").read(), 5,
-               what="the traceback in ta's error-log")
+    wait_for(lambda: f"RuntimeError: {boom}" in open(path, errors="replace").read(), 5,
+             what="the traceback in ta's error-log")
 
     os.rename(path, path + ".1")
     sup.send(signal.SIGUSR1)
     time.sleep(0.5)
     msg2 = f"wfpm-reopened-{uuid.uuid4().hex}"
-    h.fcgi_request(listen_of(sup, "ta"), f"/errors?msg={msg2}")
+    fcgi_request(sup.listen_of("ta"), f"/errors?msg={msg2}")
     logged(msg2, path)
     if msg2 in open(path + ".1", errors="replace").read():
         raise AssertionError("after SIGUSR1 lines still go to the moved file")
 
     msg3 = f"wfpm-tb-errors-{uuid.uuid4().hex}"
-    h.fcgi_request(listen_of(sup, "tb"), f"/errors?msg={msg3}")
-    h.wait_for(lambda: re.search(LOG_LINE % ("tb", re.escape(msg3)), sup.stderr(), re.M), 5,
-               what=f"tb's wsgi.errors line in the supervisor's log:\n{sup.stderr_tail()}")
+    fcgi_request(sup.listen_of("tb"), f"/errors?msg={msg3}")
+    wait_for(lambda: re.search(LOG_LINE % ("tb", re.escape(msg3)), sup.stderr(), re.M), 5,
+             what=f"tb's wsgi.errors line in the supervisor's log:\n{sup.stderr_tail()}")
 
 
 def kill_9_under_load(fx):
@@ -421,22 +312,22 @@ def kill_9_under_load(fx):
     t = fx.get()
     sup = t.sup
     before = sup.wait_settled("ta")
-    load = Load(listen_of(sup, "ta"), "/proc/load?ms=30", threads=6)
+    load = Load(sup.listen_of("ta"), "/proc/load?ms=30", threads=6)
     try:
-        h.wait_for(lambda: set(before) <= load.pids_served(), 10,
-                   what=f"both workers {before} to serve the load")
+        wait_for(lambda: set(before) <= load.pids_served(), 10,
+                 what=f"both workers {before} to serve the load")
         victim, sibling = before
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        after = h.wait_for(lambda: replaced(sup, "ta", [victim]), 15, interval=0.1,
-                           what="a new worker in the killed one's slot")
+        after = wait_for(lambda: replaced(sup, "ta", [victim]), 15, interval=0.1,
+                         what="a new worker in the killed one's slot")
         t.note_workers()
         if sibling not in after:
             raise AssertionError(f"the sibling {sibling} is gone: ta's workers are now {after}")
         newcomer = (set(after) - {sibling}).pop()
         respawned_at = time.monotonic()
-        h.wait_for(lambda: newcomer in load.pids_served(since=respawned_at), 10,
-                   what=f"the new worker {newcomer} to serve")
+        wait_for(lambda: newcomer in load.pids_served(since=respawned_at), 10,
+                 what=f"the new worker {newcomer} to serve")
         time.sleep(0.5)
     finally:
         results = load.stop()
@@ -460,8 +351,8 @@ def kill_9_under_load(fx):
                 return f.read() + sup.stderr()
         except OSError:
             return sup.stderr()
-    h.wait_for(lambda: re.search(r"signal 9|SIGKILL", logs()), 5,
-               what=f"the log to say the worker was killed by signal 9:\n{logs()[-2000:]}")
+    wait_for(lambda: re.search(r"signal 9|SIGKILL", logs()), 5,
+             what=f"the log to say the worker was killed by signal 9:\n{logs()[-2000:]}")
     pool = sup.pool_status("ta")
     if "9" not in (pool.get("last_exit") or "") or pool.get("restarts", 0) < 1:
         raise AssertionError(f"status: last_exit {pool.get('last_exit')!r}, restarts "
@@ -486,7 +377,7 @@ def broken_reload_changes_nothing(fx):
     bad["pools"]["ta"]["threads"] = "many"
     bad["pools"]["tb"]["thread"] = 3
     bad["pools"]["tc"]["processes"] = 2  # a valid change that must not happen either
-    h.write_config(sup.config_path, bad)
+    write_config(sup.config_path, bad)
     try:
         r = sup.ctl("reload")
         err = r.stderr.decode(errors="replace")
@@ -503,33 +394,15 @@ def broken_reload_changes_nothing(fx):
 
         mark = len(sup.stderr())
         sup.send(signal.SIGHUP)
-        h.wait_for(lambda: re.search(r"%s:\d+:\d+: " % re.escape(sup.config_path), sup.stderr()[mark:]),
-                   5, what=f"SIGHUP's errors in the log:\n{sup.stderr_tail()}")
+        wait_for(lambda: re.search(r"%s:\d+:\d+: " % re.escape(sup.config_path), sup.stderr()[mark:]),
+                 5, what=f"SIGHUP's errors in the log:\n{sup.stderr_tail()}")
         time.sleep(1.5)
         if not sup.alive() or t.all_pids() != before:
             raise AssertionError(f"after SIGHUP with an invalid file: alive {sup.alive()}, "
                                  f"pids {t.all_pids()} (were {before})")
         serving_everywhere(sup)
     finally:
-        h.write_config(sup.config_path, good)
-
-
-def slow_request(sup, pool, ms, apps):
-    """Starts a `ms` long request on pool; returns (thread, result dict) once it runs."""
-    marker = os.path.join(apps, "markers", f"slow-{uuid.uuid4().hex}")
-    result = {}
-
-    def run():
-        try:
-            result["resp"] = proc_get(sup, pool, f"/proc/slow?ms={ms}&started={quote(marker, safe='')}",
-                                      timeout=60)
-        except Exception as e:  # reported by the caller
-            result["error"] = e
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    h.wait_for(lambda: os.path.exists(marker), 10, what=f"a slow request on {pool} to start")
-    return th, result
+        write_config(sup.config_path, good)
 
 
 def finished_200(th, result, old_pids, what):
@@ -557,12 +430,12 @@ def reload_adds_changes_and_leaves_alone(fx):
     r = sup.ctl("reload")
     if r.returncode != 0:
         raise AssertionError(f"reload exited {r.returncode}: {r.stderr.decode(errors='replace')}")
-    tb = h.wait_for(lambda: replaced(sup, "tb", before["tb"]), 20, interval=0.1,
-                    what=f"tb's process {before['tb']} to be replaced")
+    tb = wait_for(lambda: replaced(sup, "tb", before["tb"]), 20, interval=0.1,
+                  what=f"tb's process {before['tb']} to be replaced")
     finished_200(th, result, before["tb"], "tb's reload")
-    h.wait_for(lambda: h.listen_ready(listen_of(sup, "td")), 10, what="td listening")
+    wait_for(lambda: listen_ready(sup.listen_of("td")), 10, what="td listening")
     sup.wait_settled("td")
-    t.sockets.append(listen_of(sup, "td"))
+    t.sockets.append(sup.listen_of("td"))
     t.note_workers()
     status, info = proc_get(sup, "td")
     if status != 200 or info.get("process_group") != "td" or info.get("pid") not in sup.pids("td"):
@@ -586,16 +459,16 @@ def reload_removes_a_pool(fx):
     before = t.all_pids()
     if "td" not in before:
         raise AssertionError("td is not running (the previous test failed)")
-    td_socket = listen_of(sup, "td")
+    td_socket = sup.listen_of("td")
     config = copy_config(sup.config)
     del config["pools"]["td"]
     sup.rewrite(config)
     r = sup.ctl("reload")
     if r.returncode != 0:
         raise AssertionError(f"reload exited {r.returncode}: {r.stderr.decode(errors='replace')}")
-    h.wait_for(lambda: not any(alive(p) for p in before["td"]), 20,
-               what=f"td's workers {before['td']} to exit")
-    h.wait_for(lambda: not os.path.exists(td_socket), 10, what=f"{td_socket} to be removed")
+    wait_for(lambda: not any(worker_alive(p) for p in before["td"]), 20,
+             what=f"td's workers {before['td']} to exit")
+    wait_for(lambda: not os.path.exists(td_socket), 10, what=f"{td_socket} to be removed")
     if sup.pool_status("td") is not None:
         raise AssertionError("status still lists td")
     time.sleep(0.5)
@@ -614,8 +487,8 @@ def sighup_reloads(fx):
     config["pools"]["tc"]["display-name"] = "wfpm-tc-renamed"
     sup.rewrite(config)
     sup.send(signal.SIGHUP)
-    tc = h.wait_for(lambda: replaced(sup, "tc", before["tc"]), 20, interval=0.1,
-                    what=f"tc's process {before['tc']} to be replaced after SIGHUP")
+    tc = wait_for(lambda: replaced(sup, "tc", before["tc"]), 20, interval=0.1,
+                  what=f"tc's process {before['tc']} to be replaced after SIGHUP")
     t.note_workers()
     for pid in tc:
         if not ps_args(pid).startswith("wfpm-tc-renamed"):
@@ -634,17 +507,17 @@ def touched_script_replaces_processes(fx):
     sup = t.sup
     before = t.all_pids()
     th, result = slow_request(sup, "ta", 2000, t.ta_apps)
-    load = Load(listen_of(sup, "ta"), "/proc/load?ms=20", threads=4)
+    load = Load(sup.listen_of("ta"), "/proc/load?ms=20", threads=4)
     try:
         time.sleep(0.3)
         script = os.path.join(t.ta_apps, "procinfo.wsgi")
         now = time.time()
         os.utime(script, (now, now))
-        ta = h.wait_for(lambda: replaced(sup, "ta", before["ta"]), 30, interval=0.1,
-                        what=f"ta's processes {before['ta']} to be replaced after the touch")
+        ta = wait_for(lambda: replaced(sup, "ta", before["ta"]), 30, interval=0.1,
+                      what=f"ta's processes {before['ta']} to be replaced after the touch")
         t.note_workers()
         since = time.monotonic()
-        h.wait_for(lambda: set(ta) & load.pids_served(since=since), 10, what="the new workers to serve")
+        wait_for(lambda: set(ta) & load.pids_served(since=since), 10, what="the new workers to serve")
     finally:
         results = load.stop()
     finished_200(th, result, before["ta"], "the touch")
@@ -664,7 +537,7 @@ def sigterm_leaves_nothing(fx):
         sup = t.sup
         t.note_workers()
         stop_and_check(sup, t.seen_workers, t.sockets + [sup.control_socket])
-        if h.listen_ready(f"127.0.0.1:{t.port}"):
+        if listen_ready(f"127.0.0.1:{t.port}"):
             raise AssertionError(f"something still listens on tc's 127.0.0.1:{t.port}")
     finally:
         fx.close()
@@ -674,26 +547,15 @@ def sigterm_leaves_nothing(fx):
 # Supervisors of their own
 
 
-def small_config(scratch, pools, log="stderr"):
-    return {"runtime-dir": scratch.file("runtime"), "log": log, "pools": pools}
-
-
-def one_pool(scratch, apps, name, **keys):
-    pool = {"user": TA, "threads": 2, "listen": os.path.join(scratch.sub("run"), f"{name}.sock"),
-            "home": apps, "apps": apps_of(apps)}
-    pool.update(keys)
-    return pool
-
-
 def stop_command_finishes_in_flight():
     """`wsgi-fpm stop -c FILE` with a request in flight: the request gets its
     200, the supervisor exits 0 and leaves no worker, socket or control socket."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-supervisor-stop-")
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix="wfpm-supervisor-stop-")
+    apps = install_apps(scratch, owner=TA, subdir="ta")
     log = os.path.join(scratch.sub("logs"), "wsgi-fpm.log")
-    sup = h.Supervisor(scratch, small_config(scratch, {"s1": one_pool(scratch, apps, "s1", processes=2)},
-                                             log=log))
+    sup = Supervisor(scratch, small_config(scratch, {"s1": one_pool(scratch, apps, "s1", processes=2)},
+                                           log=log))
     workers = sup.workers()
     th, result = slow_request(sup, "s1", 1500, apps)
     replies = []
@@ -701,7 +563,7 @@ def stop_command_finishes_in_flight():
     def stop_command():
         replies.append(sup.ctl("stop"))
 
-    stop_and_check(sup, workers, [listen_of(sup, "s1"), sup.control_socket], how=stop_command)
+    stop_and_check(sup, workers, [sup.listen_of("s1"), sup.control_socket], how=stop_command)
     if replies[0].returncode != 0:
         raise AssertionError(f"wsgi-fpm stop exited {replies[0].returncode}: "
                              f"{replies[0].stderr.decode(errors='replace')}")
@@ -716,17 +578,17 @@ def root_pool_needs_allow_root():
     """A pool with `user: root` is refused by check and by run (nothing starts);
     with `allow-root: true` it is accepted and its worker runs as root."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-supervisor-root-")
-    apps = h.install_apps(scratch, owner="root", subdir="root")
+    scratch = Scratch(prefix="wfpm-supervisor-root-")
+    apps = install_apps(scratch, owner="root", subdir="root")
     config = small_config(scratch, {"rooted": one_pool(scratch, apps, "rooted", user="root")})
     path = scratch.file("root.yaml")
-    h.write_config(path, config)
-    r = h.wsgi_fpm("check", "-c", path)
+    write_config(path, config)
+    r = wsgi_fpm("check", "-c", path)
     err = r.stderr.decode(errors="replace")
     if r.returncode != 1 or not re.search(r"^%s:\d+:\d+: .*allow-root" % re.escape(path), err, re.M):
         raise AssertionError(f"check: exit {r.returncode}, stderr {err!r}; expected 1 and "
                              f"FILE:LINE:COL: ... allow-root")
-    sup = h.Supervisor(scratch, config, name="refused", wait=False)
+    sup = Supervisor(scratch, config, name="refused", wait=False)
     rc = sup.wait(15)
     if rc is None:
         sup.kill()
@@ -734,22 +596,22 @@ def root_pool_needs_allow_root():
     if rc == 0 or "allow-root" not in sup.stderr():
         raise AssertionError(f"run exited {rc} with stderr {sup.stderr_tail()!r}; expected a "
                              f"refusal that names allow-root")
-    if os.path.exists(listen_of(sup, "rooted")):
+    if os.path.exists(sup.listen_of("rooted")):
         raise AssertionError("the refused run left its socket behind")
 
     config["pools"]["rooted"]["allow-root"] = True
-    h.write_config(path, config)
-    r = h.wsgi_fpm("check", "-c", path)
+    write_config(path, config)
+    r = wsgi_fpm("check", "-c", path)
     if r.returncode != 0:
         raise AssertionError(f"check with allow-root: exit {r.returncode}: "
                              f"{r.stderr.decode(errors='replace')}")
-    sup = h.Supervisor(scratch, config, name="allowed")
+    sup = Supervisor(scratch, config, name="allowed")
     try:
         status, info = proc_get(sup, "rooted")
         if status != 200 or info.get("uids") != [0, 0, 0]:
             raise AssertionError(f"with allow-root the worker answered {status} {info}")
     finally:
-        stop_and_check(sup, sup.workers(), [listen_of(sup, "rooted")])
+        stop_and_check(sup, sup.workers(), [sup.listen_of("rooted")])
 
 
 def crashing_app_backs_off():
@@ -757,8 +619,8 @@ def crashing_app_backs_off():
     respawning with growing delays, never a hot loop; the log and status say
     how it died; the sibling pool serves on; a fixed script brings it back."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-supervisor-crash-")
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix="wfpm-supervisor-crash-")
+    apps = install_apps(scratch, owner=TA, subdir="ta")
     script = os.path.join(apps, "crashy.wsgi")
     with open(os.path.join(apps, "dies_at_import.wsgi")) as f:
         crash_source = f.read()
@@ -769,9 +631,9 @@ def crashing_app_backs_off():
     # preload needs a fixed application group, as WSGIImportScript does.
     crashy["apps"] = [{"mount": "/", "script": script, "application-group": "%{GLOBAL}"}]
     config = small_config(scratch, {"crashy": crashy, "steady": one_pool(scratch, apps, "steady")})
-    sup = h.Supervisor(scratch, config, wait=False)
+    sup = Supervisor(scratch, config, wait=False)
     sup.wait_control()
-    h.wait_for(lambda: h.listen_ready(listen_of(sup, "steady")), 20, what="steady listening")
+    wait_for(lambda: listen_ready(sup.listen_of("steady")), 20, what="steady listening")
     sup.wait_settled("steady")
     time.sleep(8)
     # The app's own status, told apart from the worker's named ones
@@ -794,23 +656,23 @@ def crashing_app_backs_off():
                 "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
                 "    return [b'fixed\\n']\n")
     sup.wait_settled("crashy", timeout=40, what="the fixed crashy pool to come back")
-    resp = h.fcgi_request(listen_of(sup, "crashy"), "/")
+    resp = fcgi_request(sup.listen_of("crashy"), "/")
     if (resp.status, resp.body) != (200, b"fixed\n"):
         raise AssertionError(f"the fixed pool answered {resp!r}")
-    stop_and_check(sup, sup.workers(), [listen_of(sup, "crashy"), listen_of(sup, "steady")])
+    stop_and_check(sup, sup.workers(), [sup.listen_of("crashy"), sup.listen_of("steady")])
 
 
 def recycling_without_failures():
     """maximum-requests: 5 retires a process after 5 requests; restart-interval: 2
     replaces one every 2 s; loads on both meanwhile see no failure."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-supervisor-recycle-")
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix="wfpm-supervisor-recycle-")
+    apps = install_apps(scratch, owner=TA, subdir="ta")
     pools = {"maxreq": one_pool(scratch, apps, "maxreq", processes=1, **{"maximum-requests": 5}),
              "interval": one_pool(scratch, apps, "interval", processes=1, **{"restart-interval": 2})}
-    sup = h.Supervisor(scratch, small_config(scratch, pools))
+    sup = Supervisor(scratch, small_config(scratch, pools))
     first = {name: sup.wait_settled(name) for name in pools}
-    loads = {name: Load(listen_of(sup, name), "/proc/r?ms=10", threads=2) for name in pools}
+    loads = {name: Load(sup.listen_of(name), "/proc/r?ms=10", threads=2) for name in pools}
     try:
         time.sleep(5.5)
     finally:
@@ -833,46 +695,46 @@ def recycling_without_failures():
             raise AssertionError(f"interval: {len(pids)} processes in 5.5 s with restart-interval 2")
         if set(first[name]) & set(sup.wait_settled(name)):
             raise AssertionError(f"{name}: the first process {first[name]} still serves")
-    stop_and_check(sup, sup.workers(), [listen_of(sup, n) for n in pools])
+    stop_and_check(sup, sup.workers(), [sup.listen_of(n) for n in pools])
 
 
 def missing_home_does_not_stop_the_pool():
     """A system user as `useradd --system` makes it (home /nonexistent) and no
     `home:` key: mod_wsgi logs that it cannot enter the home directory and
     serves on; so must a pool here, rather than respawning forever."""
-    scratch = h.Scratch(prefix="wfpm-supervisor-home-")
-    apps = h.install_apps(scratch)  # wfpm-test, home /nonexistent
-    if os.path.isdir(pwd.getpwnam(h.TEST_USER).pw_dir):
-        raise AssertionError(f"test setup: {h.TEST_USER}'s home exists")
-    pool = one_pool(scratch, apps, "homeless", user=h.TEST_USER)
+    scratch = Scratch(prefix="wfpm-supervisor-home-")
+    apps = install_apps(scratch)  # wfpm-test, home /nonexistent
+    if os.path.isdir(pwd.getpwnam(TEST_USER).pw_dir):
+        raise AssertionError(f"test setup: {TEST_USER}'s home exists")
+    pool = one_pool(scratch, apps, "homeless", user=TEST_USER)
     del pool["home"]
-    sup = h.Supervisor(scratch, small_config(scratch, {"homeless": pool}), wait=False)
+    sup = Supervisor(scratch, small_config(scratch, {"homeless": pool}), wait=False)
     sup.wait_control()
     sup.wait_settled("homeless", timeout=15)
     status, info = proc_get(sup, "homeless")
     if status != 200:
         raise AssertionError(f"answered {status} {info}")
-    stop_and_check(sup, sup.workers(), [listen_of(sup, "homeless")])
+    stop_and_check(sup, sup.workers(), [sup.listen_of("homeless")])
 
 
 def python_settings_reach_the_app():
     """home, lang, locale, python-path and environment as the app sees them;
     and nothing else of the supervisor's environment (SPEC §6)."""
-    scratch = h.Scratch(prefix="wfpm-supervisor-pyenv-")
-    apps = h.install_apps(scratch, owner=TA, subdir="ta",
-                          extra=[os.path.join(h.SOURCE, "tests", "apps", "pyenv.wsgi")])
+    scratch = Scratch(prefix="wfpm-supervisor-pyenv-")
+    apps = install_apps(scratch, owner=TA, subdir="ta",
+                        extra=[os.path.join(SOURCE, "tests", "apps", "pyenv.wsgi")])
     lib = scratch.sub("lib")
     with open(os.path.join(lib, "only_on_python_path.py"), "w") as f:
         f.write("WHO = 'found on python-path'\n")
-    h.chown_tree(lib, TA)
+    chown_tree(lib, TA)
     home = scratch.sub("home")
-    h.chown_tree(home, TA)
+    chown_tree(home, TA)
     pool = one_pool(scratch, apps, "pyenv", home=home, lang="C.UTF-8", locale="C.UTF-8",
                     **{"python-path": [lib], "environment": {"GREETING": "hello from the pool"}})
     pool["apps"] = [{"mount": "/", "script": os.path.join(apps, "pyenv.wsgi")}]
     os.environ["WFPM_SUPERVISOR_SECRET"] = "must not leak"
     try:
-        sup = h.Supervisor(scratch, small_config(scratch, {"pyenv": pool}))
+        sup = Supervisor(scratch, small_config(scratch, {"pyenv": pool}))
     finally:
         del os.environ["WFPM_SUPERVISOR_SECRET"]
     status, info = proc_get(sup, "pyenv", "/")
@@ -882,12 +744,12 @@ def python_settings_reach_the_app():
     got = {k: info.get(k) for k in want}
     if status != 200 or got != want:
         raise AssertionError(f"status {status}; expected {want}, got {got}")
-    stop_and_check(sup, sup.workers(), [listen_of(sup, "pyenv")])
+    stop_and_check(sup, sup.workers(), [sup.listen_of("pyenv")])
 
 
 def main():
-    runner = h.Runner(budget=540)
-    fx = h.Group(Tenants)
+    runner = Runner(budget=540)
+    fx = Group(Tenants)
     runner.add("supervisor/tenants_run_as_their_users", tenants_run_as_their_users, fx)
     runner.add("supervisor/sockets_as_configured", sockets_as_configured, fx)
     runner.add("supervisor/socket_permissions_between_tenants", socket_permissions_between_tenants, fx)

@@ -12,26 +12,31 @@ import os  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_request import request  # noqa: E402
+from support.clients import cli_request  # noqa: E402
+from support.files import Scratch  # noqa: E402
+from support.paths import SOURCE  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Serve, wsgi_fpm  # noqa: E402
+from support.users import TEST_USER, chown_tree  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
 
 
 def stuck_pool(on_close, extra):
-    scratch = h.Scratch(prefix="wfpm-timeouts-")
+    scratch = Scratch(prefix="wfpm-timeouts-")
     apps = scratch.sub("apps")
-    shutil.copy(os.path.join(h.SOURCE, "tests", "apps", "stuck.wsgi"), apps)
-    h.chown_tree(apps, h.TEST_USER)
-    serve = h.Serve(scratch, os.path.join(apps, "stuck.wsgi"), name="stuck",
-                    args=["--threads", "2", "--request-timeout", "1", *extra])
+    shutil.copy(os.path.join(SOURCE, "tests", "apps", "stuck.wsgi"), apps)
+    chown_tree(apps, TEST_USER)
+    serve = Serve(scratch, os.path.join(apps, "stuck.wsgi"), name="stuck",
+                  args=["--threads", "2", "--request-timeout", "1", *extra])
     on_close(serve.kill)
     return serve
 
 
 def interrupt_gives_504_and_the_process_lives(on_close):
     serve = stuck_pool(on_close, ["--interrupt-timeout", "5"])
-    before = h.wait_for(lambda: serve.workers(), 15, what="a worker")
+    before = wait_for(lambda: serve.workers(), 15, what="a worker")
     started = time.monotonic()
-    status, _, _ = request(f"unix:{serve.socket_path}", "/stuck", "--timeout", "30")
+    status, _, _ = cli_request(f"unix:{serve.socket_path}", "/stuck", "--timeout", "30")
     took = time.monotonic() - started
     if status != 504:
         raise AssertionError(f"stuck request got {status}, expected 504")
@@ -41,21 +46,21 @@ def interrupt_gives_504_and_the_process_lives(on_close):
     serve.wait_stderr("past request-timeout")
     serve.wait_stderr('in spin')  # the stuck thread's Python stack, by function
     serve.wait_stderr("GET /stuck")
-    status, _, body = request(f"unix:{serve.socket_path}", "/")
+    status, _, body = cli_request(f"unix:{serve.socket_path}", "/")
     if status != 200 or serve.workers() != before:
         raise AssertionError(f"after the interrupt: status {status}, workers {before} -> {serve.workers()}")
 
 
 def without_interrupt_the_process_is_replaced(on_close):
     serve = stuck_pool(on_close, ["--shutdown-timeout", "2"])
-    before = h.wait_for(lambda: serve.workers(), 15, what="a worker")
-    r = h.wsgi_fpm("request", f"unix:{serve.socket_path}", "/stuck", "--timeout", "30", timeout=40)
+    before = wait_for(lambda: serve.workers(), 15, what="a worker")
+    r = wsgi_fpm("request", f"unix:{serve.socket_path}", "/stuck", "--timeout", "30", timeout=40)
     if r.returncode == 0:
         raise AssertionError("a stuck request completed?")
     serve.wait_stderr("replacing this process: request-timeout")
-    after = h.wait_for(lambda: serve.workers() and serve.workers() != before and serve.workers(), 15,
-                       what="a replacement worker")
-    status, _, _ = request(f"unix:{serve.socket_path}", "/")
+    after = wait_for(lambda: serve.workers() and serve.workers() != before and serve.workers(), 15,
+                     what="a replacement worker")
+    status, _, _ = cli_request(f"unix:{serve.socket_path}", "/")
     if status != 200:
         raise AssertionError(f"the replacement ({after}) answered {status}")
 
@@ -63,21 +68,21 @@ def without_interrupt_the_process_is_replaced(on_close):
 def queue_timeout_gives_504_unrun(on_close):
     serve = stuck_pool(on_close, ["--queue-timeout", "2"])
     old = int((time.time() - 10) * 1e6)
-    status, _, _ = request(f"unix:{serve.socket_path}", "/", "--header", f"X-Request-Start: t={old}")
+    status, _, _ = cli_request(f"unix:{serve.socket_path}", "/", "--header", f"X-Request-Start: t={old}")
     if status != 504:
         raise AssertionError(f"a request queued 10 s got {status}, expected 504")
     fresh = int(time.time() * 1e6)
-    status, _, _ = request(f"unix:{serve.socket_path}", "/", "--header", f"X-Request-Start: t={fresh}")
+    status, _, _ = cli_request(f"unix:{serve.socket_path}", "/", "--header", f"X-Request-Start: t={fresh}")
     if status != 200:
         raise AssertionError(f"a fresh request got {status}")
     # nginx's $msec form: seconds with a fraction.
-    status, _, _ = request(f"unix:{serve.socket_path}", "/", "--header", f"X-Request-Start: t={time.time() - 10:.3f}")
+    status, _, _ = cli_request(f"unix:{serve.socket_path}", "/", "--header", f"X-Request-Start: t={time.time() - 10:.3f}")
     if status != 504:
         raise AssertionError(f"seconds.millis form: got {status}, expected 504")
 
 
 def main():
-    runner = h.Runner(budget=240)
+    runner = Runner(budget=240)
     closers = []
     on_close = closers.append
     for name, fn in [("timeouts/interrupt_gives_504_and_the_process_lives", interrupt_gives_504_and_the_process_lives),

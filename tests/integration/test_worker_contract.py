@@ -27,8 +27,14 @@ import signal  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_supervisor import TA, ensure_tenants, small_config, stop_and_check  # noqa: E402
+from support.clients import fcgi_request  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.processes import cpu_ticks, descendants, exe_name  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Serve, Supervisor, stop_and_check  # noqa: E402
+from support.users import TA, ensure_tenants  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
+from support.yaml_config import small_config  # noqa: E402
 
 SECRET = "wfpm-secret: for root's eyes only\n"
 INHERITED_FD = 9
@@ -54,14 +60,14 @@ def forked_pool(scratch, app_dir, name):
 
 def start(prefix, make_pools, pass_fds=()):
     ensure_tenants()
-    scratch = h.Scratch(prefix=prefix)
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
-    sup = h.Supervisor(scratch, small_config(scratch, make_pools(scratch, apps)), pass_fds=pass_fds)
+    scratch = Scratch(prefix=prefix)
+    apps = install_apps(scratch, owner=TA, subdir="ta")
+    sup = Supervisor(scratch, small_config(scratch, make_pools(scratch, apps)), pass_fds=pass_fds)
     return sup, scratch, apps
 
 
 def ask(listen, uri, timeout=30):
-    resp = h.fcgi_request(listen, uri, timeout=timeout)
+    resp = fcgi_request(listen, uri, timeout=timeout)
     if resp.status != 200:
         raise AssertionError(f"{uri}: {resp.status} {resp.body[:300]!r}")
     return json.loads(resp.body)
@@ -103,7 +109,7 @@ def check_inherits_nothing(owner, path, answers):
                                  f"(all: {a['fds']})")
     st = os.stat(path)
     holders = []
-    for pid in h.descendants(owner.pid):
+    for pid in descendants(owner.pid):
         try:
             names = os.listdir(f"/proc/{pid}/fd")
         except OSError:
@@ -114,7 +120,7 @@ def check_inherits_nothing(owner, path, answers):
             except OSError:
                 continue
             if (s.st_dev, s.st_ino) == (st.st_dev, st.st_ino):
-                holders.append(f"{h.exe_name(pid)} {pid} on fd {n}")
+                holders.append(f"{exe_name(pid)} {pid} on fd {n}")
     if holders:
         raise AssertionError(f"{path} is held by: {', '.join(holders)}")
     with open(f"/proc/{owner.pid}/fdinfo/{INHERITED_FD}") as f:
@@ -128,7 +134,7 @@ def run_workers_inherit_only_their_contract():
     worker nor a preload-fork template nor a worker forked from it holds the
     file, and the apps in them read nothing of it."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-contract-run-")
+    scratch = Scratch(prefix="wfpm-contract-run-")
     path = secret_file(scratch)
     try:
         sup, _, _ = start("wfpm-contract-run-", lambda s, a: {"plain": pool(s, a, "plain"),
@@ -146,12 +152,12 @@ def run_workers_inherit_only_their_contract():
 def serve_workers_inherit_only_their_contract():
     """`wsgi-fpm serve` started with a root-only file on fd 9: the same."""
     ensure_tenants()
-    scratch = h.Scratch(prefix="wfpm-contract-serve-")
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix="wfpm-contract-serve-")
+    apps = install_apps(scratch, owner=TA, subdir="ta")
     path = secret_file(scratch)
     try:
-        serve = h.Serve(scratch, os.path.join(apps, "contract.wsgi"), name="serve",
-                        args=["--processes", "2", "--threads", "2", "--user", TA], pass_fds=(INHERITED_FD,))
+        serve = Serve(scratch, os.path.join(apps, "contract.wsgi"), name="serve",
+                      args=["--processes", "2", "--threads", "2", "--user", TA], pass_fds=(INHERITED_FD,))
     finally:
         os.close(INHERITED_FD)
     try:
@@ -183,14 +189,14 @@ def requests_all_served(listen, n=20, each=10, total=30):
 def ticks_while(pid, seconds):
     """CPU ticks `pid` used over `seconds` (or until it exited)."""
     try:
-        first = h.cpu_ticks(pid)
+        first = cpu_ticks(pid)
     except OSError:
         return 0
     last = first
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            last = h.cpu_ticks(pid)
+            last = cpu_ticks(pid)
         except OSError:
             break
         time.sleep(0.1)
@@ -218,7 +224,7 @@ def closing_fd_3_or_5_hurts_no_worker():
     requests_all_served(listen, each=5, total=15)
     os.kill(closer, signal.SIGUSR1)
     sup.wait_stderr("replacing this process: SIGUSR1", timeout=10)
-    h.wait_for(lambda: not os.path.exists(f"/proc/{closer}"), 20, what=f"worker {closer} to exit after SIGUSR1")
+    wait_for(lambda: not os.path.exists(f"/proc/{closer}"), 20, what=f"worker {closer} to exit after SIGUSR1")
     after = sup.wait_settled("lo", timeout=20)
     if closer in after:
         raise AssertionError(f"SIGUSR1 after os.close(5): {closer} still in the pool {after}")
@@ -241,7 +247,7 @@ def lost_descriptor_replaces_the_worker(uri, sign):
     ticks = ticks_while(victim, 3)
     if ticks > IDLE_TICKS:
         raise AssertionError(f"after {uri} worker {victim} used {ticks} ticks of CPU in 3 s")
-    h.wait_for(lambda: not os.path.exists(f"/proc/{victim}"), 20, what=f"worker {victim} to exit after {uri}")
+    wait_for(lambda: not os.path.exists(f"/proc/{victim}"), 20, what=f"worker {victim} to exit after {uri}")
     sup.wait_stderr(sign, timeout=5)
     after = sup.wait_settled("ls", timeout=20)
     if victim in after or not set(before) - {victim} <= set(after):
@@ -264,7 +270,7 @@ def closed_notify_pipe_stops_the_worker():
 
 
 def main():
-    runner = h.Runner(budget=300)
+    runner = Runner(budget=300)
     runner.add("contract/run_workers_inherit_only_their_contract", run_workers_inherit_only_their_contract)
     runner.add("contract/serve_workers_inherit_only_their_contract", serve_workers_inherit_only_their_contract)
     runner.add("contract/closing_fd_3_or_5_hurts_no_worker", closing_fd_3_or_5_hurts_no_worker)

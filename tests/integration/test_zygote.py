@@ -43,8 +43,14 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 
-import harness as h  # noqa: E402
-from test_supervisor import TA, TB, ensure_tenants, small_config  # noqa: E402
+from support.clients import fcgi_request  # noqa: E402
+from support.files import Scratch, install_apps  # noqa: E402
+from support.processes import descendants, descendants_titled, parent_of, zombie_children  # noqa: E402
+from support.runner import Runner  # noqa: E402
+from support.supervisor import Supervisor  # noqa: E402
+from support.users import TA, TB, ensure_tenants  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
+from support.yaml_config import small_config  # noqa: E402
 
 READY = "ready: cold workers are forked from it"
 
@@ -61,18 +67,18 @@ def pool(scratch, apps, name, user, **keys):
 
 def start(prefix, pools, idle=30):
     ensure_tenants()
-    scratch = h.Scratch(prefix=prefix)
-    apps = h.install_apps(scratch, owner=TA, subdir="ta")
+    scratch = Scratch(prefix=prefix)
+    apps = install_apps(scratch, owner=TA, subdir="ta")
     os.chmod(apps, 0o755)
     for name in os.listdir(apps):
         os.chmod(os.path.join(apps, name), 0o755 if os.path.isdir(os.path.join(apps, name)) else 0o644)
     config = small_config(scratch, {name: pool(scratch, apps, name, user, **dict(keys, **{"process-idle-timeout": idle}))
                                     for name, (user, keys) in pools.items()})
-    return h.Supervisor(scratch, config), apps
+    return Supervisor(scratch, config), apps
 
 
 def ask(sup, name):
-    resp = h.fcgi_request(sup.listen_of(name), "/", timeout=30)
+    resp = fcgi_request(sup.listen_of(name), "/", timeout=30)
     if resp.status != 200:
         raise AssertionError(f"{name}: {resp.status} {resp.body[:400]!r}\n{sup.stderr_tail()}")
     return json.loads(resp.body)
@@ -81,7 +87,7 @@ def ask(sup, name):
 def zygotes(sup):
     """Pids of the supervisor's children titled as a zygote."""
     found = []
-    for pid in h.descendants(sup.pid):
+    for pid in descendants(sup.pid):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 title = f.read().split(b"\0")[0]
@@ -97,8 +103,8 @@ def wait_zygote_ready(sup, count=1, timeout=20):
     Waits for a single process so titled, because for a moment a process it
     has just forked (a spare, or the middle of the double fork) still bears
     its title (CI saw two once)."""
-    h.wait_for(lambda: sup.stderr().count(READY) >= count, timeout, what=f"zygote ready ({count})")
-    return h.wait_for(lambda: len(z := zygotes(sup)) == 1 and z, 5, what="the zygote process, alone")
+    wait_for(lambda: sup.stderr().count(READY) >= count, timeout, what=f"zygote ready ({count})")
+    return wait_for(lambda: len(z := zygotes(sup)) == 1 and z, 5, what="the zygote process, alone")
 
 
 def listening_socket_inodes():
@@ -114,11 +120,6 @@ def title_of(pid):
             return f.read().split(b"\0")[0].decode(errors="replace").strip()
     except OSError:
         return ""
-
-
-def parent_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def uid_of(pid):
@@ -144,8 +145,8 @@ def forked():
                                  f"{b['hash']}, {c['hash']}, {x['hash']}\n{sup.stderr_tail()}")
         # preload-fork: the zygote forks the template, the template the worker.
         p = ask(sup, "zp")
-        template = h.wait_for(lambda: [t for t in h.descendants(sup.pid) if title_of(t).endswith(" template")], 5,
-                              what="zp's template")[0]
+        template = wait_for(lambda: [t for t in descendants(sup.pid) if title_of(t).endswith(" template")], 5,
+                            what="zp's template")[0]
         if p["hash"] != b["hash"] or p["ppid"] != sup.pid or parent_of(template) != sup.pid:
             raise AssertionError(f"zp's worker (hash {p['hash']}, parent {p['ppid']}) and template (parent "
                                  f"{parent_of(template)}) are not the zygote's (hash {b['hash']}) and the "
@@ -175,7 +176,7 @@ def forked():
             raise AssertionError(f"the zygote runs as {uid_of(zygote)}")
         # Counted with a spare parked (while it is being forked, the zygote
         # briefly holds both ends of its socket pair).
-        h.wait_for(lambda: spares_of(sup), 10, what="a parked spare")
+        wait_for(lambda: spares_of(sup), 10, what="a parked spare")
         time.sleep(0.2)
         held = [os.readlink(f"/proc/{zygote}/fd/{fd}") for fd in os.listdir(f"/proc/{zygote}/fd")]
         listening = listening_socket_inodes()
@@ -185,7 +186,7 @@ def forked():
                                  f"{pools}: {held}")
         # A clean stop leaves no process behind, the spares included (they
         # leave once the zygote has, and the supervisor waits for them).
-        parked = h.wait_for(lambda: spares_of(sup), 10, what="a parked spare")
+        parked = wait_for(lambda: spares_of(sup), 10, what="a parked spare")
         sup.send(signal.SIGTERM)
         rc = sup.wait(30)
         left = [p for p in parked if os.path.exists(f"/proc/{p}")]
@@ -198,7 +199,7 @@ def forked():
 
 
 def spares_of(sup):
-    return h.spares(sup.pid, "wsgi-fpm spare (zygote)")
+    return descendants_titled(sup.pid, "wsgi-fpm spare (zygote)")
 
 
 def spares():
@@ -206,7 +207,7 @@ def spares():
     try:
         ask(sup, "s1")
         (zygote,) = wait_zygote_ready(sup)
-        (spare,) = h.wait_for(lambda: spares_of(sup), 10, what="a parked spare")
+        (spare,) = wait_for(lambda: spares_of(sup), 10, what="a parked spare")
         if parent_of(spare) != sup.pid or uid_of(spare)[0] != 0:
             raise AssertionError(f"the spare is the child of {parent_of(spare)} (supervisor {sup.pid}), "
                                  f"uid {uid_of(spare)}")
@@ -223,18 +224,18 @@ def spares():
                                  f"with modules {b['modules_from_fds']}")
         if "spare" in title_of(spare):
             raise AssertionError(f"s2's worker is still titled {title_of(spare)!r}")
-        (second,) = h.wait_for(lambda: [p for p in spares_of(sup) if p != spare], 10, what="another spare")
+        (second,) = wait_for(lambda: [p for p in spares_of(sup) if p != spare], 10, what="another spare")
         os.kill(second, signal.SIGKILL)
-        (third,) = h.wait_for(lambda: [p for p in spares_of(sup) if p not in (spare, second)], 10,
-                              what="a spare in the killed one's place")
-        h.wait_for(lambda: not h.zombie_children(sup.pid), 10, what="the killed spare reaped")
+        (third,) = wait_for(lambda: [p for p in spares_of(sup) if p not in (spare, second)], 10,
+                            what="a spare in the killed one's place")
+        wait_for(lambda: not zombie_children(sup.pid), 10, what="the killed spare reaped")
         if ask(sup, "s3")["pid"] != third:
             raise AssertionError("s3's worker is not the spare parked after the killed one")
-        (fourth,) = h.wait_for(lambda: [p for p in spares_of(sup) if p != third], 10, what="a fourth spare")
+        (fourth,) = wait_for(lambda: [p for p in spares_of(sup) if p != third], 10, what="a fourth spare")
         os.kill(zygote, signal.SIGKILL)
-        h.wait_for(lambda: not os.path.exists(f"/proc/{fourth}") or fourth in h.zombie_children(sup.pid), 10,
-                   what="the spare gone with its zygote")
-        h.wait_for(lambda: not h.zombie_children(sup.pid), 10, what="the spare reaped")
+        wait_for(lambda: not os.path.exists(f"/proc/{fourth}") or fourth in zombie_children(sup.pid), 10,
+                 what="the spare gone with its zygote")
+        wait_for(lambda: not zombie_children(sup.pid), 10, what="the spare reaped")
         if not sup.alive():
             raise AssertionError(f"the supervisor died:\n{sup.stderr_tail()}")
     finally:
@@ -256,8 +257,8 @@ def orphaned():
         if "cannot start a worker" in log or "exited with status" in log or "not adopted" in log:
             raise AssertionError(f"a forked worker failed at start:\n{sup.stderr_tail()}")
         sup.send(signal.SIGKILL)
-        h.wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in workers), 15,
-                   what="the forked workers to die with the supervisor")
+        wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in workers), 15,
+                 what="the forked workers to die with the supervisor")
     finally:
         sup.stop()
 
@@ -268,7 +269,7 @@ def killed():
         ask(sup, "k1")
         (zygote,) = wait_zygote_ready(sup)
         os.kill(zygote, signal.SIGKILL)
-        h.wait_for(lambda: zygote not in zygotes(sup), 10, what="the killed zygote gone")
+        wait_for(lambda: zygote not in zygotes(sup), 10, what="the killed zygote gone")
         ask(sup, "k2")  # spawned (a new zygote starts meanwhile)
         wait_zygote_ready(sup, count=2)
         third = ask(sup, "k3")
@@ -287,19 +288,19 @@ def retires():
         ask(sup, "r1")
         wait_zygote_ready(sup)
         ask(sup, "r2")
-        h.wait_for(lambda: not zygotes(sup), 15, what="the zygote to retire once unused")
+        wait_for(lambda: not zygotes(sup), 15, what="the zygote to retire once unused")
         if "unused for 2 s: stopping it" not in sup.stderr():
             raise AssertionError(f"no retirement line:\n{sup.stderr_tail()}")
         # Its spare went with it, after the workers: no pool ticks now.
-        h.wait_for(lambda: not spares_of(sup) and not h.zombie_children(sup.pid), 10,
-                   what="the retired zygote's spare gone and reaped")
+        wait_for(lambda: not spares_of(sup) and not zombie_children(sup.pid), 10,
+                 what="the retired zygote's spare gone and reaped")
         ask(sup, "r1")  # still served, cold, after the zygote retired
     finally:
         sup.stop()
 
 
 if __name__ == "__main__":
-    runner = h.Runner(budget=240)
+    runner = Runner(budget=240)
     runner.add("cold workers are forked from the zygote, as their users, with their pool's Python", forked)
     runner.add("a killed zygote: cold tenants are still served, and a new one forks", killed)
     runner.add("the zygote retires when unused, and stops with the supervisor", retires)
