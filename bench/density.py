@@ -173,7 +173,7 @@ def machine_busy():
 
 
 # --- FastCGI -------------------------------------------------------------
-# The encoder of tests/integration/harness.py, timed to the first byte.
+# The encoder of tests/integration/support/clients.py, timed to the first byte.
 
 def _record(rtype, content):
     return struct.pack("!BBHHBx", 1, rtype, 1, len(content), 0) + content
