@@ -9,7 +9,6 @@
 #include "build_config.h"
 #include "config/app_reader.h"
 #include "config/identity.h"
-#include "wsgi_fpm/scoreboard.h"
 
 namespace wsgi_fpm::config {
 namespace {

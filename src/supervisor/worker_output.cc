@@ -10,23 +10,14 @@ namespace {
 constexpr std::size_t kMaxLineBytes = 65536;
 }  // namespace
 
-bool WorkerOutput::open(uv_loop_t* loop, const HandleCount* count, std::string& error) {
-  for (Pipe& pipe : pipes_) {
-    if (int rc = pipe.handle.open(loop, count); rc != 0) {
-      error = std::string("pipe: ") + uv_strerror(rc);
-      close();
-      return false;
-    }
-  }
-  return true;
-}
-
 bool WorkerOutput::open(uv_loop_t* loop, const HandleCount* count, const std::array<int, 3>& fds,
                         std::string& error) {
   for (std::size_t i = 0; i < pipes_.size(); ++i) {
     if (int rc = pipes_[i].handle.open(loop, count, fds[i]); rc != 0) {
       error = std::string("pipe: ") + uv_strerror(rc);
-      for (std::size_t j = i; j < fds.size(); ++j) ::close(fds[j]);  // not taken
+      for (std::size_t j = i; j < fds.size(); ++j) {
+        if (fds[j] >= 0) ::close(fds[j]);  // not taken
+      }
       close();
       return false;
     }

@@ -18,9 +18,12 @@ class WorkerOutput {
   enum Stream { Stdout, Stderr, Notify };
   using LineFn = std::function<void(Stream, std::string_view line)>;
 
-  // Makes the pipes: for uv_spawn (stream() for its stdio), or on `fds`,
-  // the read ends of pipes of ours (taken on success). False with `error`.
-  bool open(uv_loop_t* loop, const HandleCount* count, std::string& error);
+  // Makes the pipes: for uv_spawn (no `fds`: stream() for its stdio), or
+  // on `fds`, the read ends of pipes of ours (taken in any case). False with
+  // `error`.
+  bool open(uv_loop_t* loop, const HandleCount* count, std::string& error) {
+    return open(loop, count, {-1, -1, -1}, error);
+  }
   bool open(uv_loop_t* loop, const HandleCount* count, const std::array<int, 3>& fds, std::string& error);
   uv_stream_t* stream(Stream which) const { return pipes_[which].handle.stream(); }
   // Reads each pipe until its end, then closes it; `fn` for each line.

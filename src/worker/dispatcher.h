@@ -139,6 +139,8 @@ class Dispatcher {
   // Over maximum-connections: takes the waiting connection to close to make
   // room (an idle keep-alive one first, the longest idle); null if none.
   std::unique_ptr<Entry> make_room_locked();
+  // The connection, counted open: what admit() and admit_locked() end with.
+  std::unique_ptr<Entry> count_in(UniqueFd fd);
   void lose_listener(const std::string& why);
 
   // dispatcher_stop.cc

@@ -122,6 +122,13 @@ std::unique_ptr<Dispatcher::Entry> Dispatcher::make_room_locked() {
   return oldest;
 }
 
+std::unique_ptr<Dispatcher::Entry> Dispatcher::count_in(UniqueFd fd) {
+  auto entry = std::make_unique<Entry>();
+  entry->connection = factory_(std::move(fd));
+  open_.fetch_add(1);
+  return entry;
+}
+
 std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
   if (admit_ && !admit_(fd.get())) return nullptr;
   if (open_.load() >= limits_.maximum_connections) {
@@ -132,10 +139,7 @@ std::unique_ptr<Dispatcher::Entry> Dispatcher::admit(UniqueFd fd) {
     }
     if (oldest) close(std::move(oldest));
   }
-  auto entry = std::make_unique<Entry>();
-  entry->connection = factory_(std::move(fd));
-  open_.fetch_add(1);
-  return entry;
+  return count_in(std::move(fd));
 }
 
 std::unique_ptr<Dispatcher::Entry> Dispatcher::admit_locked(UniqueFd fd) {
@@ -143,10 +147,7 @@ std::unique_ptr<Dispatcher::Entry> Dispatcher::admit_locked(UniqueFd fd) {
   if (open_.load() >= limits_.maximum_connections) {
     if (auto oldest = make_room_locked()) close_locked(std::move(oldest));
   }
-  auto entry = std::make_unique<Entry>();
-  entry->connection = factory_(std::move(fd));
-  open_.fetch_add(1);
-  return entry;
+  return count_in(std::move(fd));
 }
 
 }  // namespace wsgi_fpm::worker

@@ -11,7 +11,6 @@ Run by the Python the build embeds, stdlib only. Prints `ok NAME` or
 import os
 import sys
 import tempfile
-import traceback
 
 SOURCE = os.environ.get("WSGI_FPM_SOURCE") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -21,6 +20,7 @@ sys.path.insert(0, os.path.join(SOURCE, "bench"))
 import density  # noqa: E402
 import density_report as dr  # noqa: E402
 import report  # noqa: E402
+from checks import run_checks  # noqa: E402
 
 
 def record(rnd, n, server, cold, sup_kb=2048, cpu=0.01, reload_s=(0.2,), failures=None):
@@ -135,19 +135,7 @@ def main():
     checks = [samples_are_pooled_over_rounds, targets_are_judged_on_medians,
               failures_are_summed_and_named, the_section_is_replaced_inside_the_kept_part,
               fastcgi_status_and_tenants]
-    passed = failed = 0
-    for check in checks:
-        name = "density/" + check.__name__
-        try:
-            check()
-            passed += 1
-            print(f"ok {name}", flush=True)
-        except Exception as e:  # one failed check must not hide the others
-            traceback.print_exc(file=sys.stderr)
-            failed += 1
-            print(f"FAIL {name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
+    run_checks("density", checks)
 
 
 if __name__ == "__main__":

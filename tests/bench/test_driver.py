@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 SOURCE = os.environ.get("WSGI_FPM_SOURCE") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_bench_run  # noqa: E402
 import driver  # noqa: E402
 import servers  # noqa: E402
+from checks import run_checks  # noqa: E402
 
 
 def expect(got, want, what):
@@ -197,19 +197,7 @@ def main():
     checks = [options_and_where_they_go, every_expected_server_is_measured_and_no_other,
               rounds_rotate_the_order, servers_commands_and_configs, a_server_is_started_and_stopped_by_pid,
               memory_and_cpu_of_a_master_and_its_workers]
-    passed = failed = 0
-    for check in checks:
-        name = "driver/" + check.__name__
-        try:
-            check()
-            passed += 1
-            print(f"ok {name}", flush=True)
-        except Exception as e:  # one failed check must not hide the others
-            traceback.print_exc(file=sys.stderr)
-            failed += 1
-            print(f"FAIL {name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
+    run_checks("driver", checks)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import traceback
 
 SOURCE = os.environ.get("WSGI_FPM_SOURCE") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,6 +21,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(REPORT))
 
 import report  # noqa: E402
+from checks import run_checks  # noqa: E402
 
 
 def measurement(rnd, workload, server, rps, p99_us=500.0, errors=0, workers_kb=(10240, 10240),
@@ -180,19 +180,7 @@ def main():
     checks = [ratios_are_taken_within_each_round, a_round_missing_on_one_side_is_left_out,
               targets_are_judged_in_every_round, a_missed_target_says_no, errors_anywhere_are_named,
               the_page_keeps_its_hand_written_part]
-    passed = failed = 0
-    for check in checks:
-        name = "report/" + check.__name__
-        try:
-            check()
-            passed += 1
-            print(f"ok {name}", flush=True)
-        except Exception as e:  # one failed check must not hide the others
-            traceback.print_exc(file=sys.stderr)
-            failed += 1
-            print(f"FAIL {name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
+    run_checks("report", checks)
 
 
 if __name__ == "__main__":
