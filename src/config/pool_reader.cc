@@ -56,6 +56,47 @@ std::optional<NameRef> name_ref(Reader& r, const Entry& e) {
   return NameRef{*s, e.value_where};
 }
 
+// One row of wsgi_fpm/worker_settings.h from its YAML spelling.
+void read_setting(Reader& r, const Entry& e, const WorkerSetting& setting, WorkerSettings& out) {
+  using Kind = WorkerSetting::Kind;
+  switch (setting.kind) {
+    case Kind::Seconds:
+    case Kind::Count:
+      if (auto v = r.integer(e, setting.min, setting.max)) {
+        out.*std::get<int WorkerSettings::*>(setting.member) = static_cast<int>(*v);
+      }
+      return;
+    case Kind::Bytes: {
+      auto v = r.size(e, static_cast<std::uint64_t>(setting.min), static_cast<std::uint64_t>(setting.max));
+      if (v && !setting.in_bounds(static_cast<std::int64_t>(*v))) {  // the hole below zero_or_at_least
+        r.error(e.value_where, fmt::format("'{}' must be 0 ({}) or at least {}, not {}", e.key, setting.zero_means,
+                                           setting.zero_or_at_least, e.value.Scalar()));
+      } else if (v) {
+        out.*std::get<std::uint64_t WorkerSettings::*>(setting.member) = *v;
+      }
+      return;
+    }
+    case Kind::Real:
+      if (auto v = r.number(e, static_cast<double>(setting.min), static_cast<double>(setting.max)))
+        out.*std::get<double WorkerSettings::*>(setting.member) = *v;
+      return;
+    case Kind::Text:
+      if (auto s = r.string(e); s && s->empty()) {
+        r.error(e.value_where, fmt::format("'{}' must not be empty", e.key));
+      } else if (s) {
+        out.*std::get<std::string WorkerSettings::*>(setting.member) = *s;
+      }
+      return;
+    case Kind::List:
+      if (auto items = r.string_list(e, setting.separator)) {
+        auto& list = out.*std::get<std::vector<std::string> WorkerSettings::*>(setting.member);
+        list.clear();
+        for (auto& item : *items) list.push_back(std::move(item.text));
+      }
+      return;
+  }
+}
+
 // Checks between keys, once the whole pool is read.
 // own-gil (PEP 684) is a property of an application group: the sub-interpreter
 // is made with a GIL of its own or shares the main interpreter's.
@@ -185,11 +226,6 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       if (auto v = r.integer(e, min, max)) field = static_cast<int>(*v);
     };
   };
-  auto bytes = [&](std::uint64_t& field, std::uint64_t min, std::uint64_t max) -> Reader::Handler {
-    return [&r, &field, min, max](const Entry& e) {
-      if (auto v = r.size(e, min, max)) field = *v;
-    };
-  };
   auto boolean = [&](bool& field) -> Reader::Handler {
     return [&r, &field](const Entry& e) {
       if (auto v = r.boolean(e)) field = *v;
@@ -247,20 +283,6 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"process-idle-timeout", seconds(pool.process_idle_timeout, 1)},
       {"min-spare", integer(pool.min_spare, 0, kMaxProcesses)},
       {"max-spare", integer(pool.max_spare, 1, kMaxProcesses)},
-      {"display-name", text(pool.display_name)},
-      {"switch-interval", [&](const Entry& e) {
-         if (auto v = r.number(e, 0, 60)) pool.switch_interval = *v;
-       }},
-      {"stack-size", [&](const Entry& e) {
-         auto v = r.size(e, 0, 1ull << 30);
-         // Below PTHREAD_STACK_MIN pthread_attr_setstacksize fails.
-         if (v && *v != 0 && *v < 16384) {
-           r.error(e.value_where, fmt::format("'stack-size' must be 0 (the system default) or at least "
-                                              "16384, not {}", e.value.Scalar()));
-         } else if (v) {
-           pool.stack_size = *v;
-         }
-       }},
       // The socket
       {"listen", [&](const Entry& e) {
          auto s = r.string(e);
@@ -295,11 +317,6 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
        }},
       // Python
       {"python-home", path(pool.python_home)},
-      {"python-path", [&](const Entry& e) {
-         if (auto items = r.string_list(e, ':')) {
-           for (auto& item : *items) pool.python_path.push_back(item.text);
-         }
-       }},
       {"lang", text(pool.lang)},
       {"locale", text(pool.locale)},
       {"environment", [&](const Entry& e) {
@@ -342,18 +359,9 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
       {"error-log", path(pool.error_log)},
   };
   // The settings a worker takes as they are: one row each in
-  // wsgi_fpm/worker_settings.h.
+  // wsgi_fpm/worker_settings.h, read by kind.
   for (const WorkerSetting& setting : kWorkerSettings) {
-    switch (setting.kind) {
-      case WorkerSetting::Kind::Seconds:
-      case WorkerSetting::Kind::Count:
-        handlers[setting.key] = integer(pool.*setting.number, setting.min, setting.max);
-        break;
-      case WorkerSetting::Kind::Bytes:
-        handlers[setting.key] = bytes(pool.*setting.size, static_cast<std::uint64_t>(setting.min),
-                                      static_cast<std::uint64_t>(setting.max));
-        break;
-    }
+    handlers[setting.key] = [&r, &pool, &setting](const Entry& e) { read_setting(r, e, setting, pool); };
   }
 
   for (const auto& e : entries) {

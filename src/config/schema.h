@@ -44,18 +44,10 @@ struct GroupRef {
   friend bool operator==(const GroupRef&, const GroupRef&) = default;
 };
 
-// One WSGI application of a pool (WSGIScriptAlias + WSGICallableObject +
-// WSGIApplicationGroup).
-struct App {
-  std::string mount = "/";                         // mount: URL prefix, no trailing '/'
-  std::string script;                              // script: absolute path (required)
-  std::string callable = "application";            // callable
-  std::string application_group = "%{RESOURCE}";   // application-group
-  bool preload = false;  // preload: the pool's `preload` unless the app sets its own
-  // own-gil: the pool's `own-gil` unless the app sets its own; never for
-  // %{GLOBAL} (the main interpreter). Python 3.12 or later.
-  bool own_gil = false;
-
+// One WSGI application of a pool (wsgi_fpm/worker_settings.h). Under the
+// pool: preload and own-gil are the pool's unless the app sets its own;
+// own-gil is never true for %{GLOBAL} (the main interpreter).
+struct App : AppSettings {
   SourceLocation where;  // the list item
   KeyLocations locations;
   const SourceLocation& location_of(std::string_view key) const { return locations.at(key, where); }
@@ -63,7 +55,8 @@ struct App {
 
 // One process group (WSGIDaemonProcess NAME ...). Durations are seconds, sizes
 // bytes; 0 means "off" where the comment says so. The settings a worker takes
-// as they are (timeouts, limits) are WorkerSettings' (wsgi_fpm/worker_settings.h).
+// as they are (threads, timeouts, limits, display-name, python-path...) are
+// WorkerSettings' (wsgi_fpm/worker_settings.h).
 struct Pool : WorkerSettings {
   std::string name;
 
@@ -85,9 +78,6 @@ struct Pool : WorkerSettings {
   int process_idle_timeout = 10;  // process-idle-timeout (ondemand)
   int min_spare = 1;              // min-spare (dynamic)
   int max_spare = 1;              // max-spare (dynamic); default: processes
-  std::string display_name = "%{GROUP}";  // display-name
-  std::optional<double> switch_interval;  // switch-interval: Python's, in seconds
-  std::uint64_t stack_size = 0;           // stack-size: thread stack; 0 = system default
 
   // The socket.
   Address listen;                 // listen: default <runtime-dir>/<name>.sock
@@ -100,7 +90,6 @@ struct Pool : WorkerSettings {
 
   // Python.
   std::optional<std::string> python_home;  // python-home
-  std::vector<std::string> python_path;    // python-path
   std::string lang = "C.UTF-8";            // lang: LANG in the environment
   std::string locale = "C.UTF-8";          // locale: setlocale(LC_ALL)
   std::map<std::string, std::string> environment;  // environment

@@ -281,6 +281,13 @@ std::optional<std::vector<Reader::Item>> Reader::string_list(const Entry& e, cha
       ok = false;
       continue;
     }
+    // The one-string form's separator also joins the items on the worker's
+    // command line, so an item cannot hold it.
+    if (separator != 0 && element.Scalar().find(separator) != std::string::npos) {
+      error(where, fmt::format("'{}' entries must not contain '{}', not '{}'", e.key, separator, element.Scalar()));
+      ok = false;
+      continue;
+    }
     items.push_back({element.Scalar(), where});
   }
   if (!ok) return std::nullopt;

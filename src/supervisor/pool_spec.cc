@@ -71,22 +71,11 @@ bool make_pool_spec(const config::Pool& p, const config::UserDb& users, PoolSpec
     w.home = "/";
   }
   w.python_home = p.python_home.value_or("");
-  w.python_path = p.python_path;
   for (const auto& app : p.apps) {
-    worker::AppOptions a;
-    a.mount = app.mount.empty() ? "/" : app.mount;
-    a.script = app.script;
-    a.callable = app.callable;
-    a.application_group = app.application_group;
-    a.preload = app.preload;
-    a.own_gil = app.own_gil;
-    w.apps.push_back(a);
+    w.apps.push_back(app);  // its AppSettings
     s.scripts.push_back(app.script);
   }
   static_cast<WorkerSettings&>(w) = p;  // every row of wsgi_fpm/worker_settings.h
-  w.display_name = p.display_name;
-  w.stack_size = p.stack_size;
-  w.switch_interval = p.switch_interval.value_or(0);
   if (p.listen.is_tcp()) {
     for (const auto& n : p.allowed_clients) w.allowed_clients.push_back(n.str());
   }

@@ -92,6 +92,7 @@ void Zygotes::start(const std::string& key, std::chrono::seconds idle_timeout) {
   w.pool = "zygote";
   w.supervisor_pid = getpid();
   w.log_bare = true;
+  w.display_name = "";  // keep the executable's name: the zygote is no pool's
   o.arguments = worker::worker_arguments(w);
   o.listen_fd = -1;
   o.pool_name = "zygote";

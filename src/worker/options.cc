@@ -1,12 +1,8 @@
 #include "worker/options.h"
 
 #include <charconv>
-#include <cstdlib>
 #include <functional>
-#include <limits>
 #include <map>
-#include <type_traits>
-
 
 namespace wsgi_fpm::worker {
 namespace {
@@ -70,7 +66,6 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--umask", Setter([&](const std::string& v) { mode_t x; if (!parse_number(v, x, 8)) return false; o.umask = x; return true; })},
       {"--home", text(o.home)},
       {"--python-home", text(o.python_home)},
-      {"--python-path", Setter([&](const std::string& v) { o.python_path = split(v, ':'); return true; })},
       {"--app-mount", Setter([&](const std::string& v) { o.apps.emplace_back().mount = v; return !v.empty() && v[0] == '/'; })},
       {"--app-script", Setter([&](const std::string& v) { app().script = v; return true; })},
       {"--app-callable", Setter([&](const std::string& v) { app().callable = v; return true; })},
@@ -81,39 +76,16 @@ bool parse_worker_options(int argc, char** argv, WorkerOptions& o, std::string& 
       {"--app-own-gil", Setter([&](const std::string& v) { app().own_gil = v == "1"; return v == "0" || v == "1"; })},
       {"--supervisor-pid", number(o.supervisor_pid)},
       {"--descriptor-limit", number(o.descriptor_limit)},
-      {"--stack-size", number(o.stack_size)},
-      {"--switch-interval", Setter([&](const std::string& v) {
-         char* end = nullptr;
-         o.switch_interval = std::strtod(v.c_str(), &end);
-         return end && *end == '\0' && o.switch_interval > 0;
-       })},
       {"--allowed-clients", Setter([&](const std::string& v) { o.allowed_clients = split(v, ','); return true; })},
       {"--script-uid", Setter([&](const std::string& v) { uid_t x; if (!parse_number(v, x)) return false; o.script_uid = x; return true; })},
       {"--script-gid", Setter([&](const std::string& v) { gid_t x; if (!parse_number(v, x)) return false; o.script_gid = x; return true; })},
       {"--log-bare", Setter([&](const std::string& v) { o.log_bare = v == "1"; return v == "0" || v == "1"; })},
-      {"--display-name", text(o.display_name)},
   };
   // Every row of the settings table, within the row's bounds, as the
   // configuration checked them.
-  auto within = [](auto& field, const WorkerSetting& s) {
-    return Setter([&field, &s](const std::string& v) {
-      if (!parse_number(v, field)) return false;
-      // Every bound fits an int64 (bytes' maximum is INT64_MAX); a size
-      // above it is out of bounds.
-      if constexpr (std::is_unsigned_v<std::remove_reference_t<decltype(field)>>) {
-        if (field > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
-      }
-      auto value = static_cast<std::int64_t>(field);
-      return value >= s.min && value <= s.max;
-    });
-  };
   for (const WorkerSetting& setting : kWorkerSettings) {
-    std::string key = "--" + std::string(setting.key);
-    if (setting.kind == WorkerSetting::Kind::Bytes) {
-      setters[key] = within(o.*setting.size, setting);
-    } else {
-      setters[key] = within(o.*setting.number, setting);
-    }
+    setters["--" + std::string(setting.key)] =
+        Setter([&o, &setting](const std::string& v) { return setting.set_from_text(v, o); });
   }
   for (int i = 1; i < argc; i += 2) {
     std::string key = argv[i];
@@ -160,11 +132,6 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   }
   if (!o.home.empty()) add("--home", o.home);
   if (!o.python_home.empty()) add("--python-home", o.python_home);
-  if (!o.python_path.empty()) {
-    std::string p;
-    for (const auto& x : o.python_path) p += (p.empty() ? "" : ":") + x;
-    add("--python-path", p);
-  }
   for (const auto& app : o.apps) {
     add("--app-mount", app.mount);
     add("--app-script", app.script);
@@ -175,17 +142,11 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   }
   // Every setting, default or not: one loop, nothing to forget.
   for (const WorkerSetting& setting : kWorkerSettings) {
-    std::string key = "--" + std::string(setting.key);
-    add(key.c_str(), setting.kind == WorkerSetting::Kind::Bytes ? std::to_string(o.*setting.size)
-                                                               : std::to_string(o.*setting.number));
+    add(("--" + std::string(setting.key)).c_str(), setting.text_of(o));
   }
   if (o.supervisor_pid) add("--supervisor-pid", std::to_string(o.supervisor_pid));
   if (o.descriptor_limit) add("--descriptor-limit", std::to_string(o.descriptor_limit));
   if (o.log_bare) add("--log-bare", "1");
-  if (o.stack_size) add("--stack-size", std::to_string(o.stack_size));
-  if (o.switch_interval > 0) {
-    add("--switch-interval", to_text(o.switch_interval));
-  }
   if (!o.allowed_clients.empty()) {
     std::string n;
     for (const auto& x : o.allowed_clients) n += (n.empty() ? "" : ",") + x;
@@ -193,7 +154,6 @@ std::vector<std::string> worker_arguments(const WorkerOptions& o) {
   }
   if (o.script_uid) add("--script-uid", std::to_string(*o.script_uid));
   if (o.script_gid) add("--script-gid", std::to_string(*o.script_gid));
-  if (!o.display_name.empty()) add("--display-name", o.display_name);
   if (o.fork_template) add("--fork-template", "1");
   if (o.zygote) add("--zygote", "1");
   return a;

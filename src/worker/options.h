@@ -14,14 +14,7 @@
 
 namespace wsgi_fpm::worker {
 
-struct AppOptions {
-  std::string mount = "/";
-  std::string script;
-  std::string callable = "application";
-  std::string application_group = "%{RESOURCE}";  // mod_wsgi's pattern, see application_group.h
-  bool preload = false;  // import at process start (fixed groups only), as WSGIImportScript
-  bool own_gil = false;  // its group's sub-interpreter has a GIL of its own (Python 3.12+)
-};
+using AppOptions = AppSettings;  // wsgi_fpm/worker_settings.h
 
 // The settings of wsgi_fpm/worker_settings.h, and what the supervisor
 // works out for each worker.
@@ -36,19 +29,15 @@ struct WorkerOptions : WorkerSettings {
   std::optional<mode_t> umask;
   std::string home;
   std::string python_home;
-  std::vector<std::string> python_path;
   std::vector<AppOptions> apps;
   pid_t supervisor_pid = 0;
   // The soft RLIMIT_NOFILE the supervisor was started with (it raised its
   // own to the hard limit): the worker goes back to it. 0: leave as is.
   std::uint64_t descriptor_limit = 0;
   bool log_bare = false;  // the supervisor prefixes our stderr lines itself
-  std::uint64_t stack_size = 0;            // request threads' stack, bytes
-  double switch_interval = 0;              // sys.setswitchinterval; 0: Python's default
   std::vector<std::string> allowed_clients;  // TCP peers: networks; empty: anyone
   std::optional<uid_t> script_uid;         // script-user: scripts must be owned by it
   std::optional<gid_t> script_gid;         // script-group
-  std::string display_name;  // the process title; "" keeps the executable's name
   // preload-fork: be the pool's template (fork_template.h) rather than serve.
   bool fork_template = false;
   // Be the shared zygote (zygote.h): start Python as root, import no app,

@@ -947,6 +947,33 @@ const BadConfig bad_configs[] = {
             apps: [{script: /a.wsgi}]
       )",
      .error = "F:4:17: 'stack-size' must be 0 (the system default) or at least 16384, not 100"},
+    {.name = "a python-path entry holding the separator is refused, not split in two",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            python-path: [/srv/lib, "/srv/a:b"]
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:29: 'python-path' entries must not contain ':', not '/srv/a:b'"},
+    {.name = "a switch interval of 0 is refused",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            switch-interval: 0
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:22: 'switch-interval' must be greater than 0 and at most 60, not 0"},
+    {.name = "an empty display-name is refused",
+     .yaml = R"(
+        pools:
+          a:
+            user: tenant-a
+            display-name: ""
+            apps: [{script: /a.wsgi}]
+      )",
+     .error = "F:4:19: 'display-name' must not be empty"},
     {.name = "a boolean must be true or false",
      .yaml = R"(
         pools:
@@ -1704,10 +1731,11 @@ TEST_CASE("the man page documents every row of the settings table, with its defa
     auto at = it->second.find("default ");
     REQUIRE(at != std::string::npos);
     std::string stated = it->second.substr(at + 8);
-    stated = stated.substr(0, stated.find_first_not_of("-0123456789"));
-    std::string actual = setting.kind == wsgi_fpm::WorkerSetting::Kind::Bytes
-                             ? std::to_string(defaults.*setting.size)
-                             : std::to_string(defaults.*setting.number);
-    CHECK(stated == actual);
+    stated = stated.substr(std::min(stated.find_first_not_of("\" "), stated.size()));  // troff's quotes
+    std::string actual = setting.text_of(defaults);
+    if (actual.empty()) actual = "none";
+    CHECK_MESSAGE(stated.starts_with(actual), "the man page says 'default " << stated << "'");
+    CHECK(std::string_view("0123456789.").find(stated[std::min(actual.size(), stated.size() - 1)]) ==
+          std::string_view::npos);
   }
 }

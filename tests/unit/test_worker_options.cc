@@ -74,32 +74,60 @@ TEST_CASE("a pool's settings survive the trip through the worker's command line"
   CHECK(r.apps[1].own_gil);
 }
 
+namespace {
+
+// A value of `setting`'s kind, in its bounds, that differs by `n` from the
+// other rows' and is no default.
+void set_distinct(const wsgi_fpm::WorkerSetting& setting, std::int64_t n, wsgi_fpm::WorkerSettings& s) {
+  using Kind = wsgi_fpm::WorkerSetting::Kind;
+  using S = wsgi_fpm::WorkerSettings;
+  std::int64_t v = std::min<std::int64_t>(setting.max, setting.min + 7 + n);
+  switch (setting.kind) {
+    case Kind::Seconds:
+    case Kind::Count: s.*std::get<int S::*>(setting.member) = static_cast<int>(v); break;
+    case Kind::Bytes:
+      s.*std::get<std::uint64_t S::*>(setting.member) =
+          static_cast<std::uint64_t>(std::max(v, setting.zero_or_at_least)) + 4096 * 1024;
+      break;
+    case Kind::Real: s.*std::get<double S::*>(setting.member) = 0.0001 * static_cast<double>(n + 2); break;  // never 0.005
+    case Kind::Text: s.*std::get<std::string S::*>(setting.member) = "title #" + std::to_string(n) + " (x y)"; break;
+    case Kind::List:
+      s.*std::get<std::vector<std::string> S::*>(setting.member) = {"/srv/" + std::to_string(n), "/srv/b c"};
+      break;
+  }
+}
+
+}  // namespace
+
 TEST_CASE("every row of the settings table survives the trip, at a value of its own") {
   WorkerOptions o;
   o.apps = {AppOptions{.mount = "/", .script = "/srv/a.wsgi"}};
   std::int64_t n = 0;
-  for (const auto& setting : wsgi_fpm::kWorkerSettings) {
-    // A value in the row's bounds that no other row has, and no default is.
-    std::int64_t v = std::min<std::int64_t>(setting.max, setting.min + 7 + n++);
-    if (setting.kind == wsgi_fpm::WorkerSetting::Kind::Bytes) {
-      o.*setting.size = static_cast<std::uint64_t>(v) + 4096 * 1024;
-    } else {
-      o.*setting.number = static_cast<int>(v);
-    }
-  }
+  for (const auto& setting : wsgi_fpm::kWorkerSettings) set_distinct(setting, n++, o);
   WorkerOptions r;
   std::string error;
   REQUIRE_MESSAGE(read_back(o, r, error), error);
   for (const auto& setting : wsgi_fpm::kWorkerSettings) {
     INFO(setting.key);
-    if (setting.kind == wsgi_fpm::WorkerSetting::Kind::Bytes) {
-      CHECK(r.*setting.size == o.*setting.size);
-    } else {
-      CHECK(r.*setting.number == o.*setting.number);
-    }
+    CHECK(setting.text_of(r) == setting.text_of(o));
+    wsgi_fpm::WorkerSettings only = wsgi_fpm::WorkerSettings{};
+    REQUIRE(setting.set_from_text(setting.text_of(o), only));
+    CHECK_FALSE(only == wsgi_fpm::WorkerSettings{});  // the row's value is no default
   }
   CHECK(static_cast<const wsgi_fpm::WorkerSettings&>(r) == static_cast<const wsgi_fpm::WorkerSettings&>(o));
-  CHECK_FALSE(static_cast<const wsgi_fpm::WorkerSettings&>(r) == wsgi_fpm::WorkerSettings{});
+}
+
+TEST_CASE("the defaults survive the trip too") {
+  WorkerOptions o;
+  o.apps = {AppOptions{.mount = "/", .script = "/srv/a.wsgi"}};
+  WorkerOptions r;
+  r.threads = 3;
+  r.display_name = "";
+  r.switch_interval = 1;
+  r.python_path = {"/x"};
+  std::string error;
+  REQUIRE_MESSAGE(read_back(o, r, error), error);
+  CHECK(static_cast<const wsgi_fpm::WorkerSettings&>(r) == wsgi_fpm::WorkerSettings{});
 }
 
 TEST_CASE("a umask of 0 and no supplementary groups read back as such") {
@@ -124,6 +152,7 @@ TEST_CASE("a worker with no application is refused") {
 }
 
 TEST_CASE("the worker's command line holds every row of the table to the row's bounds") {
+  using Kind = wsgi_fpm::WorkerSetting::Kind;
   for (const auto& setting : wsgi_fpm::kWorkerSettings) {
     INFO(setting.key);
     std::string key = "--" + std::string(setting.key);
@@ -135,11 +164,47 @@ TEST_CASE("the worker's command line holds every row of the table to the row's b
       std::string error;
       return parse_worker_options(static_cast<int>(argv.size()), argv.data(), r, error);
     };
-    CHECK(accepts(std::to_string(setting.min)));
-    CHECK(accepts(std::to_string(setting.max)));
-    CHECK_FALSE(accepts(std::to_string(setting.min - 1)));
-    if (setting.max < std::numeric_limits<std::int64_t>::max()) CHECK_FALSE(accepts(std::to_string(setting.max + 1)));
-    CHECK_FALSE(accepts("ten"));
+    switch (setting.kind) {
+      case Kind::Seconds:
+      case Kind::Count:
+      case Kind::Bytes:
+        CHECK(accepts(std::to_string(setting.min)));
+        CHECK(accepts(std::to_string(setting.max)));
+        CHECK_FALSE(accepts(std::to_string(setting.min - 1)));
+        if (setting.max < std::numeric_limits<std::int64_t>::max()) CHECK_FALSE(accepts(std::to_string(setting.max + 1)));
+        if (setting.zero_or_at_least) {
+          CHECK(accepts(std::to_string(setting.zero_or_at_least)));
+          CHECK_FALSE(accepts(std::to_string(setting.zero_or_at_least - 1)));
+        }
+        CHECK_FALSE(accepts("ten"));
+        CHECK_FALSE(accepts("1.5"));
+        break;
+      case Kind::Real:
+        CHECK(accepts(std::to_string(setting.max)));
+        CHECK(accepts("0.0001"));
+        CHECK_FALSE(accepts(std::to_string(setting.min)));  // the minimum is exclusive
+        CHECK_FALSE(accepts(std::to_string(setting.max) + ".5"));
+        CHECK_FALSE(accepts("ten"));
+        CHECK_FALSE(accepts("0.1s"));
+        break;
+      case Kind::Text:
+      case Kind::List:
+        CHECK(accepts("anything at all"));
+        break;
+    }
+  }
+}
+
+TEST_CASE("a list setting splits at its separator and drops empty items") {
+  for (const auto& setting : wsgi_fpm::kWorkerSettings) {
+    if (setting.kind != wsgi_fpm::WorkerSetting::Kind::List) continue;
+    INFO(setting.key);
+    wsgi_fpm::WorkerSettings s;
+    std::string sep(1, setting.separator);
+    REQUIRE(setting.set_from_text(sep + "/a" + sep + sep + "/b c" + sep, s));
+    CHECK(setting.text_of(s) == "/a" + sep + "/b c");
+    REQUIRE(setting.set_from_text("", s));
+    CHECK(setting.text_of(s).empty());
   }
 }
 
