@@ -17,6 +17,14 @@ Arguments& Arguments::flag(std::string name, bool* out) {
   return *this;
 }
 
+Arguments& Arguments::flag(std::string name, std::function<void()> on) {
+  options_.push_back({std::move(name), false, [on = std::move(on)](const std::string&) {
+                        on();
+                        return std::string();
+                      }});
+  return *this;
+}
+
 Arguments& Arguments::option(std::string name, std::string* out) {
   options_.push_back({std::move(name), true, [out](const std::string& v) {
                         *out = v;
@@ -46,6 +54,11 @@ Arguments& Arguments::positional(std::vector<std::string>* out, std::size_t most
   return *this;
 }
 
+Arguments& Arguments::other_options(std::function<std::string(const std::string&, const std::string&)> take) {
+  other_options_ = std::move(take);
+  return *this;
+}
+
 const Arguments::Option* Arguments::find(std::string_view name) const {
   for (const auto& [short_name, long_name] : aliases_) {
     if (name == short_name) name = long_name;
@@ -63,20 +76,30 @@ int Arguments::usage_error(std::string_view message) const {
 }
 
 int Arguments::parse(int argc, char** argv) {
+  bool help = false;
+  std::string wrong = read(argc, argv, &help);
+  if (help) {
+    std::fputs(usage_.c_str(), stdout);
+    return 0;
+  }
+  return wrong.empty() ? -1 : usage_error(wrong);
+}
+
+std::string Arguments::read(int argc, char** argv, bool* help) const {
+  *help = false;
   bool options_end = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (!options_end && (arg == "-h" || arg == "--help")) {
-      std::fputs(usage_.c_str(), stdout);
-      return 0;
+      *help = true;
+      return {};
     }
     if (!options_end && arg == "--") {
       options_end = true;
       continue;
     }
     if (options_end || arg.empty() || arg[0] != '-' || arg == "-") {
-      if (!positional_ || positional_->size() >= most_positional_)
-        return usage_error("unexpected argument '" + arg + "'");
+      if (!positional_ || positional_->size() >= most_positional_) return "unexpected argument '" + arg + "'";
       positional_->push_back(arg);
       continue;
     }
@@ -88,15 +111,23 @@ int Arguments::parse(int argc, char** argv) {
       inline_value = true;
     }
     const Option* option = find(name);
-    if (!option) return usage_error("unknown option '" + name + "'");
-    if (!option->takes_value && inline_value) return usage_error(name + " takes no value");
+    if (!option && other_options_ && name.starts_with("--")) {
+      if (!inline_value) {
+        if (i + 1 >= argc) return name + " needs a value";
+        value = argv[++i];
+      }
+      if (std::string wrong = other_options_(name.substr(2), value); !wrong.empty()) return wrong;
+      continue;
+    }
+    if (!option) return "unknown option '" + name + "'";
+    if (!option->takes_value && inline_value) return name + " takes no value";
     if (option->takes_value && !inline_value) {
-      if (i + 1 >= argc) return usage_error(name + " needs a value");
+      if (i + 1 >= argc) return name + " needs a value";
       value = argv[++i];
     }
-    if (std::string wrong = option->take(value); !wrong.empty()) return usage_error(name + ": " + wrong);
+    if (std::string wrong = option->take(value); !wrong.empty()) return name + ": " + wrong;
   }
-  return -1;
+  return {};
 }
 
 }  // namespace wsgi_fpm::cli

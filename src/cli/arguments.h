@@ -24,6 +24,8 @@ class Arguments {
   Arguments& option(std::string name, std::string* out);
   // Another name for the option or flag named `name` (-c for --config).
   Arguments& alias(std::string short_name, std::string name);
+  // A flag, for each time it is given.
+  Arguments& flag(std::string name, std::function<void()> on);
   // An option with a value, for each time it is given: `take(value)`
   // returns "" if it is good, else what is wrong with it.
   Arguments& each(std::string name, std::function<std::string(const std::string&)> take);
@@ -31,6 +33,14 @@ class Arguments {
   Arguments& config(std::string* out);
   // Arguments that are not options, in order; at most `most` of them.
   Arguments& positional(std::vector<std::string>* out, std::size_t most);
+  // Every `--name VALUE` or `--name=VALUE` not declared, in order (serve's
+  // pool keys): `take(name, value)`, name without its "--", returns "" if
+  // it is good, else the whole message about it.
+  Arguments& other_options(std::function<std::string(const std::string&, const std::string&)> take);
+
+  // What is wrong with argv[1..argc) ("" if nothing), printing nothing;
+  // `*help` says whether -h or --help came first.
+  std::string read(int argc, char** argv, bool* help) const;
 
   // Parses argv[1..argc) (argv[0] is the command). Returns -1 when the
   // command should go on; else the status to exit with (0 after --help,
@@ -52,6 +62,7 @@ class Arguments {
   std::vector<std::pair<std::string, std::string>> aliases_;
   std::vector<std::string>* positional_ = nullptr;
   std::size_t most_positional_ = 0;
+  std::function<std::string(const std::string&, const std::string&)> other_options_;
 };
 
 }  // namespace wsgi_fpm::cli

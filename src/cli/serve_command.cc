@@ -10,12 +10,12 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/serve_config.h"
 #include "config/load.h"
 #include "config/user_db.h"
 #include "supervisor/log_sink.h"
 #include "supervisor/pool.h"
 #include "supervisor/pool_spec.h"
-#include "supervisor/serve_config.h"
 #include "util/descriptor_limit.h"
 #include "util/descriptors.h"
 #include "util/log.h"
@@ -127,16 +127,15 @@ struct ServeState {
 }  // namespace
 
 int serve_command(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+  ServeArgs args;
+  std::string error;
+  bool help = false;
+  if (!parse_serve_args(argc, argv, args, error, &help)) {
+    if (help) {
       std::cout << kUsage;
       return 0;
     }
-  }
-  ServeArgs args;
-  std::string error;
-  if (!parse_serve_args(argc, argv, args, error)) {
-    std::cerr << "wsgi-fpm serve: " << error << "\n";
+    std::cerr << "wsgi-fpm serve: " << error << " (see wsgi-fpm serve --help)\n";
     return 2;
   }
   PoolSpec spec;

@@ -1,17 +1,19 @@
 // `wsgi-fpm serve`'s options as a one-pool configuration
-// (src/supervisor/serve_config.h): what an option turns into, read back by
+// (src/cli/serve_config.h): what an option turns into, read back by
 // the config loader, and what a mistake in one says.
 #include <doctest/doctest.h>
+
+#include <optional>
 
 #include <string>
 #include <vector>
 
 #include "config/fake_user_db.h"
 #include "config/load.h"
-#include "supervisor/serve_config.h"
+#include "cli/serve_config.h"
 
 using namespace wsgi_fpm;
-using namespace wsgi_fpm::supervisor;
+using namespace wsgi_fpm::cli;
 
 namespace {
 
@@ -149,11 +151,38 @@ TEST_CASE("options that cannot be parsed at all") {
   ServeArgs args;
   std::string error;
   CHECK_FALSE(parse_serve_args(static_cast<int>(argv.size()), argv.data(), args, error));
-  CHECK(error == "unknown option --THREADS (see wsgi-fpm serve --help)");
+  CHECK(error == "unknown option --THREADS");
   std::vector<std::string> dangling{"serve", "/a.wsgi", "--threads"};
   argv.clear();
   for (auto& w : dangling) argv.push_back(w.data());
   ServeArgs fresh;
   CHECK_FALSE(parse_serve_args(static_cast<int>(argv.size()), argv.data(), fresh, error));
   CHECK(error == "--threads needs a value");
+}
+
+TEST_CASE("serve's command line goes through the commands' one parser") {
+  auto parse = [](std::vector<std::string> words, std::string& error, bool* help = nullptr) {
+    std::vector<char*> argv{const_cast<char*>("serve")};
+    for (auto& w : words) argv.push_back(w.data());
+    ServeArgs args;
+    bool ok = parse_serve_args(static_cast<int>(argv.size()), argv.data(), args, error, help);
+    return ok ? std::optional<ServeArgs>(args) : std::nullopt;
+  };
+  std::string error;
+  auto args = parse({"--threads=4", "/a.wsgi", "--allow-root", "--display-name", "--x--"}, error);
+  REQUIRE_MESSAGE(args, error);
+  CHECK(args->script == "/a.wsgi");
+  REQUIRE(args->options.size() == 3);
+  CHECK(args->get("threads") == "4");
+  CHECK(args->get("allow-root") == "true");
+  CHECK(args->get("display-name") == "--x--");  // a value, though it looks like an option
+  CHECK_FALSE(parse({"/a.wsgi", "/b.wsgi"}, error));
+  CHECK(error == "more than one SCRIPT given: /a.wsgi and /b.wsgi");
+  CHECK_FALSE(parse({"--threads", "4"}, error));
+  CHECK(error == "no SCRIPT given");
+  CHECK_FALSE(parse({"/a.wsgi", "--allow-root=yes"}, error));
+  CHECK(error == "--allow-root takes no value");
+  bool help = false;
+  CHECK_FALSE(parse({"/a.wsgi", "--help", "--bogus!"}, error, &help));
+  CHECK(help);
 }

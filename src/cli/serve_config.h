@@ -11,7 +11,7 @@
 
 #include "config/diagnostic.h"
 
-namespace wsgi_fpm::supervisor {
+namespace wsgi_fpm::cli {
 
 struct ServeOption {
   std::string key;    // "threads" for --threads
@@ -26,8 +26,10 @@ struct ServeArgs {
   std::string get(const std::string& key, const std::string& fallback = {}) const;
 };
 
-// --key value, --key=value, and the flag --allow-root. False with `error`.
-bool parse_serve_args(int argc, char** argv, ServeArgs& out, std::string& error);
+// SCRIPT, --key value, --key=value and the flag --allow-root, read by the
+// commands' one argument parser (cli/arguments.h). False with `error`, or
+// with `*help` true (if given) when -h or --help came first.
+bool parse_serve_args(int argc, char** argv, ServeArgs& out, std::string& error, bool* help = nullptr);
 
 // What serve chooses when an option is not given (like mod_wsgi-express).
 struct ServeDefaults {
@@ -50,4 +52,4 @@ ServeYaml serve_yaml(const ServeArgs& args, const ServeDefaults& defaults);
 // A diagnostic about the YAML, said about the option it came from.
 std::string serve_message(const config::Diagnostic& d, const ServeYaml& yaml);
 
-}  // namespace wsgi_fpm::supervisor
+}  // namespace wsgi_fpm::cli

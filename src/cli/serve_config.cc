@@ -1,9 +1,11 @@
-#include "supervisor/serve_config.h"
+#include "cli/serve_config.h"
 
 #include <algorithm>
 #include <map>
 
-namespace wsgi_fpm::supervisor {
+#include "cli/arguments.h"
+
+namespace wsgi_fpm::cli {
 namespace {
 
 // Options that belong to the app (apps[0]) rather than to the pool, and the
@@ -62,45 +64,33 @@ std::string ServeArgs::get(const std::string& key, const std::string& fallback) 
   return fallback;
 }
 
-bool parse_serve_args(int argc, char** argv, ServeArgs& out, std::string& error) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--allow-root") {
-      out.options.push_back({"allow-root", "true", a});
-      continue;
-    }
-    if (a.starts_with("--")) {
-      std::string key = a.substr(2), value;
-      auto eq = key.find('=');
-      if (eq != std::string::npos) {
-        value = key.substr(eq + 1);
-        key.resize(eq);
-      } else if (i + 1 < argc) {
-        value = argv[++i];
-      } else {
-        error = a + " needs a value";
-        return false;
-      }
-      bool name_like = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+bool parse_serve_args(int argc, char** argv, ServeArgs& out, std::string& error, bool* help) {
+  std::vector<std::string> scripts;
+  Arguments arguments("serve", "");
+  arguments.flag("--allow-root", [&] { out.options.push_back({"allow-root", "true", "--allow-root"}); })
+      .positional(&scripts, 2)
+      .other_options([&](const std::string& key, const std::string& value) -> std::string {
+        // Any pool key; the configuration reader judges it (and suggests).
+        bool name_like = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+        });
+        if (!name_like) return "unknown option --" + key;
+        out.options.push_back({key, value, "--" + key + " " + value});
+        return {};
       });
-      if (!name_like) {
-        error = "unknown option --" + key + " (see wsgi-fpm serve --help)";
-        return false;
-      }
-      out.options.push_back({key, value, "--" + key + " " + value});
-      continue;
-    }
-    if (!out.script.empty()) {
-      error = "more than one SCRIPT given: " + out.script + " and " + a;
-      return false;
-    }
-    out.script = a;
+  bool asked_for_help = false;
+  error = arguments.read(argc, argv, &asked_for_help);
+  if (help) *help = asked_for_help;
+  if (!error.empty() || asked_for_help) return false;
+  if (scripts.size() > 1) {
+    error = "more than one SCRIPT given: " + scripts[0] + " and " + scripts[1];
+    return false;
   }
-  if (out.script.empty()) {
+  if (scripts.empty()) {
     error = "no SCRIPT given";
     return false;
   }
+  out.script = scripts.front();
   return true;
 }
 
@@ -185,4 +175,4 @@ std::string serve_message(const config::Diagnostic& d, const ServeYaml& yaml) {
   return message;
 }
 
-}  // namespace wsgi_fpm::supervisor
+}  // namespace wsgi_fpm::cli
