@@ -153,8 +153,8 @@ int request_command(int argc, char** argv) {
   params.add("REMOTE_PORT", "0");
   params.add("CONTENT_LENGTH", have_data ? std::to_string(data.size()) : "");
   params.add("HTTP_HOST", "localhost");
-  for (const auto& h : headers.items()) params.set(h.name, h.value);
-  for (const auto& p : extra.items()) params.set(p.name, p.value);
+  for (const auto h : headers) params.set(h.name, h.value);
+  for (const auto p : extra) params.set(p.name, p.value);
 
   if (!as_user.empty() && !become(as_user, error)) {
     std::cerr << "wsgi-fpm request: " << error << "\n";

@@ -50,11 +50,11 @@ std::string check_header(std::string_view name, std::string_view value) {
   return {};
 }
 
-void ResponseHead::add_header(std::string name, std::string value) {
-  if (name.size() == 14 && strncasecmp(name.c_str(), "content-length", 14) == 0) {
+void ResponseHead::add_header(std::string_view name, std::string_view value) {
+  if (name.size() == 14 && strncasecmp(name.data(), "content-length", 14) == 0) {
     content_length_ = parse_content_length(value);
   }
-  headers_.emplace_back(std::move(name), std::move(value));
+  headers_.append(name).append(": ").append(value).append("\r\n");
 }
 
 void ResponseHead::clear() {
@@ -70,9 +70,7 @@ int ResponseHead::status_code() const {
 }
 
 std::size_t ResponseHead::serialized_size() const {
-  std::size_t n = 8 + status_.size() + 2 + 2;
-  for (const auto& [k, v] : headers_) n += k.size() + 2 + v.size() + 2;
-  return n;
+  return 8 + status_.size() + 2 + headers_.size() + 2;
 }
 
 std::string ResponseHead::serialize() const {
@@ -81,12 +79,7 @@ std::string ResponseHead::serialize() const {
   out += "Status: ";
   out += status_;
   out += "\r\n";
-  for (const auto& [k, v] : headers_) {
-    out += k;
-    out += ": ";
-    out += v;
-    out += "\r\n";
-  }
+  out += headers_;
   out += "\r\n";
   return out;
 }

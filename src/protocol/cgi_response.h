@@ -22,8 +22,8 @@ std::string check_header(std::string_view name, std::string_view value);
 
 class ResponseHead {
  public:
-  void set_status(std::string status) { status_ = std::move(status); }
-  void add_header(std::string name, std::string value);
+  void set_status(std::string_view status) { status_.assign(status); }
+  void add_header(std::string_view name, std::string_view value);
   void clear();
   const std::string& status() const { return status_; }
   int status_code() const;
@@ -34,7 +34,7 @@ class ResponseHead {
 
  private:
   std::string status_;
-  std::vector<std::pair<std::string, std::string>> headers_;
+  std::string headers_;  // "Name: value\r\n" each, as they go out
   std::optional<std::uint64_t> content_length_;
 };
 

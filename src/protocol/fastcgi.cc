@@ -119,22 +119,29 @@ void append_name_value(std::string& out, std::string_view name, std::string_view
 
 void append_params(std::string& out, std::uint16_t request_id, const protocol::Params& params) {
   std::string content;
-  for (const auto& p : params.items()) append_name_value(content, p.name, p.value);
+  for (const auto p : params) append_name_value(content, p.name, p.value);
   if (!content.empty()) append_stream(out, RecordType::Params, request_id, content);
   append_stream(out, RecordType::Params, request_id, {});
 }
 
-bool decode_name_values(std::string_view content, protocol::Params& out) {
-  out.reserve(out.size() + content.size() / 24 + 4);  // ~24 bytes a pair from nginx
-  std::size_t pos = 0;
-  while (pos < content.size()) {
-    std::size_t name_len = 0, value_len = 0;
-    if (!read_length(content, pos, name_len) || !read_length(content, pos, value_len)) return false;
-    if (content.size() - pos < name_len || content.size() - pos - name_len < value_len) return false;
-    out.add(content.substr(pos, name_len), content.substr(pos + name_len, value_len));
-    pos += name_len + value_len;
+std::size_t decode_complete_pairs(std::string_view content, protocol::Params& out) {
+  out.reserve(out.size() + content.size() / 24 + 4, 0);  // ~24 bytes a pair from nginx
+  // The record is copied once, lengths and all, and each pair is named
+  // where it lies in the copy.
+  std::size_t base = out.adopt(content);
+  std::size_t done = 0;
+  while (done < content.size()) {
+    std::size_t pos = done, name_len = 0, value_len = 0;
+    if (!read_length(content, pos, name_len) || !read_length(content, pos, value_len)) break;
+    if (content.size() - pos < name_len || content.size() - pos - name_len < value_len) break;
+    out.add_within(base + pos, name_len, base + pos + name_len, value_len);
+    done = pos + name_len + value_len;
   }
-  return true;
+  return done;
+}
+
+bool decode_name_values(std::string_view content, protocol::Params& out) {
+  return decode_complete_pairs(content, out) == content.size();
 }
 
 // --- ServerSession -----------------------------------------------------------
@@ -154,7 +161,7 @@ ServerSession::Event ServerSession::on_management(const Record& record, std::str
   // Each connection carries one request at a time (as libfcgi and PHP-FPM
   // answer); the thread count bounds how many a process serves at once.
   std::string content;
-  for (const auto& p : asked.items()) {
+  for (const auto p : asked) {
     if (p.name == "FCGI_MPXS_CONNS") append_name_value(content, p.name, "0");
     if (p.name == "FCGI_MAX_CONNS" && limits_.max_connections)
       append_name_value(content, p.name, std::to_string(limits_.max_connections));
@@ -191,6 +198,7 @@ ServerSession::Event ServerSession::on_record(const Record& record, std::string&
     state_ = State::ReadingParams;
     params_.clear();
     params_buffer_.clear();
+    params_stream_bytes_ = 0;
     params_too_large_ = false;
     return Event::None;
   }
@@ -211,23 +219,30 @@ ServerSession::Event ServerSession::on_record(const Record& record, std::string&
     case RecordType::Params:
       if (state_ != State::ReadingParams) return fail("PARAMS record after the params stream ended");
       if (record.content.empty()) {
-        if (params_too_large_) {
-          params_buffer_.clear();
-        } else if (!decode_name_values(params_buffer_, params_)) {
-          return fail("malformed name-value pair in PARAMS");
-        }
-        params_buffer_.clear();
-        params_buffer_.shrink_to_fit();
+        // A pair cut off by the end of the stream is malformed.
+        if (!params_too_large_ && !params_buffer_.empty()) return fail("malformed name-value pair in PARAMS");
+        params_buffer_ = std::string();
         state_ = State::ReadingStdin;
         return Event::HeadComplete;
       }
-      if (params_buffer_.size() + record.content.size() > limits_.max_params_bytes + 8192) {
-        // Stop buffering; the worker answers the request with an error once
-        // the stream ends. The encoding overhead is allowed for above.
+      params_stream_bytes_ += record.content.size();
+      if (params_too_large_ || params_stream_bytes_ > limits_.max_params_bytes + 8192) {
+        // Stop keeping them; the worker answers the request with an error
+        // once the stream ends. The encoding overhead is allowed for above.
         params_too_large_ = true;
+        params_.clear();
+        params_buffer_.clear();
         return Event::None;
       }
-      params_buffer_.append(record.content);
+      // The pairs are decoded as their records come, straight from the
+      // record; only a pair that spans records is put together here.
+      if (params_buffer_.empty()) {
+        std::size_t used = decode_complete_pairs(record.content, params_);
+        params_buffer_.assign(record.content.substr(used));
+      } else {
+        params_buffer_.append(record.content);
+        params_buffer_.erase(0, decode_complete_pairs(params_buffer_, params_));
+      }
       return Event::None;
     case RecordType::Stdin:
       if (state_ == State::ReadingParams) return fail("STDIN record before the params stream ended");
@@ -253,6 +268,7 @@ void ServerSession::reset() {
   request_id_ = 0;
   params_.clear();
   params_buffer_.clear();
+  params_stream_bytes_ = 0;
   params_too_large_ = false;
   stdin_chunk_ = {};
 }

@@ -89,6 +89,9 @@ void append_params(std::string& out, std::uint16_t request_id,
 
 // Decodes a complete PARAMS stream. False if a length runs past the end.
 bool decode_name_values(std::string_view content, protocol::Params& out);
+// Decodes the whole pairs at the start of `content` into `out`; returns the
+// bytes they took (a pair cut off at the end is left for more to come).
+std::size_t decode_complete_pairs(std::string_view content, protocol::Params& out);
 
 // --- the server side of one connection -------------------------------------
 
@@ -147,7 +150,8 @@ class ServerSession {
   Role role_ = Role::Responder;
   bool keep_connection_ = false;
   bool params_too_large_ = false;
-  std::string params_buffer_;
+  std::size_t params_stream_bytes_ = 0;
+  std::string params_buffer_;  // a pair split across PARAMS records
   protocol::Params params_;
   std::string_view stdin_chunk_;
   std::string error_;

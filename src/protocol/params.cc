@@ -1,13 +1,27 @@
 #include "protocol/params.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace wsgi_fpm::protocol {
 
+void Params::add(std::string_view name, std::string_view value) {
+  Slot s;
+  s.name_size = name.size();
+  s.value_size = value.size();
+  s.name_at = append(name);
+  s.value_at = append(value);
+  slots_.push_back(s);
+  byte_size_ += name.size() + value.size();
+}
+
 void Params::set(std::string_view name, std::string_view value) {
-  for (auto& p : items_) {
-    if (p.name == name) {
-      p.value.assign(value);
+  for (auto& s : slots_) {
+    if (view(s).name == name) {
+      // The old value stays in the buffer, unused, until clear().
+      byte_size_ = byte_size_ - s.value_size + value.size();
+      s.value_size = value.size();
+      s.value_at = append(value);
       return;
     }
   }
@@ -15,20 +29,18 @@ void Params::set(std::string_view name, std::string_view value) {
 }
 
 void Params::remove(std::string_view name) {
-  std::erase_if(items_, [&](const Param& p) { return p.name == name; });
+  std::erase_if(slots_, [&](const Slot& s) {
+    if (view(s).name != name) return false;
+    byte_size_ -= s.name_size + s.value_size;
+    return true;
+  });
 }
 
 std::optional<std::string_view> Params::get(std::string_view name) const {
-  for (const auto& p : items_) {
-    if (p.name == name) return std::string_view(p.value);
+  for (const auto& s : slots_) {
+    if (s.name_size == name.size() && view(s).name == name) return view(s).value;
   }
   return std::nullopt;
-}
-
-std::size_t Params::byte_size() const {
-  std::size_t n = 0;
-  for (const auto& p : items_) n += p.name.size() + p.value.size();
-  return n;
 }
 
 std::optional<std::uint64_t> parse_content_length(std::string_view text) {

@@ -49,9 +49,9 @@ ParseResult parse_request_head(std::string_view buf, std::size_t max_head_bytes,
     parsed.add(name, headers.substr(name_end + 1, value_end - name_end - 1));
     at = value_end + 1;
   }
-  if (parsed.empty() || parsed.items().front().name != "CONTENT_LENGTH")
+  if (parsed.empty() || parsed.front().name != "CONTENT_LENGTH")
     return malformed("first header is not CONTENT_LENGTH");
-  if (!protocol::parse_content_length(parsed.items().front().value))
+  if (!protocol::parse_content_length(parsed.front().value))
     return malformed("CONTENT_LENGTH is not a decimal number");
   out = std::move(parsed);
   return {ParseStatus::Complete, pos + length + 1, {}};
@@ -67,7 +67,7 @@ std::string encode_request_head(const protocol::Params& params, std::size_t body
   };
   add("CONTENT_LENGTH", std::to_string(body_length));
   add("SCGI", "1");
-  for (const auto& p : params.items()) {
+  for (const auto p : params) {
     if (p.name == "CONTENT_LENGTH" || p.name == "SCGI") continue;
     add(p.name, p.value);
   }

@@ -247,7 +247,7 @@ void Application::handle(RequestIo& io, const protocol::PathSplit& split, const 
   t_timed_out = false;
   if (input && errors && start) {
     environ = build_environ(loaded.environ_template.get(), io.params(), split, input.get(), errors.get(),
-                            &loaded.keys);
+                            &loaded.environ_cache);
   }
   if (!environ) {
     log_exception(label, "cannot build the WSGI environ");

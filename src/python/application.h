@@ -51,7 +51,7 @@ class Application {
   struct Loaded {
     PyRef callable;
     PyRef environ_template;
-    EnvironKeys keys;
+    EnvironCache environ_cache;
   };
   bool run(PyObject* callable, PyObject* environ, PyObject* start_response, class Response& response,
            const std::string& label);

@@ -2,6 +2,8 @@
 
 #include <sys/time.h>
 
+#include <charconv>
+#include <cstring>
 #include <string>
 
 #include "python/types.h"
@@ -59,67 +61,186 @@ PyRef make_environ_template(const EnvironDefaults& d) {
   return env;
 }
 
-PyObject* EnvironKeys::get(std::string_view name) {
-  if (auto it = keys_.find(name); it != keys_.end()) return it->second.get();
+PyObject* EnvironCache::key(Key k) {
+  static constexpr const char* kNames[kKeyCount] = {"SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "wsgi.url_scheme",
+                                                    "wsgi.input", "wsgi.errors", "mod_wsgi.request_start"};
+  if (!keys_[k]) keys_[k] = PyRef::steal(PyUnicode_InternFromString(kNames[k]));
+  return keys_[k].get();
+}
+
+PyObject* EnvironCache::scheme(bool secure) {
+  PyRef& s = schemes_[secure ? 1 : 0];
+  if (!s) s = PyRef::steal(PyUnicode_InternFromString(secure ? "https" : "http"));
+  return s.get();
+}
+
+PyObject* EnvironCache::name(std::string_view name) {
+  if (auto it = names_.find(name); it != names_.end()) return it->second.get();
   // Unbounded names would make this a memory leak a client could drive:
   // only the first few hundred distinct names are kept.
+  if (names_.size() >= 512) return nullptr;
   PyRef key = PyRef::steal(latin1(name));
   if (!key) return nullptr;
   PyObject* raw = key.get();
-  if (keys_.size() < 512) keys_.emplace(std::string(name), std::move(key));
-  else return nullptr;
+  names_.emplace(std::string(name), std::move(key));
   return raw;
 }
 
-PyObject* EnvironKeys::get(std::size_t position, std::string_view name) {
-  if (position < by_position_.size() && by_position_[position].first == name) return by_position_[position].second;
-  PyObject* key = get(name);  // owned by keys_, or nullptr
+PyObject* EnvironCache::name(std::size_t position, std::string_view name) {
+  if (position < by_position_.size() && by_position_[position].key && by_position_[position].name == name)
+    return by_position_[position].key;
+  PyObject* key = this->name(name);  // owned by names_, or nullptr
   if (key && position < kPositions) {
     if (position >= by_position_.size()) by_position_.resize(position + 1);
-    by_position_[position] = {std::string(name), key};
+    by_position_[position].name = std::string(name);
+    by_position_[position].key = key;
+    by_position_[position].value = PyRef();
   }
   return key;
 }
 
+PyObject* EnvironCache::value(std::size_t position, std::string_view value) {
+  if (position >= by_position_.size() || value.size() > kLongestCachedValue) return latin1(value);
+  PyRef& cached = by_position_[position].value;
+  // latin-1 text is one byte a character in a str: the bytes compare as they are.
+  if (cached && static_cast<std::size_t>(PyUnicode_GET_LENGTH(cached.get())) == value.size() &&
+      std::memcmp(PyUnicode_1BYTE_DATA(cached.get()), value.data(), value.size()) == 0) {
+    return Py_NewRef(cached.get());
+  }
+  PyObject* made = latin1(value);
+  if (made) cached = PyRef::borrow(made);
+  return made;
+}
+
+namespace {
+
+// The parameters build_environ looks at, noted in its one pass over them.
+struct Seen {
+  bool method = false, server_name = false, server_port = false, server_protocol = false, query_string = false;
+  bool secure = false;
+};
+
+void note(std::string_view name, std::string_view value, Seen& seen) {
+  switch (name.size()) {
+    case 5:
+      if (name == "HTTPS") seen.secure |= value == "on" || value == "ON" || value == "1";
+      break;
+    case 11:
+      if (name == "SERVER_NAME") seen.server_name = true;
+      else if (name == "SERVER_PORT") seen.server_port = true;
+      break;
+    case 12:
+      if (name == "QUERY_STRING") seen.query_string = true;
+      break;
+    case 14:
+      if (name == "REQUEST_METHOD") seen.method = true;
+      else if (name == "REQUEST_SCHEME") seen.secure |= value == "https";
+      break;
+    case 15:
+      if (name == "SERVER_PROTOCOL") seen.server_protocol = true;
+      break;
+  }
+}
+
+bool set_key(PyObject* dict, PyObject* key, PyObject* value) {
+  if (!key || !value) {
+    Py_XDECREF(value);
+    return false;
+  }
+  int rc = PyDict_SetItem(dict, key, value);
+  Py_DECREF(value);
+  return rc == 0;
+}
+
+}  // namespace
+
+PyObject* EnvironCache::shape(const protocol::Params& params) const {
+  if (!shape_ || params.size() != shape_names_.size()) return nullptr;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (params[i].name != shape_names_[i]) return nullptr;
+  }
+  return shape_.get();
+}
+
+void EnvironCache::remember_shape(const protocol::Params& params, PyObject* environ) {
+  if (params.size() > kPositions) return;
+  shape_ = PyRef::steal(PyDict_Copy(environ));
+  if (!shape_) {
+    PyErr_Clear();
+    return;
+  }
+  shape_names_.clear();
+  shape_values_.clear();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    shape_names_.emplace_back(params[i].name);
+    // The value now under this position's key. A name given twice has
+    // none: each of its positions sets its value, and the last one wins.
+    bool own = i < by_position_.size() && by_position_[i].key && by_position_[i].name == params[i].name;
+    for (std::size_t j = 0; j < params.size() && own; ++j) own = j == i || params[j].name != params[i].name;
+    PyObject* value = own ? PyDict_GetItemWithError(shape_.get(), by_position_[i].key) : nullptr;
+    if (!value) PyErr_Clear();
+    shape_values_.push_back(value);
+  }
+}
+
 PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
                     const protocol::PathSplit& split, PyObject* input, PyObject* errors,
-                    EnvironKeys* keys) {
-  PyRef env = PyRef::steal(PyDict_Copy(environ_template));
+                    EnvironCache* cache) {
+  EnvironCache scratch;  // no cache: made for this request alone
+  EnvironCache& c = cache ? *cache : scratch;
+  // The last request's environ has every key this one will have but for a
+  // CONTENT_LENGTH that depends on the value (removed below if it must go):
+  // the same names, the same keys from the template and from the defaults.
+  PyObject* shape = c.shape(params);
+  PyRef env = PyRef::steal(PyDict_Copy(shape ? shape : environ_template));
   if (!env) return {};
   PyObject* e = env.get();
-  const auto& items = params.items();
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const auto& p = items[i];
+  Seen seen;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const protocol::Param p = params[i];
+    note(p.name, p.value, seen);
     if (skipped(p.name)) continue;
-    if (p.name == "CONTENT_LENGTH" && content_length_means_no_body(params, p.value)) continue;
-    PyRef key = keys ? PyRef::borrow(keys->get(i, p.name)) : PyRef();
-    if (!key) key = PyRef::steal(latin1(p.name));
-    PyRef value = PyRef::steal(latin1(p.value));
-    if (!key || !value || PyDict_SetItem(e, key.get(), value.get()) < 0) return {};
+    PyObject* key = c.name(i, p.name);  // borrowed
+    PyRef made_key;
+    if (!key) {  // past the cache's bound of distinct names
+      made_key = PyRef::steal(latin1(p.name));
+      key = made_key.get();
+    }
+    if (p.name == "CONTENT_LENGTH" && content_length_means_no_body(params, p.value)) {
+      if (shape && PyDict_Contains(e, key) == 1 && PyDict_DelItem(e, key) < 0) return {};
+      continue;
+    }
+    PyObject* value = c.value(i, p.value);
+    if (shape && value && value == c.shape_value(i)) {  // there already
+      Py_DECREF(value);
+      continue;
+    }
+    if (!set_key(e, key, value)) return {};
   }
-  auto https = params.get_or("HTTPS", "");
-  bool secure = https == "on" || https == "ON" || https == "1" || params.get_or("REQUEST_SCHEME", "") == "https";
   timeval now;
   gettimeofday(&now, nullptr);
-  long long start_us = static_cast<long long>(now.tv_sec) * 1000000 + now.tv_usec;
-  bool ok = set_item(e, "SCRIPT_NAME", latin1(split.script_name)) &&
-            set_item(e, "PATH_INFO", latin1(split.path_info)) &&
-            (!secure || set_item(e, "wsgi.url_scheme", PyUnicode_FromString("https"))) &&
-            PyDict_SetItemString(e, "wsgi.input", input) == 0 &&
-            PyDict_SetItemString(e, "wsgi.errors", errors) == 0 &&
-            set_item(e, "mod_wsgi.request_start", PyUnicode_FromString(std::to_string(start_us).c_str()));
+  char start_us[32];
+  auto [start_end, ec] = std::to_chars(start_us, start_us + sizeof start_us,
+                                       static_cast<long long>(now.tv_sec) * 1000000 + now.tv_usec);
+  bool ok = set_key(e, c.key(EnvironCache::kScriptName), latin1(split.script_name)) &&
+            set_key(e, c.key(EnvironCache::kPathInfo), latin1(split.path_info)) &&
+            set_key(e, c.key(EnvironCache::kUrlScheme), Py_XNewRef(c.scheme(seen.secure))) &&
+            set_key(e, c.key(EnvironCache::kInput), Py_NewRef(input)) &&
+            set_key(e, c.key(EnvironCache::kErrors), Py_NewRef(errors)) &&
+            set_key(e, c.key(EnvironCache::kRequestStart),
+                    latin1({start_us, static_cast<std::size_t>(start_end - start_us)}));
   // Defaults for what a bare client (wsgi-fpm request) may leave out; every
   // frontend sends these.
-  static const std::pair<const char*, const char*> kDefaults[] = {
-      {"REQUEST_METHOD", "GET"}, {"SERVER_NAME", "localhost"},
-      {"SERVER_PORT", "80"},     {"SERVER_PROTOCOL", "HTTP/1.0"},
-  };
-  for (const auto& [key, value] : kDefaults) {
-    if (!ok) break;
-    if (!params.get(key)) ok = set_item(e, key, PyUnicode_FromString(value));
+  if (!shape) {
+    if (ok && !seen.method) ok = set_item(e, "REQUEST_METHOD", PyUnicode_FromString("GET"));
+    if (ok && !seen.server_name) ok = set_item(e, "SERVER_NAME", PyUnicode_FromString("localhost"));
+    if (ok && !seen.server_port) ok = set_item(e, "SERVER_PORT", PyUnicode_FromString("80"));
+    if (ok && !seen.server_protocol) ok = set_item(e, "SERVER_PROTOCOL", PyUnicode_FromString("HTTP/1.0"));
   }
-  if (ok && !params.get("QUERY_STRING")) ok = set_item(e, "QUERY_STRING", latin1(split.query_string));
+  if (ok && !seen.query_string) ok = set_key(e, c.key(EnvironCache::kQueryString), latin1(split.query_string));
   if (!ok) return {};
+  // Before the app can change it.
+  if (cache && !shape) cache->remember_shape(params, e);
   return env;
 }
 

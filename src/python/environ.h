@@ -28,29 +28,70 @@ struct EnvironDefaults {
 // The per-application template, copied for each request. GIL held.
 PyRef make_environ_template(const EnvironDefaults& defaults);
 
-// CGI parameter names as Python str objects, made once per application and
-// interpreter instead of once per request. GIL held.
-class EnvironKeys {
+// The str objects an environ is made of that recur from request to
+// request: CGI parameter names, the environ's own keys, and short values
+// (a frontend sends the same GATEWAY_INTERFACE, SERVER_PROTOCOL, SERVER_NAME,
+// HTTP_HOST... every time). Made once per application and interpreter
+// instead of once per request; str is immutable, so sharing one between
+// environs is invisible to the app. GIL held.
+class EnvironCache {
  public:
-  // A borrowed reference, valid while this cache lives; nullptr on error.
-  PyObject* get(std::string_view name);
+  // The environ's own keys, interned once.
+  enum Key { kScriptName, kPathInfo, kQueryString, kUrlScheme, kInput, kErrors, kRequestStart, kKeyCount };
+  PyObject* key(Key k);  // borrowed; nullptr on error
+  PyObject* scheme(bool secure);  // "https" or "http", borrowed; nullptr on error
+
+  // A borrowed reference to the str of `name`, valid while this cache lives;
+  // nullptr on error.
+  PyObject* name(std::string_view name);
   // The same for the parameter at `position` of the request. A frontend sends
   // the same names in the same order every time, so a comparison with the
   // name last seen there usually replaces hashing it.
-  PyObject* get(std::size_t position, std::string_view name);
+  PyObject* name(std::size_t position, std::string_view name);
+  // A new reference to the latin-1 str of the parameter value at `position`:
+  // the one of the last request when the bytes are the same.
+  PyObject* value(std::size_t position, std::string_view value);
+
+  // A copy of the last environ built with these parameter names in this
+  // order, or nullptr: copied, it has every key already, so a request's
+  // values replace old ones instead of growing a dict from the template.
+  PyObject* shape(const protocol::Params& params) const;
+  // The value the shape holds for the parameter at `position` (borrowed;
+  // nullptr if none): a value that is this very object needs no setting.
+  PyObject* shape_value(std::size_t position) const {
+    return position < shape_values_.size() ? shape_values_[position] : nullptr;
+  }
+  void remember_shape(const protocol::Params& params, PyObject* environ);
+
   void clear() {
     by_position_.clear();
-    keys_.clear();
+    names_.clear();
+    for (auto& k : keys_) k = PyRef();
+    for (auto& k : schemes_) k = PyRef();
+    shape_ = PyRef();
+    shape_names_.clear();
+    shape_values_.clear();
   }
 
  private:
   static constexpr std::size_t kPositions = 128;
-  std::vector<std::pair<std::string, PyObject*>> by_position_;  // borrowed from keys_
+  static constexpr std::size_t kLongestCachedValue = 128;  // longer ones rarely recur
+  struct Position {
+    std::string name;
+    PyObject* key = nullptr;  // borrowed from names_
+    PyRef value;              // the last value seen here, if short
+  };
+  std::vector<Position> by_position_;
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, PyRef, Hash, std::equal_to<>> keys_;
+  std::unordered_map<std::string, PyRef, Hash, std::equal_to<>> names_;
+  PyRef keys_[kKeyCount];
+  PyRef schemes_[2];
+  PyRef shape_;
+  std::vector<std::string> shape_names_;
+  std::vector<PyObject*> shape_values_;  // borrowed from shape_, by position
 };
 
 // A request's environ: the template, every CGI parameter as a latin-1 str
@@ -58,6 +99,6 @@ class EnvironKeys {
 // SCRIPT_NAME/PATH_INFO from `split`, and the request's streams. GIL held.
 PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
                     const protocol::PathSplit& split, PyObject* input, PyObject* errors,
-                    EnvironKeys* keys = nullptr);
+                    EnvironCache* cache = nullptr);
 
 }  // namespace wsgi_fpm::python

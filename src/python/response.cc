@@ -14,19 +14,20 @@ namespace {
 // microseconds, less than handing the GIL to another thread and back.
 constexpr std::size_t kWriteHoldingGil = 256 * 1024;
 
-// A WSGI "native string": str whose characters are all latin-1.
-bool latin1(PyObject* s, std::string& out, const char* what) {
+// A WSGI "native string": str whose characters are all latin-1. Such a str
+// keeps one byte a character, which are the latin-1 bytes: copied as they
+// are, with no bytes object made for them. `out` lives as long as `s`.
+bool latin1(PyObject* s, std::string_view& out, const char* what) {
   if (!PyUnicode_Check(s)) {
     PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(s)->tp_name);
     return false;
   }
-  PyRef bytes = PyRef::steal(PyUnicode_AsLatin1String(s));
-  if (!bytes) {
-    PyErr_Clear();
+  if (PyUnicode_READY(s) < 0) return false;
+  if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
     PyErr_Format(PyExc_ValueError, "%s must be latin-1 encodable", what);
     return false;
   }
-  out.assign(PyBytes_AS_STRING(bytes.get()), static_cast<size_t>(PyBytes_GET_SIZE(bytes.get())));
+  out = {reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(s)), static_cast<size_t>(PyUnicode_GET_LENGTH(s))};
   return true;
 }
 
@@ -34,13 +35,13 @@ bool latin1(PyObject* s, std::string& out, const char* what) {
 
 bool Response::set_head(PyObject* status, PyObject* headers) {
   protocol::ResponseHead head;
-  std::string text;
+  std::string_view text;
   if (!latin1(status, text, "status")) return false;
   if (auto why = protocol::check_status(text); !why.empty()) {
     PyErr_Format(PyExc_ValueError, "invalid status %R: %s", status, why.c_str());
     return false;
   }
-  head.set_status(std::move(text));
+  head.set_status(text);
   if (!PyList_Check(headers)) {
     PyErr_Format(PyExc_TypeError, "response headers must be a list, not %.100s",
                  Py_TYPE(headers)->tp_name);
@@ -52,7 +53,7 @@ bool Response::set_head(PyObject* status, PyObject* headers) {
       PyErr_Format(PyExc_TypeError, "each response header must be a (name, value) tuple, got %R", item);
       return false;
     }
-    std::string name, value;
+    std::string_view name, value;
     if (!latin1(PyTuple_GET_ITEM(item, 0), name, "header name") ||
         !latin1(PyTuple_GET_ITEM(item, 1), value, "header value"))
       return false;
@@ -60,7 +61,7 @@ bool Response::set_head(PyObject* status, PyObject* headers) {
       PyErr_Format(PyExc_ValueError, "invalid response header: %s", why.c_str());
       return false;
     }
-    head.add_header(std::move(name), std::move(value));
+    head.add_header(name, value);
   }
   head_ = std::move(head);
   return true;

@@ -20,7 +20,7 @@ namespace {
 bool same(const protocol::Params& a, const protocol::Params& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a.items()[i].name != b.items()[i].name || a.items()[i].value != b.items()[i].value)
+    if (a[i].name != b[i].name || a[i].value != b[i].value)
       return false;
   }
   return true;
@@ -55,7 +55,7 @@ void check_name_values(std::string_view bytes) {
   protocol::Params first;
   if (!decode_name_values(bytes, first)) return;
   std::string encoded;
-  for (const auto& p : first.items()) append_name_value(encoded, p.name, p.value);
+  for (const auto p : first) append_name_value(encoded, p.name, p.value);
   FUZZ_CHECK(encoded.size() <= bytes.size());  // a four-byte length may shrink to one, never grow
   protocol::Params second;
   FUZZ_CHECK(decode_name_values(encoded, second));

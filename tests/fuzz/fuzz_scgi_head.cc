@@ -26,9 +26,9 @@ ParseResult parse_checked(std::string_view in, std::size_t limit, protocol::Para
       FUZZ_CHECK(r.consumed >= 3 && r.consumed <= in.size());
       FUZZ_CHECK(in[r.consumed - 1] == ',');
       FUZZ_CHECK(r.consumed - 2 <= limit + 20);  // the netstring, and its length's digits
-      FUZZ_CHECK(!params.empty() && params.items()[0].name == "CONTENT_LENGTH");
-      FUZZ_CHECK(protocol::parse_content_length(params.items()[0].value).has_value());
-      for (const auto& p : params.items()) {
+      FUZZ_CHECK(!params.empty() && params[0].name == "CONTENT_LENGTH");
+      FUZZ_CHECK(protocol::parse_content_length(params[0].value).has_value());
+      for (const auto p : params) {
         FUZZ_CHECK(!p.name.empty());
         FUZZ_CHECK(p.name.find('\0') == std::string::npos);
         FUZZ_CHECK(p.value.find('\0') == std::string::npos);
@@ -71,17 +71,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Encoded again, the head parses to the same parameters (CONTENT_LENGTH
   // and SCGI are the encoder's own).
-  auto length = protocol::parse_content_length(params.items()[0].value);
+  auto length = protocol::parse_content_length(params[0].value);
   std::string again = encode_request_head(params, *length);
   protocol::Params reparsed;
   auto r2 = parse_checked(again, again.size() + 1, reparsed);
   FUZZ_CHECK(r2.status == ParseStatus::Complete && r2.consumed == again.size());
-  FUZZ_CHECK(reparsed.items()[0].value == std::to_string(*length));
+  FUZZ_CHECK(reparsed[0].value == std::to_string(*length));
   std::size_t j = 2;
-  for (const auto& p : params.items()) {
+  for (const auto p : params) {
     if (p.name == "CONTENT_LENGTH" || p.name == "SCGI") continue;
     FUZZ_CHECK(j < reparsed.size());
-    FUZZ_CHECK(reparsed.items()[j].name == p.name && reparsed.items()[j].value == p.value);
+    FUZZ_CHECK(reparsed[j].name == p.name && reparsed[j].value == p.value);
     ++j;
   }
   FUZZ_CHECK(j == reparsed.size());

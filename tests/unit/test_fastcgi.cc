@@ -134,7 +134,7 @@ std::uint32_t be32(std::string_view s) {
 bool same(const protocol::Params& a, const protocol::Params& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a.items()[i].name != b.items()[i].name || a.items()[i].value != b.items()[i].value)
+    if (a[i].name != b[i].name || a[i].value != b[i].value)
       return false;
   }
   return true;
@@ -244,8 +244,8 @@ TEST_CASE("lengths under 128 take one byte; longer ones take four with the top b
   protocol::Params out;
   REQUIRE(decode_name_values(enc, out));
   REQUIRE(out.size() == 1);
-  CHECK(out.items()[0].name == "HTTP_COOKIE");
-  CHECK(out.items()[0].value == big);
+  CHECK(out[0].name == "HTTP_COOKIE");
+  CHECK(out[0].value == big);
 }
 
 TEST_CASE("a short length sent in the four-byte form is still understood") {
@@ -263,7 +263,7 @@ TEST_CASE("names and values are bytes: NUL, high bytes and empty values survive"
   in.add("BINARY", std::string("a\0b\xFF\x80", 5));
   in.add("UTF8", "caf\xC3\xA9");
   std::string enc;
-  for (const auto& p : in.items()) append_name_value(enc, p.name, p.value);
+  for (const auto p : in) append_name_value(enc, p.name, p.value);
   protocol::Params out;
   REQUIRE(decode_name_values(enc, out));
   CHECK(same(in, out));
@@ -438,7 +438,7 @@ TEST_CASE("GET_VALUES tells FCGI_MAX_CONNS and FCGI_MAX_REQS as libfcgi and PHP-
   CHECK(result.get("FCGI_MAX_CONNS") == "15");
   CHECK(result.get("FCGI_MAX_REQS") == "15");
   CHECK(result.get("FCGI_MPXS_CONNS") == "0");
-  CHECK(result.items().size() == 3);
+  CHECK(result.size() == 3);
 }
 
 TEST_CASE("GET_VALUES asking about nothing we know gets an empty result") {

@@ -180,7 +180,7 @@ std::vector<Reply> records_of(std::string_view bytes) {
 // The environment libfcgi builds from `params`: its own FCGI_ROLE first.
 std::vector<std::string> as_env(const protocol::Params& params) {
   std::vector<std::string> env{"FCGI_ROLE=RESPONDER"};
-  for (const auto& p : params.items()) env.push_back(p.name + "=" + p.value);
+  for (const auto p : params) env.push_back(std::string(p.name) + "=" + std::string(p.value));
   return env;
 }
 

@@ -51,7 +51,7 @@ TEST_CASE("the spec's example request: the head, then the body that follows it")
   CHECK(r.consumed == spec_example().size());
   CHECK(wire.substr(r.consumed) == "What is the answer to life?");
   REQUIRE(p.size() == 4);
-  CHECK(p.items()[0].name == "CONTENT_LENGTH");
+  CHECK(p[0].name == "CONTENT_LENGTH");
   CHECK(p.get("CONTENT_LENGTH") == "27");
   CHECK(p.get("SCGI") == "1");
   CHECK(p.get("REQUEST_METHOD") == "POST");
@@ -187,15 +187,15 @@ TEST_CASE("encode_request_head puts CONTENT_LENGTH and SCGI first, and parse rea
   REQUIRE(r.status == ParseStatus::Complete);
   CHECK(r.consumed == wire.size());
   REQUIRE(out.size() == 6);
-  CHECK(out.items()[0].name == "CONTENT_LENGTH");
-  CHECK(out.items()[0].value == "12345");
-  CHECK(out.items()[1].name == "SCGI");
-  CHECK(out.items()[1].value == "1");
-  CHECK(out.items()[2].name == "REQUEST_METHOD");
-  CHECK(out.items()[3].value == "/x%20y?z=1");
-  CHECK(out.items()[4].value == std::string(5000, 'c'));
-  CHECK(out.items()[5].name == "EMPTY");
-  CHECK(out.items()[5].value == "");
+  CHECK(out[0].name == "CONTENT_LENGTH");
+  CHECK(out[0].value == "12345");
+  CHECK(out[1].name == "SCGI");
+  CHECK(out[1].value == "1");
+  CHECK(out[2].name == "REQUEST_METHOD");
+  CHECK(out[3].value == "/x%20y?z=1");
+  CHECK(out[4].value == std::string(5000, 'c'));
+  CHECK(out[5].name == "EMPTY");
+  CHECK(out[5].value == "");
 }
 
 TEST_CASE("an encoded head with no params of its own is still a valid request") {
@@ -217,10 +217,10 @@ TEST_CASE("the request model both protocols fill: first value wins, set replaces
   CHECK(p.byte_size() == 6 + 5 + 6 + 6 + 11 + 4);
 
   p.set("HTTP_X", "replaced");
-  CHECK(p.items()[0].value == "replaced");
-  CHECK(p.items()[1].value == "second");
+  CHECK(p[0].value == "replaced");
+  CHECK(p[1].value == "second");
   p.set("PATH_INFO", "/x");
-  CHECK(p.items().back().name == "PATH_INFO");
+  CHECK(p[p.size() - 1].name == "PATH_INFO");
 
   p.remove("HTTP_X");
   CHECK(p.size() == 2);
