@@ -171,11 +171,14 @@ void EnvironCache::remember_shape(const protocol::Params& params, PyObject* envi
   }
   shape_names_.clear();
   shape_values_.clear();
+  shape_keys_.clear();
   for (std::size_t i = 0; i < params.size(); ++i) {
     shape_names_.emplace_back(params[i].name);
+    bool known = i < by_position_.size() && by_position_[i].key && by_position_[i].name == params[i].name;
+    shape_keys_.push_back(known ? by_position_[i].key : nullptr);
     // The value now under this position's key. A name given twice has
     // none: each of its positions sets its value, and the last one wins.
-    bool own = i < by_position_.size() && by_position_[i].key && by_position_[i].name == params[i].name;
+    bool own = known;
     for (std::size_t j = 0; j < params.size() && own; ++j) own = j == i || params[j].name != params[i].name;
     PyObject* value = own ? PyDict_GetItemWithError(shape_.get(), by_position_[i].key) : nullptr;
     if (!value) PyErr_Clear();
@@ -200,7 +203,8 @@ PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
     const protocol::Param p = params[i];
     note(p.name, p.value, seen);
     if (skipped(p.name)) continue;
-    PyObject* key = c.name(i, p.name);  // borrowed
+    PyObject* key = shape ? c.shape_key(i) : nullptr;  // borrowed
+    if (!key) key = c.name(i, p.name);
     PyRef made_key;
     if (!key) {  // past the cache's bound of distinct names
       made_key = PyRef::steal(latin1(p.name));

@@ -61,6 +61,11 @@ class EnvironCache {
   PyObject* shape_value(std::size_t position) const {
     return position < shape_values_.size() ? shape_values_[position] : nullptr;
   }
+  // The key of the parameter at `position` when the shape matched (borrowed;
+  // nullptr if unknown): its name was compared already.
+  PyObject* shape_key(std::size_t position) const {
+    return position < shape_keys_.size() ? shape_keys_[position] : nullptr;
+  }
   void remember_shape(const protocol::Params& params, PyObject* environ);
 
   void clear() {
@@ -71,6 +76,7 @@ class EnvironCache {
     shape_ = PyRef();
     shape_names_.clear();
     shape_values_.clear();
+    shape_keys_.clear();
   }
 
  private:
@@ -92,6 +98,7 @@ class EnvironCache {
   PyRef shape_;
   std::vector<std::string> shape_names_;
   std::vector<PyObject*> shape_values_;  // borrowed from shape_, by position
+  std::vector<PyObject*> shape_keys_;    // borrowed from names_, by position
 };
 
 // A request's environ: the template, every CGI parameter as a latin-1 str
