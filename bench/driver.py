@@ -231,9 +231,20 @@ DIRECT = {
     "libfcgi-gen2": Direct(Responder, generator=("--threads", "2")),
 }
 
-# HTTP stacks measured by wrk: nginx in front of a FastCGI server, or Apache
-# with mod_wsgi (None).
-HTTP = {"nginx+wsgi-fpm": WsgiFpm, "nginx+uwsgi": Uwsgi, "apache+mod_wsgi": None}
+@dataclass
+class Http:
+    """An HTTP stack measured by wrk: nginx in front of a FastCGI server, or
+    Apache with mod_wsgi (backend None)."""
+    backend: type
+    keep_alive: bool = False  # nginx keeps its FastCGI connections (etc/nginx's keep-alive config)
+
+
+HTTP = {
+    "nginx+wsgi-fpm": Http(WsgiFpm),
+    "nginx-ka+wsgi-fpm": Http(WsgiFpm, keep_alive=True),
+    "nginx+uwsgi": Http(Uwsgi),
+    "apache+mod_wsgi": Http(None),
+}
 
 
 @dataclass
@@ -252,16 +263,20 @@ def workloads(o):
     all_direct = ["wsgi-fpm", "wsgi-fpm-fork", "uwsgi", "uwsgi-lazy", "php-fpm", "libfcgi", "wsgi-fpm-gen2",
                   "libfcgi-gen2"]
     http = ["nginx+wsgi-fpm", "nginx+uwsgi", "apache+mod_wsgi"]
+    # As users run it: nginx with the shipped keep-alive configuration. (uWSGI's
+    # FastCGI closes after each response, so it has no such row.)
+    http_ka = http + ["nginx-ka+wsgi-fpm"]
     t, c = o.threads, o.connections
     return [
-        Workload("hello", "hello.wsgi", t, c, False, 0, all_direct, http),
+        Workload("hello", "hello.wsgi", t, c, False, 0, all_direct, http_ka),
         Workload("hello-ka", "hello.wsgi", t, c, True, 0, ["wsgi-fpm", "php-fpm", "libfcgi", "libfcgi-gen2"], []),
         Workload("64k", "big.wsgi", t, c, False, 0, ["wsgi-fpm", "uwsgi"], http),
         Workload("echo-1m", "echo.wsgi", t, c, False, 1048576, ["wsgi-fpm", "uwsgi"], http),
         Workload("sleep-10ms", "sleep.wsgi", o.sleep_threads, o.sleep_connections, False, 0, ["wsgi-fpm", "uwsgi"],
                  http),
         Workload("flask", "flask_hello.wsgi", t, c, False, 0, ["wsgi-fpm", "wsgi-fpm-fork", "uwsgi", "uwsgi-lazy"],
-                 http),
+                 http_ka),
+        Workload("django", "django_hello.wsgi", t, c, False, 0, ["wsgi-fpm", "uwsgi"], http_ka),
     ]
 
 
@@ -361,14 +376,15 @@ class Bench:
     def measure_http(self, rnd, w, name):
         app = os.path.join(self.apps, w.app)
         p, t = int(self.o.processes), int(w.threads)
-        if HTTP[name]:
-            measured = HTTP[name](self.procs, self.tools, app, p, t).start()
+        stack_kind = HTTP[name]
+        if stack_kind.backend:
+            measured = stack_kind.backend(self.procs, self.tools, app, p, t).start()
             if not measured.running() or not self.wait_fastcgi(measured.addr):
                 log(f"{name}: the backend did not answer; its log:")
                 tail(measured.logs())
                 measured.stop()
                 return
-            front = Nginx(self.procs, measured.addr).start()
+            front = Nginx(self.procs, measured.addr, stack_kind.keep_alive).start()
             stack = [measured, front]
         else:
             measured = front = Apache(self.procs, app, p, t).start()
@@ -415,7 +431,7 @@ class Bench:
                     if self.tools.have_wsgi_fpm or DIRECT[name].server is not WsgiFpm:
                         self.measure_direct(rnd, w, name)
                 for name in density.rotate(w.http, rnd) if w.http else []:
-                    if self.tools.have_wsgi_fpm or HTTP[name] is not WsgiFpm:
+                    if self.tools.have_wsgi_fpm or HTTP[name].backend is not WsgiFpm:
                         self.measure_http(rnd, w, name)
 
     # --- instructions per request (callgrind) --------------------------------

@@ -28,10 +28,12 @@ WORKLOAD_TEXT = {
     "echo-1m": "1 MiB POST echoed",
     "sleep-10ms": "app sleeps 10 ms",
     "flask": "Flask hello world",
+    "django": "Django view",
 }
 SERVER_TEXT = {
     "wsgi-fpm": "wsgi-fpm", "wsgi-fpm-fork": "wsgi-fpm preload-fork", "uwsgi": "uWSGI", "uwsgi-lazy": "uWSGI --lazy-apps", "php-fpm": "PHP-FPM (hello.php)",
     "libfcgi": "libfcgi C responder", "nginx+wsgi-fpm": "nginx → wsgi-fpm",
+    "nginx-ka+wsgi-fpm": "nginx, FastCGI keep-alive → wsgi-fpm",
     "wsgi-fpm-gen2": "wsgi-fpm, generator on 2 threads",
     "libfcgi-gen2": "libfcgi C responder, generator on 2 threads",
     "nginx+uwsgi": "nginx → uWSGI", "apache+mod_wsgi": "Apache mod_wsgi daemon",
@@ -90,7 +92,8 @@ def ratio_table(runs, order, metric, note):
     cols = [("wsgi-fpm", p, "direct: " + t) for p, t in DIRECT_PEERS[:1]] + \
            [("wsgi-fpm-fork", "uwsgi", "direct, preload-fork: uWSGI")] + \
            [("wsgi-fpm", p, "direct: " + t) for p, t in DIRECT_PEERS[1:]] + \
-           [("nginx+wsgi-fpm", p, "HTTP: " + t) for p, t in HTTP_PEERS]
+           [("nginx+wsgi-fpm", p, "HTTP: " + t) for p, t in HTTP_PEERS] + \
+           [("nginx-ka+wsgi-fpm", "nginx+uwsgi", "HTTP, nginx keeping FastCGI connections: nginx → uWSGI")]
     lines = ["| workload | " + " | ".join(c[2] for c in cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
     for w in workloads_in(order):
@@ -130,7 +133,8 @@ def memory_table(runs, order):
     mib = lambda kb: kb / 1024
     for w, s in order:
         # nginx's runs repeat the direct ones' backends; Apache's daemon processes appear only there.
-        if w not in ("hello", "flask") or s in ("nginx+wsgi-fpm", "nginx+uwsgi", "wsgi-fpm-gen2", "libfcgi-gen2"):
+        if w not in ("hello", "flask") or s in ("nginx+wsgi-fpm", "nginx-ka+wsgi-fpm", "nginx+uwsgi", "wsgi-fpm-gen2",
+                                                "libfcgi-gen2"):
             continue
         rs = [runs[(w, s)][k] for k in sorted(runs[(w, s)])]
         mem = [r["memory"] for r in rs]
@@ -290,6 +294,39 @@ def worker_rss_mib(runs, workload, server):
     return statistics.median(rss) if rss else None
 
 
+def cpu_per_request_inverse(r):
+    """1 / server CPU per request: a ratio of these is the peer's CPU per
+    request over ours (above 1: wsgi-fpm spent less)."""
+    us = per_request_us(r)
+    return 1 / us if us else 0
+
+
+def diet_targets_section(runs):
+    """Issue 19's targets, each for requests/s and for server CPU per request
+    (which varies less on a shared machine), every round shown."""
+    lines = ["| target | requests/s: median (every round) | met? | server CPU per request: median (every round) "
+             "| met? |", "|---|---|---|---|---|"]
+
+    def verdict(values, bound):
+        if not values:
+            return "not measured"
+        missed = sum(1 for v in values if v < bound)
+        return "yes, in every round" if missed == 0 else "**no**: missed in %d of %d rounds" % (missed, len(values))
+
+    for text, ours, peer, bound in (
+            ("hello, direct: ≥ 1.8× uWSGI in every round", "wsgi-fpm", "uwsgi", 1.8),
+            ("hello, through nginx, a connection per request: ≥ 1.5× nginx → uWSGI", "nginx+wsgi-fpm",
+             "nginx+uwsgi", 1.5),
+            ("hello, through nginx keeping FastCGI connections: ≥ 2× nginx → uWSGI", "nginx-ka+wsgi-fpm",
+             "nginx+uwsgi", 2.0)):
+        speed = ratios(runs, "hello", ours, peer, rps)
+        cpu = ratios(runs, "hello", ours, peer, cpu_per_request_inverse)
+        lines.append("| %s | %s; %s | %s | %s; %s | %s |" % (
+            text, spread(speed), rounds_text(speed), verdict(speed, bound), spread(cpu), rounds_text(cpu),
+            verdict(cpu, bound)))
+    return "\n".join(lines) + "\n"
+
+
 def targets_section(runs):
     """Issue 5's targets, judged from this run alone: each ratio in every round
     and its median, so that a target met by the median but missed in a round
@@ -419,7 +456,9 @@ def main():
         "after each response even when FCGI_KEEP_CONN is set, so it has no keep-alive row).\n"
         "- **HTTP**: `wrk -t1` to nginx (`fastcgi_pass` to wsgi-fpm or uWSGI over a UNIX socket, one "
         "nginx worker) or to Apache (mpm_event, mod_wsgi daemon mode `WSGIDaemonProcess processes=%s "
-        "threads=%s`), on 127.0.0.1.\n"
+        "threads=%s`), on 127.0.0.1. nginx opens a FastCGI connection per request, as it does by default, "
+        "and, in the rows \"nginx, FastCGI keep-alive\", keeps them as `etc/nginx/wsgi-fpm-fastcgi-keepalive.conf` "
+        "does (`keepalive 8`, `fastcgi_keep_conn on`), which uWSGI's FastCGI cannot use.\n"
         "- Apps: `bench/apps/`. wsgi-fpm runs them as `wsgi-fpm serve` does by default, in the main "
         "interpreter (application-group %%{GLOBAL}, as mod_wsgi-express); uWSGI in its main interpreter; "
         "mod_wsgi in its default application group, a sub-interpreter (%%{RESOURCE}).\n"
@@ -444,11 +483,20 @@ def main():
     doc.append("## Issue 5's targets in this run\n")
     doc.append("Ratios wsgi-fpm ÷ uWSGI at equal processes and threads.\n")
     doc.append(targets_section(runs))
+    doc.append("## Issue 19's targets in this run\n")
+    doc.append("Ratios at equal processes and threads; server CPU per request is the peer's divided by "
+               "wsgi-fpm's (above 1: wsgi-fpm spent less). In the HTTP rows it counts nginx too.\n")
+    doc.append(diet_targets_section(runs))
     doc.append("## Throughput: wsgi-fpm ÷ peer\n")
     doc.append("Requests per second of wsgi-fpm divided by the peer's, per round; median (min–max) over the "
                "rounds. Above 1: wsgi-fpm served more.\n")
     doc.append(ratio_table(runs, order, rps, "PHP-FPM and libfcgi serve a PHP script and C code, not the WSGI "
                            "app: they show what the protocol and process model cost without Python."))
+    doc.append("## Server CPU per request: peer ÷ wsgi-fpm\n")
+    doc.append("The server's CPU time (user + system, every process of it; with nginx in front, nginx's "
+               "too) per request of the peer divided by wsgi-fpm's, per round. Above 1: wsgi-fpm spent "
+               "less. On a shared 2-core machine this varies less than requests/s.\n")
+    doc.append(ratio_table(runs, order, cpu_per_request_inverse, ""))
     doc.append("## p99 latency: wsgi-fpm ÷ peer\n")
     doc.append("Below 1: wsgi-fpm's 99th percentile was lower.\n")
     doc.append(ratio_table(runs, order, lambda r: r["result"]["latency_us"]["p99"], ""))

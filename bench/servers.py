@@ -317,9 +317,10 @@ class Nginx(HttpServer):
     worker, as root so that it reaches the backends' sockets."""
     prefix = "nginx"
 
-    def __init__(self, procs, upstream):
+    def __init__(self, procs, upstream, keep_alive=False):
         super().__init__(procs)
         self.upstream = upstream
+        self.keep_alive = keep_alive
 
     def config(self):
         t = self.procs.path(self.name)
@@ -344,13 +345,19 @@ http {{
   client_max_body_size 2m;
   client_body_buffer_size 2m;
   fastcgi_buffers 32 64k;
+  # etc/nginx/wsgi-fpm-fastcgi-keepalive.conf's way, when keep_alive.
+  upstream backend {{
+    server unix:{self.upstream};
+    {"keepalive 8;" if self.keep_alive else ""}
+  }}
   server {{
     listen 127.0.0.1:{self.addr};
     location / {{
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_NAME "";
       fastcgi_param PATH_INFO $uri;
-      fastcgi_pass unix:{self.upstream};
+      fastcgi_pass backend;
+      {"fastcgi_keep_conn on;" if self.keep_alive else ""}
     }}
   }}
 }}

@@ -20,22 +20,24 @@ import sys
 # installed, which scripts/setup sees to.
 EXPECTED = {
     "hello": ["wsgi-fpm", "wsgi-fpm-fork", "wsgi-fpm-gen2", "uwsgi", "uwsgi-lazy", "php-fpm", "libfcgi",
-              "libfcgi-gen2", "nginx+wsgi-fpm", "nginx+uwsgi", "apache+mod_wsgi"],
+              "libfcgi-gen2", "nginx+wsgi-fpm", "nginx-ka+wsgi-fpm", "nginx+uwsgi", "apache+mod_wsgi"],
     "hello-ka": ["wsgi-fpm", "php-fpm", "libfcgi", "libfcgi-gen2"],
     "64k": ["wsgi-fpm", "uwsgi", "nginx+wsgi-fpm", "nginx+uwsgi", "apache+mod_wsgi"],
     "echo-1m": ["wsgi-fpm", "uwsgi", "nginx+wsgi-fpm", "nginx+uwsgi", "apache+mod_wsgi"],
     "sleep-10ms": ["wsgi-fpm", "uwsgi", "nginx+wsgi-fpm", "nginx+uwsgi", "apache+mod_wsgi"],
-    "flask": ["wsgi-fpm", "wsgi-fpm-fork", "uwsgi", "uwsgi-lazy", "nginx+wsgi-fpm", "nginx+uwsgi",
-              "apache+mod_wsgi"],
+    "flask": ["wsgi-fpm", "wsgi-fpm-fork", "uwsgi", "uwsgi-lazy", "nginx+wsgi-fpm", "nginx-ka+wsgi-fpm",
+              "nginx+uwsgi", "apache+mod_wsgi"],
+    "django": ["wsgi-fpm", "uwsgi", "nginx+wsgi-fpm", "nginx-ka+wsgi-fpm", "nginx+uwsgi", "apache+mod_wsgi"],
 }
-PAGE_SECTIONS = ["## Issue 5's targets in this run", "## Throughput: wsgi-fpm ÷ peer",
+PAGE_SECTIONS = ["## Issue 5's targets in this run", "## Issue 19's targets in this run",
+                 "## Throughput: wsgi-fpm ÷ peer", "## Server CPU per request: peer ÷ wsgi-fpm",
                  "## p99 latency: wsgi-fpm ÷ peer", "## Memory after warm-up", "## All measurements",
                  "## Is the load generator the bottleneck?", "## Instructions per request (callgrind)"]
 CALLGRIND_ROWS = ["| wsgi-fpm worker | ", "| uWSGI (no master) | ", "| libfcgi C responder | "]
 
 
 def ours(server):
-    return server.startswith("wsgi-fpm") or server == "nginx+wsgi-fpm"
+    return server.startswith("wsgi-fpm") or server.endswith("+wsgi-fpm")
 
 
 def main():

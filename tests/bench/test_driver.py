@@ -115,10 +115,13 @@ def servers_commands_and_configs():
         expect(n.addr, 18081, "the first HTTP port")
         with open(n.conf) as f:
             conf = f.read()
-        for line in ("listen 127.0.0.1:18081;", f"fastcgi_pass unix:{w.addr};", "worker_processes 1;",
-                     "fastcgi_param PATH_INFO $uri;"):
+        for line in ("listen 127.0.0.1:18081;", f"server unix:{w.addr};", "fastcgi_pass backend;",
+                     "worker_processes 1;", "fastcgi_param PATH_INFO $uri;"):
             if line not in conf:
                 raise AssertionError(f"nginx's config lacks {line!r}:\n{conf}")
+        for line in ("keepalive 8;", "fastcgi_keep_conn on;"):
+            if line in conf:
+                raise AssertionError(f"nginx's per-connection config has {line!r}:\n{conf}")
         if not os.path.isdir(os.path.join(tmp, "nginx-6")):
             raise AssertionError("nginx's temporary paths' directory was not made")
         a = servers.Apache(procs, app, 2, 4)
@@ -131,6 +134,13 @@ def servers_commands_and_configs():
             if line not in conf.splitlines():
                 raise AssertionError(f"Apache's config lacks {line!r}:\n{conf}")
         expect(a.mem_pattern, "(wsgi:", "Apache's workers")
+        ka = servers.Nginx(procs, w.addr, keep_alive=True)
+        ka.config()
+        with open(ka.conf) as f:
+            conf = f.read()
+        for line in ("keepalive 8;", "fastcgi_keep_conn on;"):  # as etc/nginx/wsgi-fpm-fastcgi-keepalive.conf
+            if line not in conf:
+                raise AssertionError(f"nginx's keep-alive config lacks {line!r}:\n{conf}")
 
 
 def a_server_is_started_and_stopped_by_pid():
