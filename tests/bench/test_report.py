@@ -145,6 +145,27 @@ def errors_anywhere_are_named():
     expect_line(table, "| hello world, 14 B | uWSGI | 1000 (1000–1000) |")
 
 
+def diet_targets_judge_speed_and_cpu_per_request():
+    """Issue 19's rows: requests/s ratios as measured, and CPU per request as
+    the peer's over ours (uWSGI spends 4 s on 1000 req/s, wsgi-fpm 4 s on
+    2000: half the CPU a request, a ratio of 2)."""
+    records = []
+    for rnd in range(3):
+        records += [measurement(rnd, "hello", "uwsgi", 1000.0), measurement(rnd, "hello", "wsgi-fpm", 2000.0),
+                    measurement(rnd, "hello", "nginx+uwsgi", 1000.0, kind="http"),
+                    measurement(rnd, "hello", "nginx+wsgi-fpm", 1400.0, kind="http")]
+    runs, order = load(records)
+    text = report.diet_targets_section(runs)
+    expect_line(text, "| hello, direct: ≥ 1.8× uWSGI in every round | 2.00 (2.00–2.00); 2.00, 2.00, 2.00 | yes, in "
+                      "every round | 2.00 (2.00–2.00); 2.00, 2.00, 2.00 | yes, in every round |")
+    expect_line(text, "| hello, through nginx, a connection per request: ≥ 1.5× nginx → uWSGI | 1.40 (1.40–1.40); "
+                      "1.40, 1.40, 1.40 | **no**: missed in 3 of 3 rounds | 1.40 (1.40–1.40); 1.40, 1.40, 1.40 | "
+                      "**no**: missed in 3 of 3 rounds |")
+    expect_line(text, "keeping FastCGI connections: ≥ 2× nginx → uWSGI | —; — | not measured | —; — | not measured |")
+    table = report.ratio_table(runs, order, report.cpu_per_request_inverse, "")
+    expect_line(table, "| hello world, 14 B | 2.00 |")
+
+
 def the_page_keeps_its_hand_written_part():
     """main() rewrites the generated part, names the command that produced it,
     and keeps everything below the marker as it was."""
@@ -179,7 +200,7 @@ def the_page_keeps_its_hand_written_part():
 def main():
     checks = [ratios_are_taken_within_each_round, a_round_missing_on_one_side_is_left_out,
               targets_are_judged_in_every_round, a_missed_target_says_no, errors_anywhere_are_named,
-              the_page_keeps_its_hand_written_part]
+              diet_targets_judge_speed_and_cpu_per_request, the_page_keeps_its_hand_written_part]
     run_checks("report", checks)
 
 
