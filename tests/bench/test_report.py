@@ -163,7 +163,7 @@ def diet_targets_judge_speed_and_cpu_per_request():
                       "**no**: missed in 3 of 3 rounds |")
     expect_line(text, "keeping FastCGI connections: ≥ 2× nginx → uWSGI | —; — | not measured | —; — | not measured |")
     table = report.ratio_table(runs, order, report.cpu_per_request_inverse, "")
-    expect_line(table, "| hello world, 14 B | 2.00 |")
+    expect_line(table, "| hello world, 14 B | 2.00 (2.00–2.00) | ")
 
 
 def the_page_keeps_its_hand_written_part():
