@@ -10,11 +10,13 @@ Markdown table.
 """
 
 import glob
-import re
+import os
 import subprocess
 import sys
 
-LINE = re.compile(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)\s*$")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from callgrind_summary import LINE, total_ir  # noqa: E402  (its neighbour's parsing)
+
 
 # (phase, the function whose inclusive cost it is, the phases nested in it)
 PHASES = [
@@ -43,14 +45,6 @@ def inclusive(path):
     return costs
 
 
-def total(path):
-    with open(path, errors="replace") as f:
-        for line in f:
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
-    return 0
-
-
 def phase_costs(path):
     costs = inclusive(path)
     out = {}
@@ -67,7 +61,7 @@ def main():
     load = sorted(glob.glob(prefix + ".load.*"))[0]
     b, l = phase_costs(base), phase_costs(load)
     per = {p: (l[p] - b[p]) / requests for p in l}
-    whole = (total(load) - total(base)) / requests
+    whole = (total_ir(load) - total_ir(base)) / requests
     short = {p.split(":")[0]: p for p, _, _ in PHASES}
     rows = []
     for phase, _, nested in PHASES:

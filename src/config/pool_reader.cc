@@ -46,13 +46,19 @@ bool is_valid_env_name(std::string_view name) {
          name.find('\0') == std::string_view::npos;
 }
 
-std::optional<NameRef> name_ref(Reader& r, const Entry& e) {
+// A string that means nothing when empty (a name, a title, a locale).
+std::optional<std::string> non_empty_string(Reader& r, const Entry& e) {
   auto s = r.string(e);
-  if (!s) return std::nullopt;
-  if (s->empty()) {
+  if (s && s->empty()) {
     r.error(e.value_where, fmt::format("'{}' must not be empty", e.key));
     return std::nullopt;
   }
+  return s;
+}
+
+std::optional<NameRef> name_ref(Reader& r, const Entry& e) {
+  auto s = non_empty_string(r, e);
+  if (!s) return std::nullopt;
   return NameRef{*s, e.value_where};
 }
 
@@ -81,11 +87,7 @@ void read_setting(Reader& r, const Entry& e, const WorkerSetting& setting, Worke
         out.*std::get<double WorkerSettings::*>(setting.member) = *v;
       return;
     case Kind::Text:
-      if (auto s = r.string(e); s && s->empty()) {
-        r.error(e.value_where, fmt::format("'{}' must not be empty", e.key));
-      } else if (s) {
-        out.*std::get<std::string WorkerSettings::*>(setting.member) = *s;
-      }
+      if (auto s = non_empty_string(r, e)) out.*std::get<std::string WorkerSettings::*>(setting.member) = *s;
       return;
     case Kind::List:
       if (auto items = r.string_list(e, setting.separator)) {
@@ -233,12 +235,7 @@ Pool read_pool(Reader& r, const Entry& entry, const std::string& runtime_dir, co
   };
   auto text = [&](std::string& field) -> Reader::Handler {
     return [&r, &field](const Entry& e) {
-      auto s = r.string(e);
-      if (s && s->empty()) {
-        r.error(e.value_where, fmt::format("'{}' must not be empty", e.key));
-      } else if (s) {
-        field = *s;
-      }
+      if (auto s = non_empty_string(r, e)) field = *s;
     };
   };
   auto path = [&](std::optional<std::string>& field) -> Reader::Handler {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "python/types.h"
@@ -155,9 +156,9 @@ bool set_key(PyObject* dict, PyObject* key, PyObject* value) {
 }  // namespace
 
 PyObject* EnvironCache::shape(const protocol::Params& params) const {
-  if (!shape_ || params.size() != shape_names_.size()) return nullptr;
+  if (!shape_ || params.size() != shape_slots_.size()) return nullptr;
   for (std::size_t i = 0; i < params.size(); ++i) {
-    if (params[i].name != shape_names_[i]) return nullptr;
+    if (params[i].name != shape_slots_[i].name) return nullptr;
   }
   return shape_.get();
 }
@@ -169,28 +170,26 @@ void EnvironCache::remember_shape(const protocol::Params& params, PyObject* envi
     PyErr_Clear();
     return;
   }
-  shape_names_.clear();
-  shape_values_.clear();
-  shape_keys_.clear();
+  shape_slots_.clear();
   for (std::size_t i = 0; i < params.size(); ++i) {
-    shape_names_.emplace_back(params[i].name);
+    ShapeSlot& slot = shape_slots_.emplace_back();
+    slot.name = params[i].name;
     bool known = i < by_position_.size() && by_position_[i].key && by_position_[i].name == params[i].name;
-    shape_keys_.push_back(known ? by_position_[i].key : nullptr);
+    if (known) slot.key = by_position_[i].key;
     // The value now under this position's key. A name given twice has
     // none: each of its positions sets its value, and the last one wins.
     bool own = known;
     for (std::size_t j = 0; j < params.size() && own; ++j) own = j == i || params[j].name != params[i].name;
-    PyObject* value = own ? PyDict_GetItemWithError(shape_.get(), by_position_[i].key) : nullptr;
-    if (!value) PyErr_Clear();
-    shape_values_.push_back(value);
+    if (own) slot.value = PyDict_GetItemWithError(shape_.get(), slot.key);
+    if (!slot.value) PyErr_Clear();
   }
 }
 
 PyRef build_environ(PyObject* environ_template, const protocol::Params& params,
                     const protocol::PathSplit& split, PyObject* input, PyObject* errors,
                     EnvironCache* cache) {
-  EnvironCache scratch;  // no cache: made for this request alone
-  EnvironCache& c = cache ? *cache : scratch;
+  std::optional<EnvironCache> scratch;  // no cache: one for this request alone
+  EnvironCache& c = cache ? *cache : scratch.emplace();
   // The last request's environ has every key this one will have but for a
   // CONTENT_LENGTH that depends on the value (removed below if it must go):
   // the same names, the same keys from the template and from the defaults.

@@ -59,25 +59,14 @@ class EnvironCache {
   // The value the shape holds for the parameter at `position` (borrowed;
   // nullptr if none): a value that is this very object needs no setting.
   PyObject* shape_value(std::size_t position) const {
-    return position < shape_values_.size() ? shape_values_[position] : nullptr;
+    return position < shape_slots_.size() ? shape_slots_[position].value : nullptr;
   }
   // The key of the parameter at `position` when the shape matched (borrowed;
   // nullptr if unknown): its name was compared already.
   PyObject* shape_key(std::size_t position) const {
-    return position < shape_keys_.size() ? shape_keys_[position] : nullptr;
+    return position < shape_slots_.size() ? shape_slots_[position].key : nullptr;
   }
   void remember_shape(const protocol::Params& params, PyObject* environ);
-
-  void clear() {
-    by_position_.clear();
-    names_.clear();
-    for (auto& k : keys_) k = PyRef();
-    for (auto& k : schemes_) k = PyRef();
-    shape_ = PyRef();
-    shape_names_.clear();
-    shape_values_.clear();
-    shape_keys_.clear();
-  }
 
  private:
   static constexpr std::size_t kPositions = 128;
@@ -96,9 +85,12 @@ class EnvironCache {
   PyRef keys_[kKeyCount];
   PyRef schemes_[2];
   PyRef shape_;
-  std::vector<std::string> shape_names_;
-  std::vector<PyObject*> shape_values_;  // borrowed from shape_, by position
-  std::vector<PyObject*> shape_keys_;    // borrowed from names_, by position
+  struct ShapeSlot {  // a parameter of the request the shape was made from
+    std::string name;
+    PyObject* key = nullptr;    // borrowed from names_
+    PyObject* value = nullptr;  // borrowed from shape_
+  };
+  std::vector<ShapeSlot> shape_slots_;
 };
 
 // A request's environ: the template, every CGI parameter as a latin-1 str

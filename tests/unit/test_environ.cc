@@ -135,21 +135,27 @@ TEST_CASE("an encoded slash is decoded into PATH_INFO like any other byte") {
   CHECK(str_item(env.get(), "PATH_INFO") == "/a/b");
 }
 
+// One application's environs, request after request, as
+// Application::handle builds them: one template, one cache. The path is /x
+// under an app at /; with no QUERY_STRING parameter the query is "from=uri".
+struct Environs {
+  python::PyRef tmpl = python::make_environ_template({.process_group = "tenant-a"});
+  python::EnvironCache cache;
+  python::PyRef build(const protocol::Params& params, bool cached = true) {
+    auto split = protocol::split_at_mount("/x", "/");
+    REQUIRE(split);
+    split->query_string = "from=uri";
+    python::PyRef none = python::PyRef::borrow(Py_None);
+    return python::build_environ(tmpl.get(), params, *split, none.get(), none.get(), cached ? &cache : nullptr);
+  }
+};
+
 TEST_CASE("the cache shares names and recurring short values between requests, and nothing else changes") {
   python::GilHold gil(python_main_state());
-  python::EnvironDefaults d;
-  d.process_group = "tenant-a";
-  auto tmpl = python::make_environ_template(d);
-  python::EnvironCache cache;
-  auto build = [&](const protocol::Params& params, python::EnvironCache* with) {
-    auto split = protocol::split_at_mount("/app/x", "/app");
-    REQUIRE(split);
-    python::PyRef none = python::PyRef::borrow(Py_None);
-    return python::build_environ(tmpl.get(), params, *split, none.get(), none.get(), with);
-  };
-  auto first = build(nginx_request(), &cache);
-  auto second = build(nginx_request(), &cache);
-  auto uncached = build(nginx_request(), nullptr);
+  Environs environs;
+  auto first = environs.build(nginx_request());
+  auto second = environs.build(nginx_request());
+  auto uncached = environs.build(nginx_request(), false);
   REQUIRE(first);
   REQUIRE(second);
   // The same environ but for the time the request started.
@@ -161,30 +167,20 @@ TEST_CASE("the cache shares names and recurring short values between requests, a
   // Other bytes there: their own str.
   auto other = nginx_request();
   other.set("SERVER_NAME", "example.org");
-  auto third = build(other, &cache);
+  auto third = environs.build(other);
   CHECK(str_item(third.get(), "SERVER_NAME") == "example.org");
   CHECK(str_item(second.get(), "SERVER_NAME") == "example.com");
   // Non-ASCII latin-1 bytes compare as they are.
   other.set("SERVER_NAME", "caf\xe9");
-  auto fourth = build(other, &cache);
-  auto fifth = build(other, &cache);
+  auto fourth = environs.build(other);
+  auto fifth = environs.build(other);
   CHECK(str_item(fifth.get(), "SERVER_NAME") == "caf\xe9");
   CHECK(PyDict_GetItemString(fourth.get(), "SERVER_NAME") == PyDict_GetItemString(fifth.get(), "SERVER_NAME"));
 }
 
 TEST_CASE("an environ copied from the last one of the same shape is still this request's own") {
   python::GilHold gil(python_main_state());
-  python::EnvironDefaults d;
-  d.process_group = "tenant-a";
-  auto tmpl = python::make_environ_template(d);
-  python::EnvironCache cache;
-  auto build = [&](const protocol::Params& params, python::EnvironCache* with) {
-    auto split = protocol::split_at_mount("/x", "/");
-    REQUIRE(split);
-    split->query_string = "from=uri";
-    python::PyRef none = python::PyRef::borrow(Py_None);
-    return python::build_environ(tmpl.get(), params, *split, none.get(), none.get(), with);
-  };
+  Environs environs;
   auto with = [](std::string method, std::string length, std::string https) {
     protocol::Params p;
     p.add("REQUEST_METHOD", method);
@@ -193,12 +189,12 @@ TEST_CASE("an environ copied from the last one of the same shape is still this r
     p.add("SERVER_NAME", "example.com");
     return p;
   };
-  auto post = build(with("POST", "5", "on"), &cache);
+  auto post = environs.build(with("POST", "5", "on"));
   // The app changes its environ; the next request does not see it.
   PyDict_SetItemString(post.get(), "leaked", Py_None);
   PyDict_DelItemString(post.get(), "SERVER_NAME");
-  auto get = build(with("GET", "", "off"), &cache);
-  auto fresh = build(with("GET", "", "off"), nullptr);
+  auto get = environs.build(with("GET", "", "off"));
+  auto fresh = environs.build(with("GET", "", "off"), false);
   PyDict_DelItemString(get.get(), "mod_wsgi.request_start");
   PyDict_DelItemString(fresh.get(), "mod_wsgi.request_start");
   CHECK(PyObject_RichCompareBool(get.get(), fresh.get(), Py_EQ) == 1);
@@ -207,7 +203,7 @@ TEST_CASE("an environ copied from the last one of the same shape is still this r
   CHECK(str_item(get.get(), "QUERY_STRING") == "from=uri");
   CHECK(str_item(get.get(), "SERVER_PORT") == "80");  // the default, as without the copy
   CHECK(str_item(get.get(), "leaked") == "<absent>");
-  auto post_again = build(with("POST", "7", "on"), &cache);
+  auto post_again = environs.build(with("POST", "7", "on"));
   CHECK(str_item(post_again.get(), "CONTENT_LENGTH") == "7");
   CHECK(str_item(post_again.get(), "wsgi.url_scheme") == "https");
   CHECK(str_item(post_again.get(), "SERVER_NAME") == "example.com");
@@ -215,16 +211,13 @@ TEST_CASE("an environ copied from the last one of the same shape is still this r
 
 TEST_CASE("a parameter given twice: the last value wins, with or without the last environ's shape") {
   python::GilHold gil(python_main_state());
-  auto tmpl = python::make_environ_template({.process_group = "tenant-a"});
-  python::EnvironCache cache;
+  Environs environs;
   auto build = [&](std::string first, std::string second) {
     protocol::Params p;
     p.add("HTTP_COOKIE", first);
     p.add("SERVER_NAME", "example.com");
     p.add("HTTP_COOKIE", second);
-    auto split = protocol::split_at_mount("/", "/");
-    python::PyRef none = python::PyRef::borrow(Py_None);
-    return python::build_environ(tmpl.get(), p, *split, none.get(), none.get(), &cache);
+    return environs.build(p);
   };
   CHECK(str_item(build("a=1", "b=2").get(), "HTTP_COOKIE") == "b=2");
   CHECK(str_item(build("c=3", "b=2").get(), "HTTP_COOKIE") == "b=2");
